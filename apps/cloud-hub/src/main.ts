@@ -1,0 +1,1 @@
+import { FrameType } from '@nowconnect/frames'; console.log('hub', FrameType.DATA);

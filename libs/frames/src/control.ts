@@ -1,0 +1,91 @@
+import { FrameError, FrameErrorCode } from './frame-error';
+import { MAX_CONNECTOR_NAME_BYTES, RstReason } from './frame-types';
+
+/** HELLO: the agent says who it is and which connectors it serves. */
+export interface HelloBody {
+  readonly agent_id: string;
+  readonly connectors: readonly string[];
+  readonly version: string;
+}
+
+/** HELLO_ACK: the hub accepts and states the session's limits. */
+export interface HelloAckBody {
+  readonly replica_id: string;
+  readonly flow_window_bytes: number;
+  readonly max_frame_bytes: number;
+  readonly keepalive_sec: number;
+}
+
+/** GOAWAY: the sender is draining; no new flows on this session. */
+export interface GoawayBody {
+  readonly reason: string;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+export function isValidName(name: unknown): name is string {
+  return typeof name === 'string' && NAME.test(name);
+}
+
+function parseJson(payload: Buffer, what: string): Record<string, unknown> | FrameError {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return new FrameError(FrameErrorCode.INVALID_PAYLOAD, `${what}: payload is not JSON`, 0);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return new FrameError(FrameErrorCode.INVALID_PAYLOAD, `${what}: payload is not a JSON object`, 0);
+  }
+  return value as Record<string, unknown>;
+}
+
+export function decodeHello(payload: Buffer): HelloBody | FrameError {
+  const obj = parseJson(payload, 'HELLO');
+  if (obj instanceof FrameError) return obj;
+  const { agent_id, connectors, version } = obj;
+  if (!isValidName(agent_id)) return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO: agent_id is missing or invalid', 0);
+  if (!Array.isArray(connectors) || connectors.length === 0 || connectors.length > 1024 || !connectors.every(isValidName)) {
+    return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO: connectors must be a non-empty list of names', 0);
+  }
+  return { agent_id, connectors: [...new Set(connectors as string[])], version: typeof version === 'string' ? version.slice(0, 64) : 'unknown' };
+}
+
+export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
+  const obj = parseJson(payload, 'HELLO_ACK');
+  if (obj instanceof FrameError) return obj;
+  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec } = obj;
+  if (typeof replica_id !== 'string' || !isPositiveInt(flow_window_bytes) || !isPositiveInt(max_frame_bytes) || !isPositiveInt(keepalive_sec)) {
+    return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO_ACK: missing or invalid fields', 0);
+  }
+  return { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec };
+}
+
+export function decodeGoaway(payload: Buffer): GoawayBody {
+  if (payload.length === 0) return { reason: 'unspecified' };
+  const obj = parseJson(payload, 'GOAWAY');
+  if (obj instanceof FrameError || typeof obj.reason !== 'string') return { reason: 'unspecified' };
+  return { reason: obj.reason.slice(0, 128) };
+}
+
+/** OPEN's payload is the connector name in UTF-8. */
+export function decodeOpen(payload: Buffer): string | FrameError {
+  const name = payload.toString('utf8');
+  if (payload.length > MAX_CONNECTOR_NAME_BYTES || !isValidName(name)) {
+    return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'OPEN: invalid connector name', 0);
+  }
+  return name;
+}
+
+export function decodeRstReason(payload: Buffer): RstReason {
+  const code = payload.length === 1 ? payload[0]! : RstReason.UNSPECIFIED;
+  return code in RstReason ? (code as RstReason) : RstReason.UNSPECIFIED;
+}
+
+export function decodeWindowIncrement(payload: Buffer): number {
+  return payload.readUInt32BE(0);
+}
+
+function isPositiveInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0;
+}

@@ -1,0 +1,31 @@
+export { FramesModule } from './frames.module';
+export {
+  PROTOCOL_VERSION,
+  HEADER_BYTES,
+  DEFAULT_MAX_FRAME_BYTES,
+  MAX_CONTROL_PAYLOAD_BYTES,
+  PING_PAYLOAD_BYTES,
+  MAX_CONNECTOR_NAME_BYTES,
+  MESH_TYPE_FIRST,
+  MESH_TYPE_LAST,
+  FrameType,
+  RstReason,
+  frameTypeName,
+} from './frame-types';
+export type { Frame } from './frame';
+export { FrameError, FrameErrorCode } from './frame-error';
+export {
+  writeHeader,
+  encodeFrame,
+  encodeData,
+  encodeOpen,
+  encodeOpenAck,
+  encodeFin,
+  encodeRst,
+  encodeWindowUpdate,
+  encodePing,
+  encodeControl,
+} from './encode';
+export { decodeFrames, FrameDecoder, checkHeader } from './decode';
+export type { HelloBody, HelloAckBody, GoawayBody } from './control';
+export { decodeHello, decodeHelloAck, decodeGoaway, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName } from './control';

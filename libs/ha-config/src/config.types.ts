@@ -1,0 +1,112 @@
+/**
+ * Typed, validated configuration. Produced only by the parsers in this lib
+ * (unknown YAML + env -> readonly typed value); everything else consumes it.
+ * Names mirror the YAML keys in camelCase; see SPEC §3 (hub) and §4 (agent).
+ */
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+export interface ServerConfig {
+  readonly bind: HostPort; // default 0.0.0.0:8765
+  readonly drainTimeoutSec: number; // default 30
+  readonly tls: TlsFiles | undefined; // optional
+}
+
+export type AuthKeyConfig =
+  | { readonly kind: 'hs256_secret_file'; readonly path: string }
+  | { readonly kind: 'public_key_file'; readonly path: string }
+  | { readonly kind: 'jwks_file'; readonly path: string };
+
+export interface AuthConfig {
+  readonly audience: string; // default 'nowconnect'
+  readonly issuer: string | undefined;
+  readonly key: AuthKeyConfig; // exactly one of the three keys; NC_JWT_SECRET_FILE => hs256_secret_file
+}
+
+export interface Cidr {
+  readonly text: string; // as written, e.g. '10.0.0.0/8'
+  readonly family: 4 | 6;
+  readonly network: bigint; // masked network address
+  readonly prefix: number;
+}
+
+export interface ListenerConfig {
+  readonly name: string;
+  readonly bind: HostPort;
+  readonly connector: string;
+  readonly allowCidrs: readonly Cidr[] | undefined; // undefined = allow all
+}
+
+export interface LimitsConfig {
+  readonly maxFrameBytes: number; // 1048576
+  readonly flowWindowBytes: number; // 262144
+  readonly maxFlowsPerAgent: number; // 10000
+  readonly maxPendingOpensPerAgent: number; // 256
+  readonly helloTimeoutSec: number; // 10
+  readonly keepaliveSec: number; // 15
+}
+
+export interface LoggingConfig {
+  readonly maskIps: boolean; // true
+}
+
+export type HaMode = 'off' | 'shadow' | 'active';
+
+export interface MeshTlsConfig {
+  readonly caBundle: string | undefined;
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
+}
+
+export interface MeshConfig {
+  readonly listen: HostPort | undefined;
+  readonly peers: readonly string[]; // ws:// or wss:// URLs
+  readonly requireMtls: boolean; // default true
+  readonly tls: MeshTlsConfig;
+  readonly sendQueueDepth: number; // 1000
+  readonly perLinkMaxInflightBytes: number; // 8388608
+  readonly connectBackoffMaxSec: number; // 30
+}
+
+export interface HaConfig {
+  readonly enabled: boolean; // false
+  readonly mode: HaMode; // 'off'
+  readonly replicaId: string; // 'hub-a' default; NC_REPLICA_ID
+  readonly redisUrl: string | undefined; // NC_REDIS_URL
+  readonly readinessDegradedCode: number; // 503
+  readonly mesh: MeshConfig;
+}
+
+export interface CloudConfig {
+  readonly server: ServerConfig;
+  readonly auth: AuthConfig;
+  readonly listeners: readonly ListenerConfig[];
+  readonly limits: LimitsConfig;
+  readonly logging: LoggingConfig;
+  readonly ha: HaConfig;
+}
+
+export interface ConnectorConfig {
+  readonly name: string;
+  readonly target: HostPort;
+}
+
+/** Where the agent's token comes from (precedence NC_TOKEN > NC_TOKEN_FILE > token_file). */
+export type TokenSource = { readonly kind: 'inline'; readonly token: string } | { readonly kind: 'file'; readonly path: string };
+
+export interface PremiseConfig {
+  readonly cloudUrls: readonly string[]; // ws:// or wss:// ... /tunnel, fail-over order
+  readonly agentId: string;
+  readonly token: TokenSource;
+  readonly caFile: string | undefined;
+  readonly proxyUrl: string | undefined; // explicit proxy_url / NC_PROXY_URL only (env HTTPS_PROXY etc. resolved by the dialer)
+  readonly connectors: readonly ConnectorConfig[];
+}
