@@ -3,6 +3,7 @@ import type { Config } from 'jest';
 const moduleNameMapper = {
   '^@nowconnect/frames$': '<rootDir>/libs/frames/src/index.ts',
   '^@nowconnect/flow$': '<rootDir>/libs/flow/src/index.ts',
+  '^@nowconnect/logging$': '<rootDir>/libs/logging/src/index.ts',
   '^@nowconnect/ha-config$': '<rootDir>/libs/ha-config/src/index.ts',
   '^@nowconnect/registry$': '<rootDir>/libs/registry/src/index.ts',
 };

@@ -7,6 +7,10 @@ export enum FrameErrorCode {
   INVALID_PAYLOAD = 'NC_ERR_INVALID_PAYLOAD',
   RESERVED_FLAGS = 'NC_ERR_RESERVED_FLAGS',
   TRUNCATED = 'NC_ERR_TRUNCATED',
+  /** Well-formed, but not allowed from this peer or in this session state. */
+  UNEXPECTED_FRAME = 'NC_ERR_UNEXPECTED_FRAME',
+  /** Not a binary WebSocket message. */
+  NOT_BINARY = 'NC_ERR_NOT_BINARY',
 }
 
 export class FrameError {

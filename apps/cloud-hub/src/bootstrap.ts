@@ -1,0 +1,94 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { readFileSync } from 'node:fs';
+import { ConfigError, exitOnConfigError, formatHostPort, loadCloudConfig, type CloudConfig } from '@nowconnect/ha-config';
+import { TunnelAuthenticator } from './auth';
+import { HubModule } from './hub.module';
+import { EventLog, JsonNestLogger } from '@nowconnect/logging';
+import { HubWsAdapter } from './tunnel/hub-ws-adapter';
+import { TunnelSessions } from './tunnel/tunnel-sessions';
+import { ListenerManager } from './listeners/listener-manager';
+import { HubState } from './health/hub-state';
+import { DrainService } from './drain/drain.service';
+
+/** Slack over max_frame_bytes for one WebSocket message (several small frames may share one). */
+const WS_PAYLOAD_SLACK = 64 * 1024;
+
+function fail(path: string, detail: string): never {
+  process.stderr.write(`${path}: ${detail}\n`);
+  process.exit(2);
+}
+
+async function loadAuthenticator(config: CloudConfig): Promise<TunnelAuthenticator> {
+  try {
+    return await TunnelAuthenticator.fromConfig(config.auth);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.path, err.detail);
+    fail(`auth.${config.auth.key.kind}`, err instanceof Error ? err.message : String(err));
+  }
+}
+
+function readTls(config: CloudConfig): { cert: Buffer; key: Buffer } | undefined {
+  const tls = config.server.tls;
+  if (tls === undefined) return undefined;
+  const read = (path: string, key: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch {
+      fail(key, `cannot read ${path}`);
+    }
+  };
+  return { cert: read(tls.certFile, 'server.tls.cert_file'), key: read(tls.keyFile, 'server.tls.key_file') };
+}
+
+/**
+ * Config is parsed and validated before Nest starts (exit 2 with one line on a
+ * bad file). SIGTERM/SIGINT run the drain, close the app and exit 0: Nest's
+ * own enableShutdownHooks re-raises the signal, which would end the process
+ * by signal instead of exit code 0 (SPEC §9), so the hub installs its own.
+ */
+export async function bootstrap(): Promise<void> {
+  const config = exitOnConfigError(() => loadCloudConfig(process.env));
+  const authenticator = await loadAuthenticator(config);
+  const httpsOptions = readTls(config);
+  const log = new EventLog();
+  const app = await NestFactory.create<NestExpressApplication>(HubModule.forRoot(config, authenticator, log), {
+    logger: new JsonNestLogger(log, process.env.NC_LOG_NEST === '1'),
+    httpsOptions,
+    abortOnError: false,
+  });
+  const sessions = app.get(TunnelSessions);
+  app.useWebSocketAdapter(
+    new HubWsAdapter(app, {
+      maxPayload: config.limits.maxFrameBytes + WS_PAYLOAD_SLACK,
+      verify: (path, req) => (path === '/tunnel' ? sessions.verifyUpgrade(req) : Promise.resolve({ ok: false, status: 404, message: 'Not Found' })),
+    }),
+  );
+  app.disable('x-powered-by');
+  await app.listen(config.server.bind.port, config.server.bind.host);
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.server.bind.port;
+  log.info('hub_started', {
+    bind: formatHostPort({ host: config.server.bind.host, port }),
+    tls: httpsOptions !== undefined,
+    replica_id: config.ha.replicaId,
+    ha_mode: config.ha.enabled ? config.ha.mode : 'off',
+  });
+  await app.get(ListenerManager).start();
+  app.get(HubState).phase = 'ready';
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    void (async () => {
+      await app.get(DrainService).drain(signal);
+      await app.close();
+      log.info('hub_stopped', { signal });
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -1,0 +1,264 @@
+import type { Socket } from 'node:net';
+import type WebSocket from 'ws';
+import {
+  decodeHello,
+  encodeControl,
+  encodeOpen,
+  Frame,
+  FrameError,
+  FrameType,
+  RstReason,
+} from '@nowconnect/frames';
+import { Flow, MuxSession, WsTransport } from '@nowconnect/flow';
+import type { RoutableAgent } from '@nowconnect/registry';
+import type { CloudConfig } from '@nowconnect/ha-config';
+import type { EventLog } from '@nowconnect/logging';
+import type { HubMetrics } from '../metrics/hub-metrics';
+import { scopeAllows, type ConnectorScope } from '../auth';
+import { rstReasonLabel } from './rst-labels';
+
+export interface TunnelAuthContext {
+  readonly agentId: string;
+  readonly scope: ConnectorScope;
+  /** Already masked per logging.mask_ips. */
+  readonly client: string;
+}
+
+export interface HubSessionDeps {
+  readonly config: CloudConfig;
+  readonly log: EventLog;
+  readonly metrics: HubMetrics;
+  /** Called once the HELLO is accepted; returns false to refuse (e.g. draining). */
+  readonly onReady: (session: HubTunnelSession) => void;
+  readonly onClosed: (session: HubTunnelSession) => void;
+  readonly nextCid: () => string;
+}
+
+interface FlowMeta {
+  readonly cid: string;
+  readonly listener: string;
+}
+
+/** Keep the tunnel's WebSocket queue under this before pausing client sockets. */
+const TRANSPORT_HIGH_WATER_BYTES = 1024 * 1024;
+const MAX_FLOW_ID = 0xffffffff;
+
+/** The hub's end of one agent tunnel: HELLO, flow opening, limits, lifecycle logs. */
+export class HubTunnelSession extends MuxSession implements RoutableAgent {
+  agentId: string;
+  connectors: readonly string[] = [];
+  helloDone = false;
+  draining = false;
+  private pendingOpens = 0;
+  private nextFlowId = 1;
+  private readonly meta = new Map<number, FlowMeta>();
+  private helloTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ws: WebSocket,
+    socket: Socket,
+    readonly auth: TunnelAuthContext,
+    private readonly deps: HubSessionDeps,
+  ) {
+    const limits = deps.config.limits;
+    super(new WsTransport(ws, socket, Math.max(TRANSPORT_HIGH_WATER_BYTES, 4 * limits.flowWindowBytes)), {
+      maxFrameBytes: limits.maxFrameBytes,
+      flowWindowBytes: limits.flowWindowBytes,
+      keepaliveMs: limits.keepaliveSec * 1000,
+      metrics: deps.metrics.flow,
+    });
+    this.agentId = auth.agentId;
+    ws.on('message', (data, isBinary) => this.handleMessage(data as Buffer, isBinary));
+    ws.on('close', (code, reason) => this.onWsClose(code, reason.toString('utf8')));
+    ws.on('error', () => undefined); // 'close' follows; errors are reported there
+    this.handle(FrameType.HELLO, (f) => this.onHello(f));
+    this.helloTimer = setTimeout(() => this.refuse('hello_timeout'), limits.helloTimeoutSec * 1000);
+    this.helloTimer.unref();
+  }
+
+  // ---- handshake ----------------------------------------------------------
+
+  private onHello(frame: Frame): void {
+    this.unhandle(FrameType.HELLO);
+    clearTimeout(this.helloTimer);
+    const hello = decodeHello(frame.payload);
+    if (hello instanceof FrameError) {
+      this.refuse('malformed');
+      return;
+    }
+    if (hello.agent_id !== this.auth.agentId) {
+      this.refuse('agent_mismatch', { hello_agent_id: hello.agent_id });
+      return;
+    }
+    const outside = hello.connectors.filter((c) => !scopeAllows(this.auth.scope, c));
+    if (outside.length > 0) {
+      this.refuse('scope', { connectors: outside });
+      return;
+    }
+    this.connectors = hello.connectors;
+    this.helloDone = true;
+    const { limits, ha } = this.deps.config;
+    this.transport.send(
+      encodeControl(FrameType.HELLO_ACK, {
+        replica_id: ha.replicaId,
+        flow_window_bytes: limits.flowWindowBytes,
+        max_frame_bytes: limits.maxFrameBytes,
+        keepalive_sec: limits.keepaliveSec,
+      }),
+    );
+    this.handle(FrameType.OPEN_ACK, (f) => this.onOpenAck(f));
+    this.handle(FrameType.GOAWAY, () => this.onGoaway());
+    this.startKeepalive();
+    this.deps.metrics.agentsConnected.inc();
+    this.deps.log.info('agent_connected', {
+      agent_id: this.agentId,
+      connectors: this.connectors,
+      version: hello.version,
+      client: this.auth.client,
+    });
+    this.deps.onReady(this);
+  }
+
+  private refuse(reason: string, extra: Record<string, unknown> = {}): void {
+    if (this.closed) return;
+    this.deps.metrics.helloRefused.labels({ reason }).inc();
+    this.deps.log.warn('hello_refused', { reason, agent_id: this.auth.agentId, client: this.auth.client, ...extra });
+    this.teardown();
+    this.ws.close(1008, `hello refused: ${reason}`);
+  }
+
+  // ---- flows --------------------------------------------------------------
+
+  canAcceptFlow(): boolean {
+    const limits = this.deps.config.limits;
+    return (
+      this.helloDone &&
+      !this.draining &&
+      !this.closed &&
+      this.flows.size < limits.maxFlowsPerAgent &&
+      this.pendingOpens < limits.maxPendingOpensPerAgent
+    );
+  }
+
+  /** Why canAcceptFlow() is false, as an open_failed reason label. */
+  refusalReason(): string {
+    if (this.draining || this.closed) return 'draining';
+    if (this.flows.size >= this.deps.config.limits.maxFlowsPerAgent) return 'max_flows';
+    return 'max_pending_opens';
+  }
+
+  /** Carries an accepted client socket as a new flow to this agent. */
+  openFlow(client: Socket, connector: string, listener: string, clientAddr: string): Flow {
+    const id = this.allocateFlowId();
+    const cid = this.deps.nextCid();
+    this.meta.set(id, { cid, listener });
+    this.pendingOpens++;
+    this.transport.send(encodeOpen(id, connector));
+    const flow = this.addFlow(id, connector, client);
+    this.deps.metrics.tcpConnections.labels({ connector }).inc();
+    this.deps.metrics.tcpActive.labels({ connector }).inc();
+    this.deps.log.info('connection_open', { cid, connector, listener, agent_id: this.agentId, client: clientAddr });
+    return flow;
+  }
+
+  private allocateFlowId(): number {
+    for (;;) {
+      const id = this.nextFlowId;
+      this.nextFlowId = id >= MAX_FLOW_ID ? 1 : id + 1;
+      if (!this.flows.has(id)) return id;
+    }
+  }
+
+  private onOpenAck(frame: Frame): void {
+    const flow = this.flows.get(frame.flowId);
+    if (flow === undefined || flow.acked) return;
+    flow.acked = true;
+    this.pendingOpens--;
+  }
+
+  protected override onFlowRst(flow: Flow, reason: RstReason): void {
+    if (!flow.acked) {
+      const label = rstReasonLabel(reason);
+      this.deps.metrics.openFailed.labels({ connector: flow.connector, reason: label }).inc();
+      this.deps.log.warn('open_failed', { cid: this.meta.get(flow.id)?.cid, connector: flow.connector, agent_id: this.agentId, reason: label });
+    }
+    super.onFlowRst(flow, reason);
+  }
+
+  socketFailed(): RstReason {
+    return RstReason.PEER_RESET;
+  }
+
+  protected override onFlowClosed(flow: Flow): void {
+    if (!flow.acked) this.pendingOpens--;
+    const meta = this.meta.get(flow.id);
+    this.meta.delete(flow.id);
+    this.deps.metrics.tcpActive.labels({ connector: flow.connector }).dec();
+    this.deps.log.info('connection_closed', {
+      cid: meta?.cid,
+      connector: flow.connector,
+      listener: meta?.listener,
+      agent_id: this.agentId,
+      bytes_c2a: flow.bytesOut,
+      bytes_a2c: flow.bytesIn,
+      duration_ms: Date.now() - flow.startedAt,
+      end: flow.end ?? 'unknown',
+    });
+  }
+
+  private onGoaway(): void {
+    this.draining = true;
+    this.deps.log.info('agent_goaway', { agent_id: this.agentId });
+  }
+
+  // ---- lifecycle ----------------------------------------------------------
+
+  /** Hub drain: no new flows; tell the agent. */
+  goaway(reason: string): void {
+    if (this.closed) return;
+    this.draining = true;
+    if (this.helloDone) this.transport.send(encodeControl(FrameType.GOAWAY, { reason }));
+  }
+
+  resetAllFlows(reason: RstReason): number {
+    const flows = [...this.flows.values()];
+    for (const flow of flows) flow.reset(reason);
+    return flows.length;
+  }
+
+  close(code: number, reason: string): void {
+    this.teardown();
+    this.ws.close(code, reason);
+  }
+
+  protected protocolError(err: FrameError): void {
+    this.deps.metrics.protocolErrors.labels({ code: err.code }).inc();
+    this.deps.log.warn('tunnel_protocol_error', { agent_id: this.agentId, code: err.code, detail: err.message, client: this.auth.client });
+    this.teardown();
+    this.ws.close(1002, err.code);
+  }
+
+  protected deadPeer(): void {
+    this.deps.log.warn('agent_dead', { agent_id: this.agentId, keepalive_sec: this.deps.config.limits.keepaliveSec });
+    this.teardown();
+    this.ws.terminate();
+  }
+
+  protected override onRtt(seconds: number): void {
+    this.deps.metrics.tunnelRtt.observe(seconds);
+  }
+
+  private onWsClose(code: number, reason: string): void {
+    clearTimeout(this.helloTimer);
+    this.teardown();
+    if (this.helloDone) {
+      this.deps.metrics.agentsConnected.dec();
+      this.deps.log.info('agent_disconnected', { agent_id: this.agentId, code, reason, client: this.auth.client });
+    }
+    this.deps.onClosed(this);
+  }
+
+  get flowCount(): number {
+    return this.flows.size;
+  }
+}

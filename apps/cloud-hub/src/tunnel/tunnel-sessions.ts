@@ -1,0 +1,134 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type WebSocket from 'ws';
+import { RstReason } from '@nowconnect/frames';
+import { RouterRegistry } from '@nowconnect/registry';
+import { CLOUD_CONFIG, type CloudConfig } from '@nowconnect/ha-config';
+import { EventLog } from '@nowconnect/logging';
+import { maskIp } from '@nowconnect/logging';
+import { HubMetrics } from '../metrics/hub-metrics';
+import { AuthRateLimiter, TunnelAuthenticator, type AuthFailureReason, type ConnectorScope } from '../auth';
+import { HubTunnelSession } from './hub-tunnel-session';
+
+export type UpgradeVerdict = { ok: true } | { ok: false; status: number; message: string };
+
+interface VerifiedRequest extends IncomingMessage {
+  ncAuth?: { agentId: string; scope: ConnectorScope };
+}
+
+/**
+ * All agent tunnels of this hub: authorises upgrades, creates one
+ * HubTunnelSession per WebSocket, keeps the router of HELLO'd agents.
+ */
+@Injectable()
+export class TunnelSessions {
+  readonly router = new RouterRegistry<HubTunnelSession>();
+  private readonly sessions = new Set<HubTunnelSession>();
+  private readonly bootId = randomBytes(4).toString('hex');
+  private cidSeq = 0;
+  private draining = false;
+
+  constructor(
+    @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
+    private readonly log: EventLog,
+    private readonly metrics: HubMetrics,
+    private readonly authenticator: TunnelAuthenticator,
+    private readonly limiter: AuthRateLimiter,
+  ) {}
+
+  /** ws verifyClient: JWT per SPEC §5; a refusal is an HTTP status before any WebSocket frame. */
+  async verifyUpgrade(req: IncomingMessage): Promise<UpgradeVerdict> {
+    const addr = req.socket.remoteAddress ?? '';
+    if (this.draining) return { ok: false, status: 503, message: 'Service Unavailable' };
+    if (this.limiter.isLimited(addr)) return this.authFailed(addr, 'rate_limited', 429, 'Too Many Requests');
+    const result = await this.authenticator.verify(req.headers.authorization);
+    if (!result.ok) {
+      this.limiter.recordFailure(addr);
+      return this.authFailed(addr, result.reason, 401, 'Unauthorized');
+    }
+    (req as VerifiedRequest).ncAuth = { agentId: result.agentId, scope: result.scope };
+    return { ok: true };
+  }
+
+  private authFailed(addr: string, reason: AuthFailureReason, status: number, message: string): UpgradeVerdict {
+    this.metrics.authFailures.labels({ reason }).inc();
+    this.log.warn('tunnel_auth_failed', { reason, client: maskIp(addr, this.config.logging.maskIps) });
+    return { ok: false, status, message };
+  }
+
+  /** A WebSocket upgraded on /tunnel (already authorised by verifyUpgrade). */
+  accept(ws: WebSocket, req: IncomingMessage): void {
+    const auth = (req as VerifiedRequest).ncAuth;
+    if (auth === undefined || this.draining) {
+      ws.close(1008, 'not authorised');
+      return;
+    }
+    const session = new HubTunnelSession(
+      ws,
+      req.socket as Socket,
+      { agentId: auth.agentId, scope: auth.scope, client: maskIp(req.socket.remoteAddress, this.config.logging.maskIps) },
+      {
+        config: this.config,
+        log: this.log,
+        metrics: this.metrics,
+        onReady: (s) => this.onReady(s),
+        onClosed: (s) => this.onClosed(s),
+        nextCid: () => `${this.bootId}-${(++this.cidSeq).toString(36)}`,
+      },
+    );
+    this.sessions.add(session);
+  }
+
+  private onReady(session: HubTunnelSession): void {
+    for (const old of this.router.byAgentId(session.agentId)) {
+      this.log.warn('agent_replaced', { agent_id: old.agentId });
+      this.router.remove(old);
+      old.close(4000, 'replaced by a newer tunnel');
+    }
+    this.router.add(session);
+  }
+
+  private onClosed(session: HubTunnelSession): void {
+    this.sessions.delete(session);
+    this.router.remove(session);
+  }
+
+  totalFlows(): number {
+    let n = 0;
+    for (const s of this.sessions) n += s.flowCount;
+    return n;
+  }
+
+  // ---- drain --------------------------------------------------------------
+
+  startDrain(): void {
+    this.draining = true;
+    for (const s of this.sessions) s.goaway('draining');
+  }
+
+  /** Resolves when no flow is left, or after timeoutMs. */
+  waitForFlows(timeoutMs: number): Promise<void> {
+    if (this.totalFlows() === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const poll = setInterval(() => this.totalFlows() === 0 && done(), 100);
+      function done(): void {
+        clearTimeout(timer);
+        clearInterval(poll);
+        resolve();
+      }
+    });
+  }
+
+  resetAll(): number {
+    let n = 0;
+    for (const s of this.sessions) n += s.resetAllFlows(RstReason.SHUTDOWN);
+    return n;
+  }
+
+  closeAll(): void {
+    for (const s of [...this.sessions]) s.close(1001, 'hub shutting down');
+  }
+}

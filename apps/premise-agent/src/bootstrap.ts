@@ -1,0 +1,34 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { exitOnConfigError, formatHostPort, loadPremiseConfig } from '@nowconnect/ha-config';
+import { EventLog, JsonNestLogger } from '@nowconnect/logging';
+import { AgentModule } from './agent.module';
+import { AgentRunner } from './tunnel/agent-runner';
+
+/** Config first (exit 2 with one line on a bad one), then a Nest application context (no HTTP). */
+export async function bootstrap(): Promise<void> {
+  const config = exitOnConfigError(() => loadPremiseConfig(process.env));
+  const log = new EventLog();
+  const app = await NestFactory.createApplicationContext(AgentModule.forRoot(config, log), {
+    logger: new JsonNestLogger(log, process.env.NC_LOG_NEST === '1'),
+    abortOnError: false,
+  });
+  log.info('agent_started', {
+    agent_id: config.agentId,
+    cloud_urls: config.cloudUrls,
+    connectors: config.connectors.map((c) => ({ name: c.name, target: formatHostPort(c.target) })),
+  });
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    void (async () => {
+      await app.get(AgentRunner).stop();
+      await app.close();
+      log.info('agent_stopped', { signal });
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -1,0 +1,134 @@
+import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { readFile } from 'node:fs/promises';
+import { PREMISE_CONFIG, type PremiseConfig, type HostPort } from '@nowconnect/ha-config';
+import { EventLog } from '@nowconnect/logging';
+import { Backoff, CloudConnectError, dialCloud, UrlRotation } from '../cloud';
+import { AgentTunnelSession } from './agent-tunnel-session';
+
+const VERSION = '0.1.0';
+const MAX_FRAME_BYTES_BEFORE_ACK = 16 * 1024 * 1024;
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+
+/**
+ * Keeps exactly one tunnel to a hub: dial, HELLO, serve, and when it ends,
+ * reconnect forever with exponential backoff and full jitter, moving along the
+ * fail-over list when a hub is unreachable or dead. The token is re-read on
+ * every attempt so a rotated token file is picked up without a restart.
+ */
+@Injectable()
+export class AgentRunner implements OnApplicationBootstrap {
+  private stopping = false;
+  private session: AgentTunnelSession | undefined;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private readonly targets: ReadonlyMap<string, HostPort>;
+
+  constructor(
+    @Inject(PREMISE_CONFIG) private readonly config: PremiseConfig,
+    private readonly log: EventLog,
+  ) {
+    this.targets = new Map(config.connectors.map((c) => [c.name, c.target]));
+  }
+
+  onApplicationBootstrap(): void {
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    const rotation = new UrlRotation(this.config.cloudUrls);
+    const backoff = new Backoff();
+    let attempt = 0;
+    while (!this.stopping) {
+      const url = rotation.current();
+      attempt++;
+      this.log.info('connecting_to_cloud', { url, agent_id: this.config.agentId, attempt });
+      let failed = true;
+      try {
+        const token = await this.readToken();
+        const conn = await dialCloud({
+          url,
+          token,
+          caFile: this.config.caFile,
+          proxyUrl: this.config.proxyUrl,
+          env: process.env,
+          maxPayload: MAX_FRAME_BYTES_BEFORE_ACK,
+          handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+        });
+        if (this.stopping) {
+          conn.ws.close(1001, 'agent shutting down');
+          break;
+        }
+        const session = new AgentTunnelSession(conn.ws, conn.socket, {
+          agentId: this.config.agentId,
+          hubUrl: url,
+          targets: this.targets,
+          version: VERSION,
+          log: this.log,
+          maxFrameBytes: MAX_FRAME_BYTES_BEFORE_ACK,
+          helloTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+          targetConnectTimeoutMs: 10_000,
+        });
+        this.session = session;
+        const end = await session.ended;
+        this.session = undefined;
+        this.log.info('cloud_disconnected', { url, code: end.code, reason: end.reason, established: end.established });
+        if (end.established && !end.dead) {
+          failed = false;
+          backoff.reset();
+        }
+      } catch (err) {
+        this.reportFailure(url, err);
+      }
+      if (this.stopping) break;
+      if (failed) rotation.advance();
+      await this.sleep(backoff.next());
+    }
+  }
+
+  private reportFailure(url: string, err: unknown): void {
+    if (err instanceof CloudConnectError) {
+      this.log.warn('cloud_connect_failed', { url, reason: err.reason, status: err.status, detail: err.message });
+    } else if (err instanceof TokenError) {
+      this.log.warn('cloud_connect_failed', { url, reason: 'token', detail: err.message });
+    } else {
+      this.log.warn('cloud_connect_failed', { url, reason: 'error', detail: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private async readToken(): Promise<string> {
+    const source = this.config.token;
+    if (source.kind === 'inline') return source.token;
+    let text: string;
+    try {
+      text = (await readFile(source.path, 'utf8')).trim();
+    } catch (err) {
+      throw new TokenError(`cannot read token file ${source.path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    if (text === '') throw new TokenError(`token file ${source.path} is empty`);
+    return text;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Graceful stop: GOAWAY + close the tunnel, end the loop. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.session?.shutdown();
+    this.wake?.();
+    await this.loop;
+  }
+}
+
+class TokenError extends Error {}

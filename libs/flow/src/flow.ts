@@ -1,0 +1,267 @@
+import type { Socket } from 'node:net';
+import { encodeData, encodeFin, encodeRst, encodeWindowUpdate, RstReason } from '@nowconnect/frames';
+import { FlowEvent, FlowState, transition } from './flow-state';
+import type { FlowMetrics } from './flow-metrics';
+import type { FrameTransport } from './frame-transport';
+
+/** What a flow needs from the session that owns it. */
+export interface FlowHost {
+  readonly transport: FrameTransport;
+  readonly metrics: FlowMetrics;
+  /** Largest DATA payload per frame (max_frame_bytes minus the header). */
+  readonly maxDataPayload: number;
+  /** The transport is congested: call `flow.resumeSending()` when it drains. */
+  waitForDrain(flow: Flow): void;
+  /** The socket failed; the host logs it and names the RST reason sent to the peer. */
+  socketFailed(flow: Flow, err: Error): RstReason;
+  /** The flow is over and its socket closed: forget it. */
+  flowClosed(flow: Flow): void;
+}
+
+export interface FlowInit {
+  readonly id: number;
+  readonly connector: string;
+  readonly socket: Socket;
+  /** The peer's receive window: how many bytes we may send before a WINDOW_UPDATE. */
+  readonly sendWindow: number;
+  /** Our receive window: how many bytes the peer may send us before we grant more. */
+  readonly recvWindow: number;
+}
+
+export type FlowEnd = 'fin' | 'rst_sent' | 'rst_recv' | 'transport_lost';
+
+/**
+ * One TCP socket carried as one flow. Sends what the socket reads as DATA
+ * within the peer's credit (pausing the socket at zero credit or when the
+ * transport is congested), and writes what the peer sends to the socket,
+ * returning credit only as the socket actually flushes it — so a slow reader
+ * holds at most one receive window of memory and never stalls other flows.
+ */
+export class Flow {
+  readonly id: number;
+  readonly connector: string;
+  readonly socket: Socket;
+  readonly startedAt = Date.now();
+  state: FlowState = FlowState.OPEN;
+  /** Peer confirmed the open (OPEN_ACK); meaningful on the opening side. */
+  acked = false;
+  bytesOut = 0;
+  bytesIn = 0;
+  end: FlowEnd | undefined;
+
+  private credit: number;
+  private readonly recvWindow: number;
+  private recvAvailable: number;
+  private consumed = 0;
+  private held: Buffer | null = null;
+  private localEnded = false;
+  private socketClosed = false;
+  private finished = false;
+
+  constructor(
+    private readonly host: FlowHost,
+    init: FlowInit,
+  ) {
+    this.id = init.id;
+    this.connector = init.connector;
+    this.socket = init.socket;
+    this.credit = init.sendWindow;
+    this.recvWindow = init.recvWindow;
+    this.recvAvailable = init.recvWindow;
+  }
+
+  /** Starts pumping the socket. */
+  start(): void {
+    const s = this.socket;
+    s.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    s.on('end', () => this.onSocketEnd());
+    s.on('error', (err) => this.onSocketError(err));
+    s.on('close', (hadError: boolean) => this.onSocketClose(hadError));
+  }
+
+  // ---- socket -> tunnel -------------------------------------------------
+
+  private onSocketData(chunk: Buffer): void {
+    if (this.state === FlowState.CLOSED) return;
+    if (this.held !== null) {
+      this.held = Buffer.concat([this.held, chunk]);
+      return;
+    }
+    this.pump(chunk);
+  }
+
+  private pump(chunk: Buffer): void {
+    const { transport, maxDataPayload, metrics } = this.host;
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.credit <= 0 || transport.congested) {
+        this.held = off === 0 ? chunk : chunk.subarray(off);
+        this.socket.pause();
+        if (this.credit > 0) this.host.waitForDrain(this);
+        return;
+      }
+      const n = Math.min(chunk.length - off, this.credit, maxDataPayload);
+      transport.send(encodeData(this.id, chunk.subarray(off, off + n)));
+      this.credit -= n;
+      this.bytesOut += n;
+      metrics.bytesOut(this.connector, n);
+      off += n;
+    }
+  }
+
+  /** More credit, or the transport drained: send what is held, then read again. */
+  resumeSending(): void {
+    if (this.state === FlowState.CLOSED) return;
+    const held = this.held;
+    if (held !== null) {
+      this.held = null;
+      this.pump(held);
+      if (this.held !== null) return;
+    }
+    if (this.localEnded) {
+      if (this.state === FlowState.OPEN || this.state === FlowState.REMOTE_FIN) this.sendFin();
+    } else {
+      this.socket.resume();
+    }
+  }
+
+  private onSocketEnd(): void {
+    if (this.state === FlowState.CLOSED) return;
+    this.localEnded = true;
+    if (this.held === null) this.sendFin();
+  }
+
+  private sendFin(): void {
+    const next = transition(this.state, FlowEvent.LOCAL_FIN);
+    if (next === null) return;
+    this.state = next;
+    this.host.transport.send(encodeFin(this.id));
+    this.host.metrics.finSent();
+    if (next === FlowState.CLOSED) {
+      this.end = 'fin';
+      this.finishIfDone();
+    }
+  }
+
+  // ---- tunnel -> socket -------------------------------------------------
+
+  onRemoteData(payload: Buffer): void {
+    const next = transition(this.state, FlowEvent.REMOTE_DATA);
+    if (next === null) {
+      this.reset(RstReason.PROTOCOL);
+      return;
+    }
+    if (this.state === FlowState.CLOSED) return;
+    const n = payload.length;
+    if (n > this.recvAvailable) {
+      this.reset(RstReason.FLOW_CONTROL);
+      return;
+    }
+    this.recvAvailable -= n;
+    this.bytesIn += n;
+    this.host.metrics.bytesIn(this.connector, n);
+    this.socket.write(payload, () => this.onFlushed(n));
+  }
+
+  private onFlushed(n: number): void {
+    if (this.state === FlowState.CLOSED || this.state === FlowState.REMOTE_FIN) return;
+    this.consumed += n;
+    // Like yamux: grant credit back only past half a window, so updates stay rare.
+    if (this.consumed >= this.recvWindow / 2) {
+      this.host.transport.send(encodeWindowUpdate(this.id, this.consumed));
+      this.recvAvailable += this.consumed;
+      this.consumed = 0;
+    }
+  }
+
+  onRemoteFin(): void {
+    const next = transition(this.state, FlowEvent.REMOTE_FIN);
+    if (next === null) {
+      this.reset(RstReason.PROTOCOL);
+      return;
+    }
+    if (this.state === FlowState.CLOSED) return;
+    this.host.metrics.finRecv();
+    this.state = next;
+    if (next === FlowState.CLOSED) this.end = 'fin';
+    this.socket.end();
+  }
+
+  onWindowUpdate(increment: number): void {
+    if (this.state === FlowState.CLOSED) return;
+    this.credit += increment;
+    if (this.credit > 0x7fffffff) {
+      this.reset(RstReason.FLOW_CONTROL);
+      return;
+    }
+    if (this.held !== null || this.socket.isPaused()) this.resumeSending();
+  }
+
+  onRemoteRst(): void {
+    if (this.state === FlowState.CLOSED) return;
+    this.host.metrics.rstRecv();
+    this.state = FlowState.CLOSED;
+    this.end = 'rst_recv';
+    this.destroySocket(true);
+    this.finishIfDone();
+  }
+
+  // ---- ending -----------------------------------------------------------
+
+  /** Resets the flow: RST to the peer and a TCP reset to the local socket. */
+  reset(reason: RstReason): void {
+    if (this.state === FlowState.CLOSED) return;
+    this.state = FlowState.CLOSED;
+    this.end = 'rst_sent';
+    this.host.transport.send(encodeRst(this.id, reason));
+    this.host.metrics.rstSent();
+    this.destroySocket(true);
+    this.finishIfDone();
+  }
+
+  /** The transport is gone: no frames can be sent; reset the local socket. */
+  abandon(): void {
+    if (this.state !== FlowState.CLOSED) {
+      this.state = FlowState.CLOSED;
+      this.end = 'transport_lost';
+    }
+    this.destroySocket(true);
+    this.finishIfDone();
+  }
+
+  private onSocketError(err: Error): void {
+    if (this.state === FlowState.CLOSED) return;
+    const reason = this.host.socketFailed(this, err);
+    this.reset(reason);
+  }
+
+  private onSocketClose(hadError: boolean): void {
+    this.socketClosed = true;
+    // Both directions ended cleanly but data read before the end is still held
+    // for want of credit: keep the flow until it is sent and FIN follows.
+    const flushing = !hadError && this.localEnded && this.state === FlowState.REMOTE_FIN && this.held !== null;
+    if (this.state !== FlowState.CLOSED && !flushing) this.reset(RstReason.PEER_RESET);
+    this.finishIfDone();
+  }
+
+  private finishIfDone(): void {
+    if (this.finished || !this.socketClosed || this.state !== FlowState.CLOSED) return;
+    this.finished = true;
+    this.held = null;
+    this.host.flowClosed(this);
+  }
+
+  private destroySocket(hard: boolean): void {
+    const s = this.socket;
+    if (s.destroyed) return;
+    if (!hard) {
+      s.destroy();
+      return;
+    }
+    try {
+      s.resetAndDestroy();
+    } catch {
+      s.destroy();
+    }
+  }
+}

@@ -1,0 +1,10 @@
+export { FlowModule } from './flow.module';
+export { FlowState, FlowEvent, transition } from './flow-state';
+export type { FlowMetrics } from './flow-metrics';
+export { NOOP_FLOW_METRICS } from './flow-metrics';
+export type { FrameTransport } from './frame-transport';
+export { Flow } from './flow';
+export type { FlowHost, FlowInit, FlowEnd } from './flow';
+export { MuxSession } from './mux-session';
+export type { MuxOptions } from './mux-session';
+export { WsTransport } from './ws-transport';

@@ -1,0 +1,209 @@
+import type { Socket } from 'node:net';
+import {
+  decodeFrames,
+  decodeRstReason,
+  decodeWindowIncrement,
+  encodePing,
+  Frame,
+  FrameError,
+  FrameErrorCode,
+  FrameType,
+  frameTypeName,
+  HEADER_BYTES,
+  RstReason,
+} from '@nowconnect/frames';
+import { Flow, FlowHost } from './flow';
+import type { FlowMetrics } from './flow-metrics';
+import type { FrameTransport } from './frame-transport';
+
+export interface MuxOptions {
+  readonly maxFrameBytes: number;
+  /** Per-flow receive window, both directions (the hub announces it in HELLO_ACK). */
+  readonly flowWindowBytes: number;
+  readonly keepaliveMs: number;
+  readonly metrics: FlowMetrics;
+}
+
+type FrameHandler = (frame: Frame) => void;
+
+/**
+ * The multiplexing core shared by the hub's and the agent's end of a tunnel:
+ * decodes messages, dispatches frames through a table keyed by type, keeps the
+ * flow table, relays transport drain to paused flows, and runs the keepalive.
+ * Roles (hub, agent) register handlers for the frames only they accept.
+ */
+export abstract class MuxSession implements FlowHost {
+  readonly flows = new Map<number, Flow>();
+  readonly metrics: FlowMetrics;
+  maxDataPayload: number;
+  protected flowWindowBytes: number;
+  protected maxFrameBytes: number;
+  protected closed = false;
+  /** Frames for flows that no longer exist (normal right after a reset); counted, ignored. */
+  unknownFlowFrames = 0;
+
+  private readonly handlers = new Map<FrameType, FrameHandler>();
+  private readonly drainWaiters = new Set<Flow>();
+  private lastSeen = Date.now();
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private keepaliveMs: number;
+
+  protected constructor(
+    readonly transport: FrameTransport,
+    protected readonly options: MuxOptions,
+  ) {
+    this.metrics = options.metrics;
+    this.maxDataPayload = options.maxFrameBytes - HEADER_BYTES;
+    this.maxFrameBytes = options.maxFrameBytes;
+    this.flowWindowBytes = options.flowWindowBytes;
+    this.keepaliveMs = options.keepaliveMs;
+    this.handlers.set(FrameType.DATA, (f) => this.withFlow(f, (flow) => flow.onRemoteData(f.payload)));
+    this.handlers.set(FrameType.FIN, (f) => this.withFlow(f, (flow) => flow.onRemoteFin()));
+    this.handlers.set(FrameType.RST, (f) => this.withFlow(f, (flow) => this.onFlowRst(flow, decodeRstReason(f.payload))));
+    this.handlers.set(FrameType.WINDOW_UPDATE, (f) =>
+      this.withFlow(f, (flow) => flow.onWindowUpdate(decodeWindowIncrement(f.payload))),
+    );
+    this.handlers.set(FrameType.PING, (f) => this.transport.send(encodePing(FrameType.PONG, f.payload)));
+    this.handlers.set(FrameType.PONG, (f) => this.onPong(f.payload));
+    transport.onDrain(() => this.onTransportDrain());
+  }
+
+  /** Adopts the limits the hub announced (agent side, after HELLO_ACK); applies to flows opened afterwards. */
+  protected configure(limits: { flowWindowBytes: number; maxFrameBytes: number; keepaliveMs: number }): void {
+    this.flowWindowBytes = limits.flowWindowBytes;
+    this.maxFrameBytes = limits.maxFrameBytes;
+    this.maxDataPayload = limits.maxFrameBytes - HEADER_BYTES;
+    this.keepaliveMs = limits.keepaliveMs;
+  }
+
+  /** Registers (or replaces) the handler for one frame type. */
+  protected handle(type: FrameType, handler: FrameHandler): void {
+    this.handlers.set(type, handler);
+  }
+
+  protected unhandle(type: FrameType): void {
+    this.handlers.delete(type);
+  }
+
+  /** Feeds one WebSocket message. Never throws. */
+  handleMessage(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    this.lastSeen = Date.now();
+    if (!isBinary) {
+      this.protocolError(new FrameError(FrameErrorCode.NOT_BINARY, 'text message on a binary tunnel', 0));
+      return;
+    }
+    const err = decodeFrames(data, this.maxFrameBytes, this.dispatch);
+    if (err !== null && !this.closed) this.protocolError(err);
+  }
+
+  private readonly dispatch = (frame: Frame): void => {
+    if (this.closed) return;
+    const handler = this.handlers.get(frame.type);
+    if (handler === undefined) {
+      this.protocolError(new FrameError(FrameErrorCode.UNEXPECTED_FRAME, `unexpected ${frameTypeName(frame.type)} frame`, 0));
+      return;
+    }
+    handler(frame);
+  };
+
+  private withFlow(frame: Frame, fn: (flow: Flow) => void): void {
+    const flow = this.flows.get(frame.flowId);
+    if (flow === undefined) {
+      this.unknownFlowFrames++;
+      return;
+    }
+    fn(flow);
+  }
+
+  protected onFlowRst(flow: Flow, _reason: RstReason): void {
+    flow.onRemoteRst();
+  }
+
+  /** Creates, registers and starts a flow for a socket. */
+  protected addFlow(id: number, connector: string, socket: Socket): Flow {
+    const flow = new Flow(this, {
+      id,
+      connector,
+      socket,
+      sendWindow: this.flowWindowBytes,
+      recvWindow: this.flowWindowBytes,
+    });
+    this.flows.set(id, flow);
+    flow.start();
+    return flow;
+  }
+
+  // ---- FlowHost -----------------------------------------------------------
+
+  waitForDrain(flow: Flow): void {
+    this.drainWaiters.add(flow);
+  }
+
+  abstract socketFailed(flow: Flow, err: Error): RstReason;
+
+  flowClosed(flow: Flow): void {
+    if (this.flows.get(flow.id) === flow) this.flows.delete(flow.id);
+    this.drainWaiters.delete(flow);
+    this.onFlowClosed(flow);
+  }
+
+  protected onFlowClosed(_flow: Flow): void {}
+
+  private onTransportDrain(): void {
+    if (this.closed) return;
+    for (const flow of this.drainWaiters) {
+      if (this.transport.congested) return;
+      this.drainWaiters.delete(flow);
+      flow.resumeSending();
+    }
+  }
+
+  // ---- keepalive ----------------------------------------------------------
+
+  protected startKeepalive(): void {
+    this.stopKeepalive();
+    this.lastSeen = Date.now();
+    this.keepaliveTimer = setInterval(() => this.keepaliveTick(), this.keepaliveMs);
+    this.keepaliveTimer.unref();
+  }
+
+  protected stopKeepalive(): void {
+    if (this.keepaliveTimer !== undefined) clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = undefined;
+  }
+
+  private keepaliveTick(): void {
+    if (this.closed) return;
+    if (Date.now() - this.lastSeen > 3 * this.keepaliveMs) {
+      this.deadPeer();
+      return;
+    }
+    const opaque = Buffer.allocUnsafe(8);
+    opaque.writeDoubleBE(performance.now(), 0);
+    this.transport.send(encodePing(FrameType.PING, opaque));
+  }
+
+  private onPong(payload: Buffer): void {
+    const sentAt = payload.readDoubleBE(0);
+    const rtt = performance.now() - sentAt;
+    if (Number.isFinite(rtt) && rtt >= 0 && rtt < 3_600_000) this.onRtt(rtt / 1000);
+  }
+
+  protected onRtt(_seconds: number): void {}
+
+  /** The peer sent something that is not our protocol: close the link. */
+  protected abstract protocolError(err: FrameError): void;
+
+  /** The peer has been silent for three keepalive intervals. */
+  protected abstract deadPeer(): void;
+
+  /** The transport is gone: stop timers and reset every local socket. */
+  protected teardown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopKeepalive();
+    this.drainWaiters.clear();
+    for (const flow of [...this.flows.values()]) flow.abandon();
+  }
+}

@@ -1,0 +1,212 @@
+import { parseCloudConfig } from './cloud-config';
+import { ConfigError } from './config-error';
+
+type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function failure(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+function base(): Raw {
+  return {
+    auth: { hs256_secret_file: '/run/secrets/nc-jwt' },
+    listeners: [
+      { name: 'l1', bind: '0.0.0.0:389', connector: 'addomain', allow_cidrs: ['10.0.0.0/8'] },
+      { name: 'l2', bind: '[::1]:5432', connector: 'pg' },
+    ],
+  };
+}
+
+function errorOf(patch: (raw: Raw) => void, env: Record<string, string> = {}): string {
+  const raw = base();
+  patch(raw);
+  return failure(() => parseCloudConfig(raw, env)).message;
+}
+
+describe('parseCloudConfig: defaults', () => {
+  it('fills every default from a minimal config', () => {
+    const config = parseCloudConfig({ auth: { hs256_secret_file: 's' } }, {});
+    expect(config).toEqual({
+      server: { bind: { host: '0.0.0.0', port: 8765 }, drainTimeoutSec: 30, tls: undefined },
+      auth: { audience: 'nowconnect', issuer: undefined, key: { kind: 'hs256_secret_file', path: 's' } },
+      listeners: [],
+      limits: {
+        maxFrameBytes: 1048576,
+        flowWindowBytes: 262144,
+        maxFlowsPerAgent: 10000,
+        maxPendingOpensPerAgent: 256,
+        helloTimeoutSec: 10,
+        keepaliveSec: 15,
+      },
+      logging: { maskIps: true },
+      ha: {
+        enabled: false,
+        mode: 'off',
+        replicaId: 'hub-a',
+        redisUrl: undefined,
+        readinessDegradedCode: 503,
+        mesh: {
+          listen: undefined,
+          peers: [],
+          requireMtls: true,
+          tls: { caBundle: undefined, certFile: undefined, keyFile: undefined },
+          sendQueueDepth: 1000,
+          perLinkMaxInflightBytes: 8388608,
+          connectBackoffMaxSec: 30,
+        },
+      },
+    });
+  });
+
+  it('treats empty sections (null) as absent and returns a frozen value', () => {
+    const config = parseCloudConfig({ server: null, auth: { jwks_file: 'j' }, limits: null, ha: { mesh: null } }, {});
+    expect(config.server.bind.port).toBe(8765);
+    expect(config.auth.key).toEqual({ kind: 'jwks_file', path: 'j' });
+    expect(Object.isFrozen(config.limits)).toBe(true);
+    expect(Object.isFrozen(config.ha.mesh.peers)).toBe(true);
+  });
+
+  it('parses listeners, IPv6 binds and CIDRs', () => {
+    const config = parseCloudConfig(base(), {});
+    expect(config.listeners[0]).toMatchObject({ name: 'l1', bind: { host: '0.0.0.0', port: 389 }, connector: 'addomain' });
+    expect(config.listeners[0]?.allowCidrs?.[0]).toMatchObject({ text: '10.0.0.0/8', family: 4, prefix: 8 });
+    expect(config.listeners[1]).toEqual({ name: 'l2', bind: { host: '::1', port: 5432 }, connector: 'pg', allowCidrs: undefined });
+  });
+
+  it('allows port 0 (ephemeral) for binds', () => {
+    const config = parseCloudConfig({ ...base(), server: { bind: '127.0.0.1:0' }, listeners: [{ name: 'a', bind: '127.0.0.1:0', connector: 'c' }, { name: 'b', bind: '127.0.0.1:0', connector: 'c' }] }, {});
+    expect(config.server.bind).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(config.listeners.map((l) => l.bind.port)).toEqual([0, 0]);
+  });
+
+  it.each([
+    [false, 'off'],
+    ['off', 'off'],
+    ['shadow', 'shadow'],
+    ['active', 'active'],
+  ])('ha.mode %j -> %s', (mode, expected) => {
+    expect(parseCloudConfig({ ...base(), ha: { mode } }, {}).ha.mode).toBe(expected);
+  });
+
+  it('grows the default mesh in-flight budget with a large max_frame_bytes', () => {
+    const config = parseCloudConfig({ ...base(), limits: { max_frame_bytes: 16 * 1024 * 1024 } }, {});
+    expect(config.ha.mesh.perLinkMaxInflightBytes).toBe(16 * 1024 * 1024);
+  });
+});
+
+describe('parseCloudConfig: env overrides', () => {
+  const raw = (): Raw => ({ ...base(), ha: { mode: 'shadow', replica_id: 'hub-x', redis_url: 'redis://file:6379/0' } });
+
+  it('NC_REPLICA_ID, NC_REDIS_URL, NC_HA_MODE win over the file', () => {
+    const config = parseCloudConfig(raw(), { NC_REPLICA_ID: 'hub-b', NC_REDIS_URL: 'rediss://env:6380/1', NC_HA_MODE: 'active' });
+    expect(config.ha).toMatchObject({ replicaId: 'hub-b', redisUrl: 'rediss://env:6380/1', mode: 'active' });
+  });
+
+  it('blank env values count as unset', () => {
+    const config = parseCloudConfig(raw(), { NC_REPLICA_ID: '', NC_REDIS_URL: '  ', NC_HA_MODE: '' });
+    expect(config.ha).toMatchObject({ replicaId: 'hub-x', redisUrl: 'redis://file:6379/0', mode: 'shadow' });
+  });
+
+  it('NC_JWT_SECRET_FILE replaces the auth key, and satisfies a missing one', () => {
+    const withKey = parseCloudConfig({ ...base(), auth: { public_key_file: 'pub.pem', audience: 'aud' } }, { NC_JWT_SECRET_FILE: '/s' });
+    expect(withKey.auth).toEqual({ audience: 'aud', issuer: undefined, key: { kind: 'hs256_secret_file', path: '/s' } });
+    const bare = parseCloudConfig({}, { NC_JWT_SECRET_FILE: '/s' });
+    expect(bare.auth.key).toEqual({ kind: 'hs256_secret_file', path: '/s' });
+    const both = parseCloudConfig({ auth: { jwks_file: 'a', public_key_file: 'b' } }, { NC_JWT_SECRET_FILE: '/s' });
+    expect(both.auth.key.kind).toBe('hs256_secret_file');
+  });
+
+  it.each([
+    ['NC_HA_MODE', 'on', "NC_HA_MODE: expected 'off' | 'shadow' | 'active'"],
+    ['NC_REPLICA_ID', 'hub a', 'NC_REPLICA_ID: expected a name matching [A-Za-z0-9][A-Za-z0-9._:-]{0,127}'],
+    ['NC_REDIS_URL', 'http://x', 'NC_REDIS_URL: expected a redis:// or rediss:// URL'],
+  ])('%s errors name the env var', (name, value, message) => {
+    expect(errorOf(() => undefined, { [name]: value })).toBe(message);
+  });
+});
+
+describe('parseCloudConfig: errors name the key path', () => {
+  const cases: Array<[string, (raw: Raw) => void]> = [
+    ['servr: unknown key', (r) => (r['servr'] = {})],
+    ['server.bnd: unknown key', (r) => (r['server'] = { bnd: '0.0.0.0:1' })],
+    ['server: expected a mapping', (r) => (r['server'] = 'x')],
+    ['server.bind: expected host:port', (r) => (r['server'] = { bind: 8765 })],
+    ['server.bind: port must be from 0 to 65535', (r) => (r['server'] = { bind: '0.0.0.0:65536' })],
+    ['server.drain_timeout_sec: expected an integer from 0 to 3600', (r) => (r['server'] = { drain_timeout_sec: -1 })],
+    ['server.tls.key_file: required when server.tls is set', (r) => (r['server'] = { tls: { cert_file: 'c' } })],
+    ['server.tls.cert_file: required when server.tls is set', (r) => (r['server'] = { tls: { key_file: 'k' } })],
+    ['server.tls.ca: unknown key', (r) => (r['server'] = { tls: { ca: 'x' } })],
+    ['auth: one of hs256_secret_file | public_key_file | jwks_file is required', (r) => (r['auth'] = { audience: 'nowconnect' })],
+    ['auth: one of hs256_secret_file | public_key_file | jwks_file is required', (r) => delete r['auth']],
+    ['auth: only one of hs256_secret_file | public_key_file | jwks_file may be set', (r) => (r['auth'] = { hs256_secret_file: 'a', jwks_file: 'b' })],
+    ['auth.issuer: expected a string', (r) => (r['auth'].issuer = 5)],
+    ['auth.audience: expected a non-empty string', (r) => (r['auth'].audience = ' ')],
+    ['listeners: expected a list', (r) => (r['listeners'] = { name: 'l1' })],
+    ['listeners[1]: expected a mapping', (r) => (r['listeners'][1] = null)],
+    ['listeners[1].bind: expected host:port', (r) => (r['listeners'][1].bind = 'localhost')],
+    ['listeners[1].bind: expected host:port', (r) => (r['listeners'][1].bind = '::1:389')],
+    ['listeners[1].bind: expected host:port', (r) => (r['listeners'][1].bind = '[10.0.0.1]:389')],
+    ['listeners[1].bind: expected host:port', (r) => (r['listeners'][1].bind = '999.1.1.1:389')],
+    ['listeners[1].bind: expected host:port', (r) => (r['listeners'][1].bind = 'host:38a')],
+    ['listeners[1].bind: required', (r) => delete r['listeners'][1].bind],
+    ['listeners[1].bind: duplicate bind (also listeners[0])', (r) => (r['listeners'][1].bind = '0.0.0.0:389')],
+    ['listeners[1].name: duplicate listener name (also listeners[0])', (r) => (r['listeners'][1].name = 'l1')],
+    ['listeners[1].name: required', (r) => delete r['listeners'][1].name],
+    ['listeners[1].name: expected a name matching [A-Za-z0-9][A-Za-z0-9._:-]{0,127}', (r) => (r['listeners'][1].name = '-x')],
+    ['listeners[1].connector: expected a name matching [A-Za-z0-9][A-Za-z0-9._:-]{0,127}', (r) => (r['listeners'][1].connector = 'a b')],
+    ['listeners[1].port: unknown key', (r) => (r['listeners'][1].port = 1)],
+    ['listeners[0].allow_cidrs: expected a list', (r) => (r['listeners'][0].allow_cidrs = '10.0.0.0/8')],
+    ['listeners[0].allow_cidrs: expected a non-empty list (omit the key to allow all)', (r) => (r['listeners'][0].allow_cidrs = [])],
+    ['listeners[0].allow_cidrs[1]: prefix length must be from 0 to 32', (r) => r['listeners'][0].allow_cidrs.push('10.0.0.0/40')],
+    ['listeners[0].allow_cidrs[1]: expected an IPv4 or IPv6 CIDR like 10.0.0.0/8', (r) => r['listeners'][0].allow_cidrs.push(10)],
+    ['limits.max_frame_bytes: expected an integer from 65548 to 67108864', (r) => (r['limits'] = { max_frame_bytes: 65536 })],
+    ['limits.flow_window_bytes: expected an integer from 16384 to 1073741824', (r) => (r['limits'] = { flow_window_bytes: 1024 })],
+    ['limits.max_flows_per_agent: expected an integer from 1 to 1000000', (r) => (r['limits'] = { max_flows_per_agent: 0 })],
+    ['limits.max_pending_opens_per_agent: expected an integer from 1 to 100000', (r) => (r['limits'] = { max_pending_opens_per_agent: 1.5 })],
+    ['limits.hello_timeout_sec: expected an integer from 1 to 300', (r) => (r['limits'] = { hello_timeout_sec: '10' })],
+    ['limits.keepalive_sec: expected an integer from 1 to 3600', (r) => (r['limits'] = { keepalive_sec: 0 })],
+    ['limits.max_frames: unknown key', (r) => (r['limits'] = { max_frames: 1 })],
+    ['logging.mask_ips: expected true or false', (r) => (r['logging'] = { mask_ips: 'no' })],
+    ['logging.level: unknown key', (r) => (r['logging'] = { level: 'debug' })],
+    ['ha.enabled: expected true or false', (r) => (r['ha'] = { enabled: 'yes' })],
+    ["ha.mode: expected 'off' | 'shadow' | 'active'", (r) => (r['ha'] = { mode: true })],
+    ["ha.mode: expected 'off' | 'shadow' | 'active'", (r) => (r['ha'] = { mode: 'Active' })],
+    ['ha.replica_id: expected a name matching [A-Za-z0-9][A-Za-z0-9._:-]{0,127}', (r) => (r['ha'] = { replica_id: 'a/b' })],
+    ['ha.redis_url: expected a redis:// or rediss:// URL', (r) => (r['ha'] = { redis_url: 'localhost:6379' })],
+    ['ha.readiness_degraded_code: expected 200 or a 5xx status code', (r) => (r['ha'] = { readiness_degraded_code: 404 })],
+    ['ha.mesh.listen: expected host:port', (r) => (r['ha'] = { mesh: { listen: '8766' } })],
+    ['ha.mesh.peers: expected a list', (r) => (r['ha'] = { mesh: { peers: 'wss://b/mesh' } })],
+    ['ha.mesh.peers[1]: expected a ws:// or wss:// URL', (r) => (r['ha'] = { mesh: { peers: ['wss://b/mesh', 'https://c/mesh'] } })],
+    ['ha.mesh.peers[1]: duplicate peer', (r) => (r['ha'] = { mesh: { peers: ['wss://b/mesh', 'wss://b/mesh'] } })],
+    ['ha.mesh.require_mtls: expected true or false', (r) => (r['ha'] = { mesh: { require_mtls: 1 } })],
+    ['ha.mesh.tls.key_file: required when cert_file is set', (r) => (r['ha'] = { mesh: { tls: { cert_file: 'c' } } })],
+    ['ha.mesh.tls.cert_file: required when key_file is set', (r) => (r['ha'] = { mesh: { tls: { key_file: 'k' } } })],
+    ['ha.mesh.tls.ca_file: unknown key', (r) => (r['ha'] = { mesh: { tls: { ca_file: 'k' } } })],
+    ['ha.mesh.send_queue_depth: expected an integer from 1 to 1000000', (r) => (r['ha'] = { mesh: { send_queue_depth: 0 } })],
+    ['ha.mesh.per_link_max_inflight_bytes: must be at least limits.max_frame_bytes (1048576)', (r) => (r['ha'] = { mesh: { per_link_max_inflight_bytes: 65536 } })],
+    ['ha.mesh.connect_backoff_max_sec: expected an integer from 1 to 3600', (r) => (r['ha'] = { mesh: { connect_backoff_max_sec: 0 } })],
+    ['ha.mesh.peer: unknown key', (r) => (r['ha'] = { mesh: { peer: [] } })],
+  ];
+
+  it.each(cases)('%s', (message, patch) => {
+    expect(errorOf(patch)).toBe(message);
+  });
+
+  it('rejects a non-mapping document', () => {
+    expect(failure(() => parseCloudConfig(['a'], {})).message).toBe('(root): expected a mapping');
+    expect(failure(() => parseCloudConfig('text', {})).message).toBe('(root): expected a mapping');
+  });
+
+  it('carries path and detail separately', () => {
+    const err = failure(() => parseCloudConfig({ ...base(), server: { bind: 'nope' } }, {}));
+    expect(err).toBeInstanceOf(Error);
+    expect(err.name).toBe('ConfigError');
+    expect([err.path, err.detail]).toEqual(['server.bind', 'expected host:port']);
+  });
+});

@@ -1,0 +1,120 @@
+import type { HaConfig, HaMode, MeshConfig, MeshTlsConfig } from './config.types';
+import { ConfigError } from './config-error';
+import { childPath, envValue, itemPath, optBool, optInt, optList, optName, optString, section } from './fields';
+import { parseHostPort } from './host-port';
+import { parseRedisUrl, parseWsUrl } from './urls';
+
+/** The `ha:` block of cloud.yaml (SPEC §3), with its env overrides NC_REPLICA_ID, NC_REDIS_URL, NC_HA_MODE. */
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const HA_KEYS = ['enabled', 'mode', 'replica_id', 'redis_url', 'readiness_degraded_code', 'mesh'] as const;
+const MESH_KEYS = [
+  'listen',
+  'peers',
+  'require_mtls',
+  'tls',
+  'send_queue_depth',
+  'per_link_max_inflight_bytes',
+  'connect_backoff_max_sec',
+] as const;
+const MESH_TLS_KEYS = ['ca_bundle', 'cert_file', 'key_file'] as const;
+const HA_MODES: readonly HaMode[] = ['off', 'shadow', 'active'];
+const MAX_INFLIGHT_BYTES = 1024 * 1024 * 1024;
+const MODE_RULE = "expected 'off' | 'shadow' | 'active'";
+
+export const HA_DEFAULTS = {
+  replicaId: 'hub-a',
+  readinessDegradedCode: 503,
+  sendQueueDepth: 1000,
+  perLinkMaxInflightBytes: 8 * 1024 * 1024,
+  connectBackoffMaxSec: 30,
+} as const;
+
+/**
+ * `'off'`, `'shadow'`, `'active'`; also boolean `false`, which is what an
+ * unquoted `off` becomes for a YAML 1.1 writer/reader (our parser is 1.2 and
+ * hands over the string 'off', but files pass through other tools too).
+ */
+export function parseHaMode(value: unknown, path: string): HaMode {
+  if (value === false) return 'off';
+  const mode = HA_MODES.find((m) => m === (typeof value === 'string' ? value.trim() : value));
+  if (mode === undefined) throw new ConfigError(path, MODE_RULE);
+  return mode;
+}
+
+function parseMeshTls(raw: unknown, path: string): MeshTlsConfig {
+  const f = section(raw, path, MESH_TLS_KEYS);
+  const caBundle = optString(f['ca_bundle'], childPath(path, 'ca_bundle'));
+  const certFile = optString(f['cert_file'], childPath(path, 'cert_file'));
+  const keyFile = optString(f['key_file'], childPath(path, 'key_file'));
+  if (certFile !== undefined && keyFile === undefined) throw new ConfigError(childPath(path, 'key_file'), 'required when cert_file is set');
+  if (keyFile !== undefined && certFile === undefined) throw new ConfigError(childPath(path, 'cert_file'), 'required when key_file is set');
+  return { caBundle, certFile, keyFile };
+}
+
+function parsePeers(raw: unknown, path: string): string[] {
+  const peers: string[] = [];
+  (optList(raw, path) ?? []).forEach((item, i) => {
+    const p = itemPath(path, i);
+    const text = optString(item, p);
+    if (text === undefined) throw new ConfigError(p, 'expected a ws:// or wss:// URL');
+    const url = parseWsUrl(text, p);
+    if (peers.includes(url)) throw new ConfigError(p, 'duplicate peer');
+    peers.push(url);
+  });
+  return peers;
+}
+
+function parseMesh(raw: unknown, path: string, maxFrameBytes: number): MeshConfig {
+  const f = section(raw, path, MESH_KEYS);
+  const at = (key: string): string => childPath(path, key);
+  const listen = f['listen'] === undefined || f['listen'] === null ? undefined : parseHostPort(f['listen'], at('listen'), 0);
+  const inflightPath = at('per_link_max_inflight_bytes');
+  const inflightDefault = Math.max(HA_DEFAULTS.perLinkMaxInflightBytes, maxFrameBytes);
+  const perLinkMaxInflightBytes = optInt(f['per_link_max_inflight_bytes'], inflightPath, inflightDefault, 1, MAX_INFLIGHT_BYTES);
+  if (perLinkMaxInflightBytes < maxFrameBytes) {
+    throw new ConfigError(inflightPath, `must be at least limits.max_frame_bytes (${maxFrameBytes})`);
+  }
+  return {
+    listen,
+    peers: parsePeers(f['peers'], at('peers')),
+    requireMtls: optBool(f['require_mtls'], at('require_mtls'), true),
+    tls: parseMeshTls(f['tls'], at('tls')),
+    sendQueueDepth: optInt(f['send_queue_depth'], at('send_queue_depth'), HA_DEFAULTS.sendQueueDepth, 1, 1_000_000),
+    perLinkMaxInflightBytes,
+    connectBackoffMaxSec: optInt(f['connect_backoff_max_sec'], at('connect_backoff_max_sec'), HA_DEFAULTS.connectBackoffMaxSec, 1, 3600),
+  };
+}
+
+function parseDegradedCode(value: unknown, path: string): number {
+  if (value === undefined || value === null) return HA_DEFAULTS.readinessDegradedCode;
+  if (value === 200 || (typeof value === 'number' && Number.isInteger(value) && value >= 500 && value <= 599)) return value;
+  throw new ConfigError(path, 'expected 200 or a 5xx status code');
+}
+
+/** `maxFrameBytes` (already parsed limits) bounds the mesh in-flight budget from below: one frame must fit. */
+export function parseHa(raw: unknown, env: Env, maxFrameBytes: number): HaConfig {
+  const path = 'ha';
+  const f = section(raw, path, HA_KEYS);
+  const at = (key: string): string => childPath(path, key);
+
+  const modeEnv = envValue(env, 'NC_HA_MODE');
+  const mode = modeEnv !== undefined ? parseHaMode(modeEnv, 'NC_HA_MODE') : f['mode'] === undefined || f['mode'] === null ? 'off' : parseHaMode(f['mode'], at('mode'));
+
+  const replicaEnv = envValue(env, 'NC_REPLICA_ID');
+  const replicaId = replicaEnv !== undefined ? optName(replicaEnv, 'NC_REPLICA_ID') : optName(f['replica_id'], at('replica_id'));
+
+  const redisEnv = envValue(env, 'NC_REDIS_URL');
+  const redisFile = optString(f['redis_url'], at('redis_url'));
+  const redisUrl = redisEnv !== undefined ? parseRedisUrl(redisEnv, 'NC_REDIS_URL') : redisFile === undefined ? undefined : parseRedisUrl(redisFile, at('redis_url'));
+
+  return {
+    enabled: optBool(f['enabled'], at('enabled'), false),
+    mode,
+    replicaId: replicaId ?? HA_DEFAULTS.replicaId,
+    redisUrl,
+    readinessDegradedCode: parseDegradedCode(f['readiness_degraded_code'], at('readiness_degraded_code')),
+    mesh: parseMesh(f['mesh'], at('mesh'), maxFrameBytes),
+  };
+}

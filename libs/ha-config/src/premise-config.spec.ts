@@ -1,0 +1,149 @@
+import { ConfigError } from './config-error';
+import { parsePremiseConfig } from './premise-config';
+
+type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function failure(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+function base(): Raw {
+  return {
+    cloud_url: 'ws://127.0.0.1:8765/tunnel',
+    agent_id: 'dev-agent-1',
+    token_file: '/run/secrets/nc-token',
+    connectors: [{ name: 'addomain', target: 'openldap:389' }],
+  };
+}
+
+function errorOf(patch: (raw: Raw) => void, env: Record<string, string> = {}): string {
+  const raw = base();
+  patch(raw);
+  return failure(() => parsePremiseConfig(raw, env)).message;
+}
+
+describe('parsePremiseConfig: file', () => {
+  it('parses the SPEC §4 example', () => {
+    const config = parsePremiseConfig({ ...base(), ca_file: '/etc/ca.pem', proxy_url: 'http://u:p@proxy.corp:3128' }, {});
+    expect(config).toEqual({
+      cloudUrls: ['ws://127.0.0.1:8765/tunnel'],
+      agentId: 'dev-agent-1',
+      token: { kind: 'file', path: '/run/secrets/nc-token' },
+      caFile: '/etc/ca.pem',
+      proxyUrl: 'http://u:p@proxy.corp:3128',
+      connectors: [{ name: 'addomain', target: { host: 'openldap', port: 389 } }],
+    });
+    expect(Object.isFrozen(config.connectors[0])).toBe(true);
+  });
+
+  it('leaves proxyUrl undefined even when HTTPS_PROXY is set (the dialer resolves it)', () => {
+    const config = parsePremiseConfig(base(), { HTTPS_PROXY: 'http://p:3128', HTTP_PROXY: 'http://p:3128' });
+    expect(config.proxyUrl).toBeUndefined();
+    expect(config.caFile).toBeUndefined();
+  });
+
+  it('accepts cloud_url as a list or a comma-separated string', () => {
+    expect(parsePremiseConfig({ ...base(), cloud_url: ['wss://a/tunnel', 'wss://b/tunnel'] }, {}).cloudUrls).toEqual(['wss://a/tunnel', 'wss://b/tunnel']);
+    expect(parsePremiseConfig({ ...base(), cloud_url: 'wss://a/tunnel, wss://b/tunnel' }, {}).cloudUrls).toEqual(['wss://a/tunnel', 'wss://b/tunnel']);
+  });
+
+  it('adds http:// to a scheme-less proxy_url', () => {
+    expect(parsePremiseConfig({ ...base(), proxy_url: 'proxy.corp:3128' }, {}).proxyUrl).toBe('http://proxy.corp:3128');
+  });
+
+  it('parses IPv6 targets', () => {
+    const config = parsePremiseConfig({ ...base(), connectors: [{ name: 'v6', target: '[::1]:389' }] }, {});
+    expect(config.connectors[0]?.target).toEqual({ host: '::1', port: 389 });
+  });
+});
+
+describe('parsePremiseConfig: env', () => {
+  const env = {
+    NC_CLOUD_URL: 'wss://hub-a/tunnel,wss://hub-b/tunnel',
+    NC_AGENT_ID: 'agent-env',
+    NC_TOKEN_FILE: '/env/token',
+    NC_CA_FILE: '/env/ca.pem',
+    NC_PROXY_URL: 'http://env-proxy:8080',
+    NC_CONNECTORS: 'addomain=openldap:389, pg=db:5432',
+  };
+
+  it('env wins over the file for every key', () => {
+    const config = parsePremiseConfig({ ...base(), ca_file: '/file/ca.pem', proxy_url: 'http://file:1' }, env);
+    expect(config).toEqual({
+      cloudUrls: ['wss://hub-a/tunnel', 'wss://hub-b/tunnel'],
+      agentId: 'agent-env',
+      token: { kind: 'file', path: '/env/token' },
+      caFile: '/env/ca.pem',
+      proxyUrl: 'http://env-proxy:8080',
+      connectors: [
+        { name: 'addomain', target: { host: 'openldap', port: 389 } },
+        { name: 'pg', target: { host: 'db', port: 5432 } },
+      ],
+    });
+  });
+
+  it('runs from env alone', () => {
+    expect(parsePremiseConfig({}, env).agentId).toBe('agent-env');
+    expect(parsePremiseConfig({}, { ...env, NC_CLOUD_URL: 'ws://one/tunnel' }).cloudUrls).toEqual(['ws://one/tunnel']);
+  });
+
+  it('token precedence: NC_TOKEN > NC_TOKEN_FILE > token_file', () => {
+    expect(parsePremiseConfig(base(), { NC_TOKEN: ' abc.def.ghi\n', NC_TOKEN_FILE: '/env/token' }).token).toEqual({ kind: 'inline', token: 'abc.def.ghi' });
+    expect(parsePremiseConfig(base(), { NC_TOKEN_FILE: '/env/token' }).token).toEqual({ kind: 'file', path: '/env/token' });
+    expect(parsePremiseConfig(base(), { NC_TOKEN: '', NC_TOKEN_FILE: '' }).token).toEqual({ kind: 'file', path: '/run/secrets/nc-token' });
+    const noFile = base();
+    delete noFile['token_file'];
+    expect(parsePremiseConfig(noFile, { NC_TOKEN: 't' }).token).toEqual({ kind: 'inline', token: 't' });
+  });
+});
+
+describe('parsePremiseConfig: errors', () => {
+  const cases: Array<[string, (raw: Raw) => void, Record<string, string>?]> = [
+    ['cloud_url: required (or NC_CLOUD_URL)', (r) => delete r['cloud_url']],
+    ['cloud_url: required (or NC_CLOUD_URL)', (r) => (r['cloud_url'] = [])],
+    ['cloud_url: expected a ws:// or wss:// URL', (r) => (r['cloud_url'] = 'http://hub/tunnel')],
+    ['cloud_url: expected a ws:// or wss:// URL or a list of them', (r) => (r['cloud_url'] = 5)],
+    ['cloud_url[1]: expected a ws:// or wss:// URL', (r) => (r['cloud_url'] = ['ws://a/tunnel', 'not a url'])],
+    ['cloud_url[1]: duplicate URL', (r) => (r['cloud_url'] = ['ws://a/tunnel', 'ws://a/tunnel'])],
+    ['agent_id: required (or NC_AGENT_ID)', (r) => delete r['agent_id']],
+    ['agent_id: expected a name matching [A-Za-z0-9][A-Za-z0-9._:-]{0,127}', (r) => (r['agent_id'] = 'a b')],
+    ['token_file: required (or NC_TOKEN / NC_TOKEN_FILE)', (r) => delete r['token_file']],
+    ['token_file: expected a string', (r) => (r['token_file'] = ['x'])],
+    ['ca_file: expected a non-empty string', (r) => (r['ca_file'] = '')],
+    ['proxy_url: expected an http:// proxy URL (HTTP CONNECT)', (r) => (r['proxy_url'] = 'socks5://p:1080')],
+    ['connectors: required (or NC_CONNECTORS)', (r) => delete r['connectors']],
+    ['connectors: required (or NC_CONNECTORS)', (r) => (r['connectors'] = [])],
+    ['connectors: expected a list', (r) => (r['connectors'] = { name: 'a' })],
+    ['connectors[0]: expected a mapping', (r) => (r['connectors'] = [null])],
+    ['connectors[0].target: required', (r) => (r['connectors'] = [{ name: 'a' }])],
+    ['connectors[0].target: expected host:port', (r) => (r['connectors'] = [{ name: 'a', target: 'openldap' }])],
+    ['connectors[0].target: port must be from 1 to 65535', (r) => (r['connectors'] = [{ name: 'a', target: 'openldap:0' }])],
+    ['connectors[0].name: required', (r) => (r['connectors'] = [{ target: 'h:1' }])],
+    ['connectors[0].host: unknown key', (r) => (r['connectors'] = [{ name: 'a', host: 'h' }])],
+    ['connectors[1].name: duplicate connector name (also index 0)', (r) => r['connectors'].push({ name: 'addomain', target: 'x:1' })],
+    ['cloud_urls: unknown key', (r) => (r['cloud_urls'] = [])],
+    ['NC_CLOUD_URL: expected a ws:// or wss:// URL', () => undefined, { NC_CLOUD_URL: 'hub:8765' }],
+    ['NC_CLOUD_URL[1]: expected a ws:// or wss:// URL', () => undefined, { NC_CLOUD_URL: 'ws://a/tunnel,' }],
+    ['NC_AGENT_ID: expected a name matching [A-Za-z0-9][A-Za-z0-9._:-]{0,127}', () => undefined, { NC_AGENT_ID: '*' }],
+    ['NC_PROXY_URL: expected an http:// proxy URL (HTTP CONNECT)', () => undefined, { NC_PROXY_URL: 'https://p:443' }],
+    ['NC_CONNECTORS[1]: expected name=host:port', () => undefined, { NC_CONNECTORS: 'a=h:1,pg' }],
+    ['NC_CONNECTORS[1]: expected host:port', () => undefined, { NC_CONNECTORS: 'a=h:1,pg=db' }],
+    ['NC_CONNECTORS[0]: expected a name matching [A-Za-z0-9][A-Za-z0-9._:-]{0,127}', () => undefined, { NC_CONNECTORS: '=h:1' }],
+    ['NC_CONNECTORS[1]: port must be from 1 to 65535', () => undefined, { NC_CONNECTORS: 'a=h:1,b=h:70000' }],
+    ['NC_CONNECTORS[1]: duplicate connector name (also index 0)', () => undefined, { NC_CONNECTORS: 'a=h:1,a=h:2' }],
+  ];
+
+  it.each(cases)('%s', (message, patch, env) => {
+    expect(errorOf(patch, env)).toBe(message);
+  });
+
+  it('never echoes a URL (it may carry credentials)', () => {
+    expect(errorOf(() => undefined, { NC_PROXY_URL: 'ftp://user:s3cret@p:21' })).not.toContain('s3cret');
+  });
+});

@@ -1,0 +1,3 @@
+export { RegistryModule } from './registry.module';
+export { RouterRegistry } from './router-registry';
+export type { RoutableAgent } from './router-registry';
