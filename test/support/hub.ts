@@ -168,4 +168,7 @@ async function waitHealthy(hub: HubHandle, opts: StartHubOptions): Promise<void>
     hub.proc.running ? undefined : `hub exited ${JSON.stringify(hub.proc.exit)}`;
   await waitForHttpStatus(`${hub.httpUrl}/healthz`, 200, { timeoutMs, ca: opts.ca, abort });
   if (opts.waitReady) await waitForHttpStatus(`${hub.httpUrl}/readyz`, 200, { timeoutMs, ca: opts.ca, abort });
+  // a 200 from some other process already on that port must not count
+  const gone = abort();
+  if (gone !== undefined) throw new Error(gone);
 }
