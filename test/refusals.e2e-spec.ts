@@ -2,7 +2,7 @@
  * Refusals with real processes (SPEC §3, §7, §8, §9): no agent, CIDR, dead target, bad config,
  * and bad input on an authenticated tunnel (garbage and oversized frames).
  */
-import { encodeControl, FrameType, HEADER_BYTES, writeHeader } from '@nowconnect/frames';
+import { encodeControl, encodeFrame, FrameType, HEADER_BYTES, writeHeader } from '@nowconnect/frames';
 import {
   cleanupAll,
   connectTcp,
@@ -19,6 +19,8 @@ import {
   waitForMetric,
   type AgentHandle,
   type HubHandle,
+  type JsonEvent,
+  type Proc,
   type TargetServer,
 } from './support';
 import { openHelloedTunnel, openRawTunnel, steppedEcho } from './support/rawtunnel';
@@ -36,6 +38,12 @@ let deadTargetPort: number;
 
 function stderrLines(text: string): string[] {
   return text.split('\n').filter((l) => l.trim() !== '');
+}
+
+/** Events named `name` recorded at or after `mark` (from Proc.mark()). */
+function eventsSince(proc: Proc, mark: number, name: string): JsonEvent[] {
+  const dropped = proc.mark() - proc.events.length;
+  return proc.events.slice(Math.max(0, mark - dropped)).filter((e) => e.event === name);
 }
 
 async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -161,7 +169,7 @@ describe('refusals: bad config', () => {
 });
 
 describe('refusals: bad input on an authenticated tunnel', () => {
-  it('garbage and an oversized frame close only that link (1002), counted; the hub and another flow live on', async () => {
+  it('garbage and oversized frames close only that link, counted; the hub and another flow live on', async () => {
     const hubMark = hub.proc.mark();
     const errorsBefore = await metric('nowconnect_protocol_errors_total');
 
@@ -206,20 +214,32 @@ describe('refusals: bad input on an authenticated tunnel', () => {
     expect(errB.code).toBe('NC_ERR_FRAME_TOO_LARGE');
     expect((await hub.get('/healthz')).status).toBe(200);
 
-    // The other flow completes byte-exact after both; the real agent never dropped.
+    // 3) a whole frame far above max_frame_bytes (2 MiB payload): ws refuses the message itself
+    //    (1009 Message Too Big) before the decoder, and it is still a counted protocol error.
+    const rawC = await openHelloedTunnel(hub.tunnelUrl, await hub.token('raw-huge'), {
+      agent_id: 'raw-huge',
+      connectors: ['rawc'],
+    });
+    await rawC.send(encodeFrame(FrameType.DATA, 1, Buffer.alloc(2 * MiB, 0x5a))).catch(() => undefined);
+    const closeC = await rawC.closed;
+    expect(closeC.code).toBe(1009);
+    await waitForMetric(hub.httpUrl, 'nowconnect_protocol_errors_total', {}, (v) => v === errorsBefore + 3);
+    const errC = await hub.proc.waitForEventSince(hubMark, 'tunnel_protocol_error', (e) => e.agent_id === 'raw-huge', 5000);
+    expect(errC.code).toBe('NC_ERR_FRAME_TOO_LARGE');
+    await hub.proc.waitForEventSince(hubMark, 'agent_disconnected', (e) => e.agent_id === 'raw-huge', 5000);
+    expect((await hub.get('/healthz')).status).toBe(200);
+
+    // The other flow completes byte-exact after all three; the real agent never dropped.
     const r = await flow.finish();
     expect(r.recvBytes).toBe(16 * MiB);
     expect(r.recvSha).toBe(r.sentSha);
     expect(hub.proc.running).toBe(true);
     expect(agent.proc.running).toBe(true);
-    const since = hub.proc.events.slice(hubMark - (hub.proc.mark() - hub.proc.events.length));
-    expect(since.filter((e) => e.event === 'agent_disconnected' && e.agent_id === 'agent-real')).toHaveLength(0);
+    expect(eventsSince(hub.proc, hubMark, 'agent_disconnected').filter((e) => e.agent_id === 'agent-real')).toHaveLength(0);
     expect((await hub.get('/healthz')).body).toEqual({ status: 'ok' });
   });
 
-  it('a HELLO with an out-of-range control payload is still only that link', async () => {
-    // Sanity for the raw client itself: an authenticated link that sends a valid HELLO is accepted,
-    // and a text message (not binary) on it is a protocol error closing it with 1002.
+  it('a text message on an authenticated tunnel closes that link with 1002 and is counted', async () => {
     const before = await metric('nowconnect_protocol_errors_total');
     const raw = await openRawTunnel(hub.tunnelUrl, { token: await hub.token('raw-text') });
     await raw.send(encodeControl(FrameType.HELLO, { agent_id: 'raw-text', connectors: ['rawc'], version: 'test' }));

@@ -6,6 +6,7 @@ import {
   encodeOpen,
   Frame,
   FrameError,
+  FrameErrorCode,
   FrameType,
   RstReason,
 } from '@nowconnect/frames';
@@ -70,7 +71,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     this.agentId = auth.agentId;
     ws.on('message', (data, isBinary) => this.handleMessage(data as Buffer, isBinary));
     ws.on('close', (code, reason) => this.onWsClose(code, reason.toString('utf8')));
-    ws.on('error', () => undefined); // 'close' follows; errors are reported there
+    ws.on('error', (err) => this.onWsError(err)); // 'close' follows
     this.handle(FrameType.HELLO, (f) => this.onHello(f));
     this.helloTimer = setTimeout(() => this.refuse('hello_timeout'), limits.helloTimeoutSec * 1000);
     this.helloTimer.unref();
@@ -236,6 +237,19 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     this.deps.log.warn('tunnel_protocol_error', { agent_id: this.agentId, code: err.code, detail: err.message, client: this.auth.client });
     this.teardown();
     this.ws.close(1002, err.code);
+  }
+
+  /**
+   * ws itself refuses a message above maxPayload (close 1009) and other WebSocket-level
+   * violations before any frame reaches the decoder: still a protocol error of this link.
+   */
+  private onWsError(err: Error): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (this.closed || typeof code !== 'string' || !code.startsWith('WS_ERR_')) return;
+    const label = code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? FrameErrorCode.FRAME_TOO_LARGE : code;
+    this.deps.metrics.protocolErrors.labels({ code: label }).inc();
+    this.deps.log.warn('tunnel_protocol_error', { agent_id: this.agentId, code: label, detail: err.message, client: this.auth.client });
+    this.teardown();
   }
 
   protected deadPeer(): void {
