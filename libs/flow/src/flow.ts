@@ -254,7 +254,10 @@ export class Flow {
   private destroySocket(hard: boolean): void {
     const s = this.socket;
     if (s.destroyed) return;
-    if (!hard) {
+    // Node refuses a TCP reset while our FIN (a shutdown) is in flight, then
+    // drops the handle unclosed and never emits 'close' (fd leak, flowClosed
+    // never called). Once our side has ended, close normally instead.
+    if (!hard || (s.writableEnded && !s.writableFinished)) {
       s.destroy();
       return;
     }

@@ -1,5 +1,5 @@
 import { FrameError, FrameErrorCode } from './frame-error';
-import { MAX_CONNECTOR_NAME_BYTES, RstReason } from './frame-types';
+import { HEADER_BYTES, MAX_CONNECTOR_NAME_BYTES, MAX_CONTROL_PAYLOAD_BYTES, RstReason } from './frame-types';
 
 /** HELLO: the agent says who it is and which connectors it serves. */
 export interface HelloBody {
@@ -20,6 +20,17 @@ export interface HelloAckBody {
 export interface GoawayBody {
   readonly reason: string;
 }
+
+/**
+ * The limits a HELLO_ACK may announce (the same ranges the hub's config allows).
+ * Outside them the agent's data plane breaks: a frame limit with no room for
+ * DATA (max data payload <= 0) spins the flow pump forever; a window past 2^31
+ * overflows the flow's credit; a keepalive past 2^31 ms is clamped by Node to 1 ms.
+ */
+const ACK_MIN_FRAME_BYTES = HEADER_BYTES + MAX_CONTROL_PAYLOAD_BYTES;
+const ACK_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+const ACK_MAX_WINDOW_BYTES = 1024 * 1024 * 1024;
+const ACK_MAX_KEEPALIVE_SEC = 3600;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
@@ -55,7 +66,12 @@ export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
   const obj = parseJson(payload, 'HELLO_ACK');
   if (obj instanceof FrameError) return obj;
   const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec } = obj;
-  if (typeof replica_id !== 'string' || !isPositiveInt(flow_window_bytes) || !isPositiveInt(max_frame_bytes) || !isPositiveInt(keepalive_sec)) {
+  if (
+    typeof replica_id !== 'string' ||
+    !isIntIn(flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES) ||
+    !isIntIn(max_frame_bytes, ACK_MIN_FRAME_BYTES, ACK_MAX_FRAME_BYTES) ||
+    !isIntIn(keepalive_sec, 1, ACK_MAX_KEEPALIVE_SEC)
+  ) {
     return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO_ACK: missing or invalid fields', 0);
   }
   return { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec };
@@ -86,6 +102,6 @@ export function decodeWindowIncrement(payload: Buffer): number {
   return payload.readUInt32BE(0);
 }
 
-function isPositiveInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v > 0;
+function isIntIn(v: unknown, min: number, max: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 }

@@ -98,6 +98,8 @@ export function decodeFrames(buf: Buffer, maxFrameBytes: number, onFrame: (frame
 export class FrameDecoder {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Bytes needed before the pending chunks are worth joining: a header, then the whole frame. */
+  private needed = HEADER_BYTES;
   private failed: FrameError | null = null;
   private consumed = 0;
 
@@ -110,20 +112,24 @@ export class FrameDecoder {
   /** Feeds a chunk; calls onFrame for every whole frame. Returns null or the (sticky) error. */
   push(chunk: Buffer, onFrame: (frame: Frame) => void): FrameError | null {
     if (this.failed !== null) return this.failed;
-    let buf: Buffer;
-    if (this.pendingBytes === 0) {
-      buf = chunk;
-    } else {
-      this.pending.push(chunk);
-      buf = Buffer.concat(this.pending, this.pendingBytes + chunk.length);
-      this.pending = [];
-      this.pendingBytes = 0;
-    }
+    if (chunk.length === 0) return null;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    // Join only once a header or a whole frame is there, so a frame that
+    // arrives in many small chunks is copied once, not once per chunk.
+    if (this.pendingBytes < this.needed) return null;
+    const buf = this.pending.length === 1 ? chunk : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.needed = HEADER_BYTES;
     let offset = 0;
     while (buf.length - offset >= HEADER_BYTES) {
       const length = checkHeader(buf, offset, this.maxFrameBytes);
       if (length instanceof FrameError) return this.fail(length);
-      if (buf.length - offset - HEADER_BYTES < length) break;
+      if (buf.length - offset - HEADER_BYTES < length) {
+        this.needed = HEADER_BYTES + length;
+        break;
+      }
       const frame = frameAt(buf, offset, length);
       const bad = checkPayload(frame.type, frame.payload, offset);
       if (bad !== null) return this.fail(bad);
@@ -152,6 +158,7 @@ export class FrameDecoder {
     this.failed = new FrameError(error.code, error.message, this.consumed + error.offset);
     this.pending = [];
     this.pendingBytes = 0;
+    this.needed = HEADER_BYTES;
     return this.failed;
   }
 }
