@@ -8,9 +8,9 @@ const moduleNameMapper = {
   '^@nowconnect/registry$': '<rootDir>/libs/registry/src/index.ts',
 };
 
-const transform = {
+const transform: Record<string, [string, Record<string, unknown>]> = {
   '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }],
-} as const;
+};
 
 const config: Config = {
   projects: [
