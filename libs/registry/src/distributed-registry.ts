@@ -1,0 +1,271 @@
+/**
+ * DistributedRegistry: the `OwnershipRegistry` on Redis (ioredis; standalone or Sentinel URL).
+ *
+ * Key schema (every multi-key script touches keys of ONE hash tag, so it stays in one slot on
+ * Redis Cluster; `<p>` is the configurable prefix, default `nc`):
+ *   <p>:{agent:<id>}:epoch      STRING  INCR counter, no TTL: epochs stay strictly increasing per
+ *                                       agent across releases and lease expiries (~60 B per agent)
+ *   <p>:{agent:<id>}:owner      HASH    {replica, epoch}, PEXPIRE = lease; refreshed by heartbeat
+ *                                       of the owning replica; absent = no live owner
+ *   <p>:{conn:<name>}:agents    SET     agent ids announced for connector <name> (not leased:
+ *                                       readers filter by live owner, the sweeper prunes)
+ *   <p>:{connectors}            SET     names of connectors ever indexed (the sweeper walks it)
+ *   <p>:{replicas}              HASH    replicaId -> JSON {replicaId, meshUrl, startedAt, expiresAt}
+ *                                       (expiresAt on the Redis clock; the sweeper HDELs expired)
+ * Sizing: ~3 keys per agent + one set member per (agent, connector) + one hash field per replica;
+ * write load = 1 EVALSHA per claim + (1 per agent per heartbeat interval) + 1 SADD per connector
+ * on HELLO. Round trips: claim 1, getOwner 1, release 1, addConnectors 1 (commands sent in
+ * parallel), listAgents 2 (SMEMBERS, then the EXISTS of every member in parallel), heartbeat 1
+ * (parallel scripts), listReplicas 1.
+ */
+import {
+  ClaimOptions,
+  DEFAULT_LEASE_MS,
+  OwnerRecord,
+  OwnershipRegistry,
+  ReplicaInfo,
+  ReplicaRecord,
+  SweepableRegistry,
+} from './ownership-registry';
+import { LuaScript, RedisStore, RedisStoreOptions } from './redis-store';
+
+export interface DistributedRegistryOptions extends RedisStoreOptions {
+  /** Lease of owner entries and replica records (ms), default 15000. */
+  lease_ms?: number;
+  /** Key prefix, default 'nc'. */
+  keyPrefix?: string;
+}
+
+const CLAIM = new LuaScript('claim', 2, `
+local e = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[3]) or 0
+if e <= floor then
+  e = floor + 1
+  redis.call('SET', KEYS[1], e)
+end
+redis.call('HSET', KEYS[2], 'replica', ARGV[1], 'epoch', e)
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return e`);
+
+const RELEASE = new LuaScript('release', 1, `
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`);
+
+const REFRESH_OWNER = new LuaScript('refresh_owner', 1, `
+if redis.call('HGET', KEYS[1], 'replica') == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0`);
+
+const NOW_MS = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** ARGV: id, meshUrl, startedAt, leaseMs, mode ('register' | 'refresh'). */
+const PUT_REPLICA = new LuaScript('put_replica', 1, `${NOW_MS}
+local exp = now + tonumber(ARGV[4])
+if ARGV[5] == 'refresh' then
+  local cur = redis.call('HGET', KEYS[1], ARGV[1])
+  if not cur then return 0 end
+  local rec = cjson.decode(cur)
+  if tonumber(rec.expiresAt) <= now then return 0 end
+  rec.expiresAt = exp
+  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+  return 1
+end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({replicaId = ARGV[1], meshUrl = ARGV[2],
+  startedAt = tonumber(ARGV[3]), expiresAt = exp}))
+return 1`);
+
+/** Returns {nowMs, json...} of the records not yet expired. */
+const LIST_REPLICAS = new LuaScript('list_replicas', 1, `${NOW_MS}
+local out = {tostring(now)}
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
+  if tonumber(cjson.decode(v).expiresAt) > now then out[#out + 1] = v end
+end
+return out`);
+
+const PRUNE_REPLICAS = new LuaScript('prune_replicas', 1, `${NOW_MS}
+local kv = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #kv, 2 do
+  if tonumber(cjson.decode(kv[i + 1]).expiresAt) <= now then
+    redis.call('HDEL', KEYS[1], kv[i])
+    n = n + 1
+  end
+end
+return n`);
+
+export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry {
+  readonly store: RedisStore;
+  readonly leaseMs: number;
+  private readonly p: string;
+
+  constructor(opts: DistributedRegistryOptions) {
+    this.leaseMs = opts.lease_ms ?? DEFAULT_LEASE_MS;
+    this.p = opts.keyPrefix ?? 'nc';
+    this.store = new RedisStore(opts);
+  }
+
+  /** Subscribe to 'degraded' / 'recovered' / 'ready' (log `registry_degraded` / `registry_recovered`). */
+  on(event: 'degraded' | 'recovered' | 'ready', listener: () => void): this {
+    this.store.on(event, listener);
+    return this;
+  }
+
+  waitReady(timeoutMs?: number): Promise<void> {
+    return this.store.waitReady(timeoutMs);
+  }
+
+  ownerKey(agentId: string): string {
+    return `${this.p}:{agent:${agentId}}:owner`;
+  }
+  epochKey(agentId: string): string {
+    return `${this.p}:{agent:${agentId}}:epoch`;
+  }
+  connectorKey(connector: string): string {
+    return `${this.p}:{conn:${connector}}:agents`;
+  }
+  private get connectorsKey(): string {
+    return `${this.p}:{connectors}`;
+  }
+  private get replicasKey(): string {
+    return `${this.p}:{replicas}`;
+  }
+
+  claimOwnership(agentId: string, replicaId: string, opts: ClaimOptions = {}): Promise<number> {
+    return this.store.run('claim', async (c) => {
+      const e = await this.store.evalScript(c, CLAIM, [this.epochKey(agentId), this.ownerKey(agentId)], [
+        replicaId,
+        this.leaseMs,
+        opts.minEpoch ?? 0,
+      ]);
+      return Number(e);
+    });
+  }
+
+  getOwner(agentId: string): Promise<OwnerRecord | undefined> {
+    return this.store.run('get_owner', async (c) => {
+      const [replica, epoch] = await c.hmget(this.ownerKey(agentId), 'replica', 'epoch');
+      if (replica == null || epoch == null) return undefined;
+      return { replicaId: replica, epoch: Number(epoch) };
+    });
+  }
+
+  release(agentId: string, epoch: number): Promise<boolean> {
+    return this.store.run('release', async (c) => {
+      const r = await this.store.evalScript(c, RELEASE, [this.ownerKey(agentId)], [String(epoch)]);
+      return Number(r) === 1;
+    });
+  }
+
+  addConnectors(agentId: string, connectors: readonly string[]): Promise<void> {
+    return this.store.run('add_connectors', async (c) => {
+      if (connectors.length === 0) return;
+      await Promise.all([
+        c.sadd(this.connectorsKey, ...connectors),
+        ...connectors.map((name) => c.sadd(this.connectorKey(name), agentId)),
+      ]);
+    });
+  }
+
+  listAgents(connector: string): Promise<string[]> {
+    return this.store.run('list_agents', async (c) => {
+      const members = await c.smembers(this.connectorKey(connector));
+      const live = await Promise.all(members.map((a) => c.exists(this.ownerKey(a))));
+      return members.filter((_, i) => live[i] === 1).sort();
+    });
+  }
+
+  heartbeat(replicaId: string, agentIds: readonly string[]): Promise<void> {
+    return this.store.run('heartbeat', async (c) => {
+      await Promise.all([
+        this.store.evalScript(c, PUT_REPLICA, [this.replicasKey], [replicaId, '', 0, this.leaseMs, 'refresh']),
+        ...agentIds.map((a) =>
+          this.store.evalScript(c, REFRESH_OWNER, [this.ownerKey(a)], [replicaId, this.leaseMs]),
+        ),
+      ]);
+    });
+  }
+
+  registerReplica(rec: ReplicaInfo): Promise<void> {
+    return this.store.run('register_replica', async (c) => {
+      await this.store.evalScript(c, PUT_REPLICA, [this.replicasKey], [
+        rec.replicaId,
+        rec.meshUrl,
+        rec.startedAt,
+        this.leaseMs,
+        'register',
+      ]);
+    });
+  }
+
+  listReplicas(): Promise<ReplicaRecord[]> {
+    return this.store.run('list_replicas', async (c) => {
+      const out = (await this.store.evalScript(c, LIST_REPLICAS, [this.replicasKey], [])) as string[];
+      return out
+        .slice(1)
+        .map((s) => parseReplica(s))
+        .filter((r): r is ReplicaRecord => r !== undefined)
+        .sort((a, b) => (a.replicaId < b.replicaId ? -1 : a.replicaId > b.replicaId ? 1 : 0));
+    });
+  }
+
+  /**
+   * Remove index members whose owner key is gone. A claim racing the check is re-added: after
+   * SREM the owner is checked again and the member restored if it became live meanwhile.
+   */
+  pruneConnectorIndex(): Promise<number> {
+    return this.store.run('prune_index', async (c) => {
+      let removed = 0;
+      const connectors = await c.smembers(this.connectorsKey);
+      for (const name of connectors) {
+        const key = this.connectorKey(name);
+        const members = await c.smembers(key);
+        const live = await Promise.all(members.map((a) => c.exists(this.ownerKey(a))));
+        const dead = members.filter((_, i) => live[i] !== 1);
+        if (dead.length === 0) continue;
+        removed += await c.srem(key, ...dead);
+        const again = await Promise.all(dead.map((a) => c.exists(this.ownerKey(a))));
+        const revived = dead.filter((_, i) => again[i] === 1);
+        if (revived.length > 0) {
+          await c.sadd(key, ...revived);
+          removed -= revived.length;
+        }
+      }
+      return removed;
+    });
+  }
+
+  pruneReplicas(): Promise<number> {
+    return this.store.run('prune_replicas', async (c) =>
+      Number(await this.store.evalScript(c, PRUNE_REPLICAS, [this.replicasKey], [])),
+    );
+  }
+
+  isHealthy(): boolean {
+    return this.store.isHealthy();
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}
+
+function parseReplica(s: string): ReplicaRecord | undefined {
+  try {
+    const o = JSON.parse(s) as Partial<ReplicaRecord>;
+    if (typeof o.replicaId !== 'string') return undefined;
+    return {
+      replicaId: o.replicaId,
+      meshUrl: typeof o.meshUrl === 'string' ? o.meshUrl : '',
+      startedAt: Number(o.startedAt),
+      expiresAt: Number(o.expiresAt),
+    };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,157 @@
+import {
+  ClaimOptions,
+  Clock,
+  DEFAULT_LEASE_MS,
+  OwnerRecord,
+  OwnershipRegistry,
+  ReplicaInfo,
+  ReplicaRecord,
+  SweepableRegistry,
+} from './ownership-registry';
+
+export interface MemoryRegistryOptions {
+  /** Lease of owner entries and replica records (ms). */
+  leaseMs?: number;
+  /** Injectable clock (epoch ms); defaults to Date.now. */
+  now?: Clock;
+}
+
+interface OwnerEntry extends OwnerRecord {
+  expiresAt: number;
+}
+
+/**
+ * In-memory `OwnershipRegistry` for a single replica (HA off, or HA without `redis_url`).
+ * Same semantics as the Redis one: strictly increasing epochs per agent (kept after release or
+ * expiry), release only by the current epoch holder, leases against an injectable clock.
+ */
+export class MemoryOwnershipRegistry implements OwnershipRegistry, SweepableRegistry {
+  private readonly leaseMs: number;
+  private readonly now: Clock;
+  private readonly epochs = new Map<string, number>();
+  private readonly owners = new Map<string, OwnerEntry>();
+  private readonly index = new Map<string, Set<string>>();
+  private readonly replicas = new Map<string, ReplicaRecord>();
+  private closed = false;
+
+  constructor(opts: MemoryRegistryOptions = {}) {
+    this.leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+    this.now = opts.now ?? Date.now;
+  }
+
+  async claimOwnership(agentId: string, replicaId: string, opts: ClaimOptions = {}): Promise<number> {
+    this.assertOpen();
+    const epoch = Math.max(this.epochs.get(agentId) ?? 0, opts.minEpoch ?? 0) + 1;
+    this.epochs.set(agentId, epoch);
+    this.owners.set(agentId, { replicaId, epoch, expiresAt: this.now() + this.leaseMs });
+    return epoch;
+  }
+
+  async getOwner(agentId: string): Promise<OwnerRecord | undefined> {
+    this.assertOpen();
+    const o = this.liveOwner(agentId);
+    return o ? { replicaId: o.replicaId, epoch: o.epoch } : undefined;
+  }
+
+  async release(agentId: string, epoch: number): Promise<boolean> {
+    this.assertOpen();
+    const o = this.liveOwner(agentId);
+    if (!o || o.epoch !== epoch) return false;
+    this.owners.delete(agentId);
+    return true;
+  }
+
+  async addConnectors(agentId: string, connectors: readonly string[]): Promise<void> {
+    this.assertOpen();
+    for (const c of connectors) {
+      let set = this.index.get(c);
+      if (!set) this.index.set(c, (set = new Set()));
+      set.add(agentId);
+    }
+  }
+
+  async listAgents(connector: string): Promise<string[]> {
+    this.assertOpen();
+    const set = this.index.get(connector);
+    if (!set) return [];
+    return [...set].filter((a) => this.liveOwner(a) !== undefined).sort();
+  }
+
+  async heartbeat(replicaId: string, agentIds: readonly string[]): Promise<void> {
+    this.assertOpen();
+    const expiresAt = this.now() + this.leaseMs;
+    for (const a of agentIds) {
+      const o = this.liveOwner(a);
+      if (o && o.replicaId === replicaId) o.expiresAt = expiresAt;
+    }
+    const r = this.replicas.get(replicaId);
+    if (r && r.expiresAt > this.now()) r.expiresAt = expiresAt;
+  }
+
+  async registerReplica(rec: ReplicaInfo): Promise<void> {
+    this.assertOpen();
+    this.replicas.set(rec.replicaId, {
+      replicaId: rec.replicaId,
+      meshUrl: rec.meshUrl,
+      startedAt: rec.startedAt,
+      expiresAt: this.now() + this.leaseMs,
+    });
+  }
+
+  async listReplicas(): Promise<ReplicaRecord[]> {
+    this.assertOpen();
+    const now = this.now();
+    return [...this.replicas.values()]
+      .filter((r) => r.expiresAt > now)
+      .map((r) => ({ ...r }))
+      .sort((a, b) => (a.replicaId < b.replicaId ? -1 : a.replicaId > b.replicaId ? 1 : 0));
+  }
+
+  async pruneConnectorIndex(): Promise<number> {
+    let removed = 0;
+    for (const [connector, set] of this.index) {
+      for (const a of [...set]) {
+        if (this.liveOwner(a) === undefined) {
+          set.delete(a);
+          removed++;
+        }
+      }
+      if (set.size === 0) this.index.delete(connector);
+    }
+    return removed;
+  }
+
+  async pruneReplicas(): Promise<number> {
+    const now = this.now();
+    let removed = 0;
+    for (const [id, r] of this.replicas) {
+      if (r.expiresAt <= now) {
+        this.replicas.delete(id);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  isHealthy(): boolean {
+    return !this.closed;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private liveOwner(agentId: string): OwnerEntry | undefined {
+    const o = this.owners.get(agentId);
+    if (!o) return undefined;
+    if (o.expiresAt <= this.now()) {
+      this.owners.delete(agentId);
+      return undefined;
+    }
+    return o;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('registry closed');
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Ownership registry (control plane of HA, seed "Control plane – DistributedRegistry" and
+ * "Ownership and epoch fencing"). Two implementations share this contract:
+ * - `MemoryOwnershipRegistry` (HA off, or `ha.enabled` without `redis_url`),
+ * - `DistributedRegistry` (Redis through `ioredis`).
+ *
+ * Semantics every implementation keeps (checked by `registry.contract.ts`):
+ * - `claimOwnership` is atomic and returns an epoch strictly greater than every epoch previously
+ *   issued for that agent; the claim makes the caller the owner, fencing any earlier holder.
+ * - the owner entry carries a lease; `heartbeat` refreshes the leases of the agents the replica
+ *   still owns; without a heartbeat the entry expires and `getOwner` returns undefined.
+ * - `release(agentId, epoch)` succeeds only for the current epoch holder.
+ * - `listAgents(connector)` lists agents indexed under that connector that have a live owner.
+ * - replica records carry a lease too; `listReplicas` returns only unexpired ones.
+ */
+
+export interface OwnerRecord {
+  replicaId: string;
+  epoch: number;
+}
+
+export interface ReplicaInfo {
+  replicaId: string;
+  meshUrl: string;
+  /** Epoch ms when the replica started. */
+  startedAt: number;
+}
+
+export interface ReplicaRecord extends ReplicaInfo {
+  /** Epoch ms (registry clock) when the record's lease runs out unless refreshed. */
+  expiresAt: number;
+}
+
+export interface ClaimOptions {
+  /**
+   * The returned epoch is > minEpoch even if the registry lost its counters (Redis restarted
+   * without persistence): a hub re-asserting an agent passes the epoch it holds, so the fence
+   * never goes backwards.
+   */
+  minEpoch?: number;
+}
+
+export interface OwnershipRegistry {
+  /** Atomically become the owner of `agentId`; returns the new (strictly increasing) epoch. */
+  claimOwnership(agentId: string, replicaId: string, opts?: ClaimOptions): Promise<number>;
+  getOwner(agentId: string): Promise<OwnerRecord | undefined>;
+  /** Drop ownership if `epoch` is the current one; false (and no change) otherwise. */
+  release(agentId: string, epoch: number): Promise<boolean>;
+  addConnectors(agentId: string, connectors: readonly string[]): Promise<void>;
+  /** Agents indexed under `connector` that currently have a live owner (sorted). */
+  listAgents(connector: string): Promise<string[]>;
+  /** Refresh the leases of the agents `replicaId` still owns, and of its replica record. */
+  heartbeat(replicaId: string, agentIds: readonly string[]): Promise<void>;
+  registerReplica(rec: ReplicaInfo): Promise<void>;
+  /** Unexpired replica records (sorted by replicaId). */
+  listReplicas(): Promise<ReplicaRecord[]>;
+  isHealthy(): boolean;
+  close(): Promise<void>;
+}
+
+/** What the sweeper needs beyond the public contract: prune what leases alone do not. */
+export interface SweepableRegistry {
+  /** Remove connector-index entries whose agent has no live owner; returns how many. */
+  pruneConnectorIndex(): Promise<number>;
+  /** Remove replica records past their lease; returns how many. */
+  pruneReplicas(): Promise<number>;
+}
+
+export const DEFAULT_LEASE_MS = 15_000;
+
+export type Clock = () => number;

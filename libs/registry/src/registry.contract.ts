@@ -1,0 +1,194 @@
+import { OwnershipRegistry, SweepableRegistry } from './ownership-registry';
+import { RegistrySweeper } from './registry-sweeper';
+
+export type ContractRegistry = OwnershipRegistry & SweepableRegistry;
+export type RegistryFactory = (opts: { leaseMs: number }) => Promise<ContractRegistry>;
+
+const LONG_LEASE = 60_000;
+const SHORT_LEASE = 300;
+
+/** Poll `pred` every 20 ms until it holds; fail after `deadlineMs`. */
+export async function waitFor(pred: () => Promise<boolean> | boolean, deadlineMs = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let seq = 0;
+const uid = (p: string): string => `${p}-${process.pid}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** The assertions every OwnershipRegistry implementation must pass (memory and Redis). */
+export function runRegistryContract(name: string, factory: RegistryFactory): void {
+  describe(`OwnershipRegistry contract: ${name}`, () => {
+    const open: ContractRegistry[] = [];
+    const make = async (leaseMs = LONG_LEASE): Promise<ContractRegistry> => {
+      const r = await factory({ leaseMs });
+      open.push(r);
+      return r;
+    };
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((r) => r.close()));
+    });
+
+    it('is healthy once created', async () => {
+      const r = await make();
+      expect(r.isHealthy()).toBe(true);
+    });
+
+    it('issues strictly increasing epochs across claims; the last claimer owns', async () => {
+      const r = await make();
+      const agent = uid('a');
+      const e1 = await r.claimOwnership(agent, 'hub-a');
+      const e2 = await r.claimOwnership(agent, 'hub-b');
+      const e3 = await r.claimOwnership(agent, 'hub-a');
+      expect(e1).toBeGreaterThan(0);
+      expect(e2).toBeGreaterThan(e1);
+      expect(e3).toBeGreaterThan(e2);
+      expect(await r.getOwner(agent)).toEqual({ replicaId: 'hub-a', epoch: e3 });
+      expect(await r.getOwner(uid('nobody'))).toBeUndefined();
+    });
+
+    it('gives 20 concurrent claimers 20 distinct increasing epochs; the highest one owns', async () => {
+      const r = await make();
+      const agent = uid('a');
+      const claims = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => r.claimOwnership(agent, `hub-${i}`).then((epoch) => ({ epoch, replica: `hub-${i}` }))),
+      );
+      const epochs = claims.map((c) => c.epoch).sort((a, b) => a - b);
+      expect(new Set(epochs).size).toBe(20);
+      for (let i = 1; i < epochs.length; i++) expect(epochs[i]!).toBeGreaterThan(epochs[i - 1]!);
+      const top = claims.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+      expect(await r.getOwner(agent)).toEqual({ replicaId: top.replica, epoch: top.epoch });
+    });
+
+    it('refuses a stale-epoch release and leaves the owner unchanged', async () => {
+      const r = await make();
+      const agent = uid('a');
+      const old = await r.claimOwnership(agent, 'hub-a');
+      const cur = await r.claimOwnership(agent, 'hub-b');
+      expect(await r.release(agent, old)).toBe(false);
+      expect(await r.release(agent, cur + 1)).toBe(false);
+      expect(await r.getOwner(agent)).toEqual({ replicaId: 'hub-b', epoch: cur });
+    });
+
+    it('releases with the current epoch; later epochs still grow', async () => {
+      const r = await make();
+      const agent = uid('a');
+      const e = await r.claimOwnership(agent, 'hub-a');
+      expect(await r.release(agent, e)).toBe(true);
+      expect(await r.getOwner(agent)).toBeUndefined();
+      expect(await r.release(agent, e)).toBe(false);
+      expect(await r.claimOwnership(agent, 'hub-b')).toBeGreaterThan(e);
+    });
+
+    it('never issues an epoch at or below minEpoch', async () => {
+      const r = await make();
+      const agent = uid('a');
+      expect(await r.claimOwnership(agent, 'hub-a', { minEpoch: 41 })).toBe(42);
+      expect(await r.claimOwnership(agent, 'hub-a', { minEpoch: 3 })).toBe(43);
+    });
+
+    it('lists the agents of a connector that have a live owner', async () => {
+      const r = await make();
+      const [a1, a2, a3] = [uid('a1'), uid('a2'), uid('a3')];
+      const [c1, c2] = [uid('c1'), uid('c2')];
+      const e1 = await r.claimOwnership(a1, 'hub-a');
+      await r.claimOwnership(a2, 'hub-b');
+      await r.addConnectors(a1, [c1, c2]);
+      await r.addConnectors(a2, [c1]);
+      await r.addConnectors(a3, [c1]); // indexed, never owned: not listed
+      await r.addConnectors(a1, []);
+      expect(await r.listAgents(c1)).toEqual([a1, a2].sort());
+      expect(await r.listAgents(c2)).toEqual([a1]);
+      expect(await r.listAgents(uid('none'))).toEqual([]);
+      expect(await r.release(a1, e1)).toBe(true);
+      expect(await r.listAgents(c1)).toEqual([a2]);
+    });
+
+    it('expires an owner without heartbeat', async () => {
+      const r = await make(SHORT_LEASE);
+      const agent = uid('a');
+      const c = uid('c');
+      await r.claimOwnership(agent, 'hub-a');
+      await r.addConnectors(agent, [c]);
+      expect(await r.getOwner(agent)).toBeDefined();
+      const t0 = Date.now();
+      await waitFor(async () => (await r.getOwner(agent)) === undefined, 5000, 'owner lease expiry');
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(await r.listAgents(c)).toEqual([]);
+    });
+
+    it('keeps an owner alive while its replica heartbeats; a non-owner heartbeat does not', async () => {
+      const r = await make(SHORT_LEASE);
+      const agent = uid('a');
+      const e = await r.claimOwnership(agent, 'hub-a');
+      const until = Date.now() + 3 * SHORT_LEASE;
+      let beats = 0;
+      while (Date.now() < until && beats < 100) {
+        await r.heartbeat('hub-a', [agent]);
+        beats++;
+        expect(await r.getOwner(agent)).toEqual({ replicaId: 'hub-a', epoch: e });
+        await new Promise((res) => setTimeout(res, SHORT_LEASE / 4)); // heartbeat cadence, not sync
+      }
+      expect(beats).toBeGreaterThan(3);
+      // Only hub-b beats now: hub-a's lease runs out.
+      await waitFor(
+        async () => {
+          await r.heartbeat('hub-b', [agent]);
+          return (await r.getOwner(agent)) === undefined;
+        },
+        5000,
+        'lease expiry despite a foreign heartbeat',
+      );
+    });
+
+    it('lists replica records and expires them without heartbeat', async () => {
+      const r = await make(SHORT_LEASE);
+      const [ra, rb] = [uid('hub-a'), uid('hub-b')];
+      await r.registerReplica({ replicaId: ra, meshUrl: 'wss://a/mesh', startedAt: 1000 });
+      await r.registerReplica({ replicaId: rb, meshUrl: 'wss://b/mesh', startedAt: 2000 });
+      const list = await r.listReplicas();
+      const mine = list.filter((x) => x.replicaId === ra || x.replicaId === rb);
+      expect(mine.map(({ replicaId, meshUrl, startedAt }) => ({ replicaId, meshUrl, startedAt }))).toEqual(
+        [
+          { replicaId: ra, meshUrl: 'wss://a/mesh', startedAt: 1000 },
+          { replicaId: rb, meshUrl: 'wss://b/mesh', startedAt: 2000 },
+        ].sort((x, y) => (x.replicaId < y.replicaId ? -1 : 1)),
+      );
+      for (const x of mine) expect(x.expiresAt).toBeGreaterThan(0);
+      // ra keeps beating, rb stops: rb disappears, ra stays.
+      await waitFor(
+        async () => {
+          await r.heartbeat(ra, []);
+          const ids = (await r.listReplicas()).map((x) => x.replicaId);
+          return ids.includes(ra) && !ids.includes(rb);
+        },
+        5000,
+        'replica record expiry',
+      );
+    });
+
+    it('sweeper removes dangling index entries and expired replica records', async () => {
+      const r = await make(SHORT_LEASE);
+      const [live, dead] = [uid('live'), uid('dead')];
+      const c = uid('c');
+      const rep = uid('hub-x');
+      await r.addConnectors(dead, [c]); // never owned: dangling
+      await r.registerReplica({ replicaId: rep, meshUrl: 'wss://x/mesh', startedAt: 1 });
+      await waitFor(async () => (await r.listReplicas()).every((x) => x.replicaId !== rep), 5000, 'replica expiry');
+      await r.claimOwnership(live, 'hub-a');
+      await r.addConnectors(live, [c]);
+      const sweeper = new RegistrySweeper(r);
+      const res = await sweeper.sweepOnce();
+      expect(res.removedIndexEntries).toBeGreaterThanOrEqual(1);
+      expect(res.removedReplicas).toBeGreaterThanOrEqual(1);
+      expect(await r.listAgents(c)).toEqual([live]);
+      // A second sweep finds nothing of ours left to remove (live stays indexed).
+      await r.heartbeat('hub-a', [live]);
+      await sweeper.sweepOnce();
+      expect(await r.listAgents(c)).toEqual([live]);
+    });
+  });
+}
