@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import WebSocket from 'ws';
 import { decodeFrames, encodeControl, FrameType, type Frame } from '@nowconnect/frames';
 import { connectTcp } from './tcp';
+import { writeAsync } from './sha';
 
 export interface UpgradeOptions {
   /** Bearer token; undefined sends no Authorization header. */
@@ -175,21 +176,6 @@ export async function openHelloedTunnel(
   return t;
 }
 
-function writeAsync(s: net.Socket, chunk: Buffer): Promise<void> {
-  if (s.write(chunk)) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onDrain = (): void => {
-      s.off('close', onClose);
-      resolve();
-    };
-    const onClose = (): void => {
-      s.off('drain', onDrain);
-      reject(new Error('socket closed while waiting for drain'));
-    };
-    s.once('drain', onDrain);
-    s.once('close', onClose);
-  });
-}
 
 /**
  * An echo flow driven in two halves, so a test can act while the flow is provably in flight:

@@ -18,7 +18,8 @@ export interface PumpOptions {
   socket?: net.Socket;
 }
 
-function writeAsync(s: net.Socket, chunk: Buffer): Promise<void> {
+/** write() that resolves when the socket can take more (awaits 'drain'), rejects if it closes first. */
+export function writeAsync(s: net.Socket, chunk: Buffer): Promise<void> {
   if (s.write(chunk)) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onDrain = (): void => {

@@ -1,10 +1,11 @@
 import { once } from 'node:events';
-import { AddressInfo, connect, createServer, Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { decodeRstReason, decodeWindowIncrement, DEFAULT_MAX_FRAME_BYTES, FrameDecoder, FrameType, RstReason } from '@nowconnect/frames';
 import { Flow, FlowHost, FlowInit } from './flow';
 import type { FlowMetrics } from './flow-metrics';
 import { FlowState } from './flow-state';
 import type { FrameTransport } from './frame-transport';
+import { closeSocketPairs, socketPair } from './socket-pair.test-util';
 
 // ---- fakes of the flow's surroundings ---------------------------------------
 
@@ -136,28 +137,7 @@ class TestHost implements FlowHost {
 
 // ---- real sockets -------------------------------------------------------------
 
-const servers: Server[] = [];
-const sockets: Socket[] = [];
-
-/** A loopback TCP pair: `mine` is carried by the flow, `app` is the program at the other end. */
-async function socketPair(): Promise<{ mine: Socket; app: Socket }> {
-  const server = createServer({ allowHalfOpen: true });
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const app = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
-  sockets.push(app);
-  app.on('error', () => undefined); // resets are expected; tests await 'error' where they matter
-  const [[mine]] = await Promise.all([accepted, once(app, 'connect')]);
-  sockets.push(mine);
-  return { mine, app };
-}
-
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
-  await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-});
+afterEach(closeSocketPairs);
 
 /** Reads everything a socket receives; await a byte count. */
 class Reader {

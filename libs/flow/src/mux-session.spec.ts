@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { AddressInfo, connect, createServer, Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import {
   encodeData,
   encodeFin,
@@ -19,6 +19,7 @@ import type { Flow } from './flow';
 import { NOOP_FLOW_METRICS } from './flow-metrics';
 import type { FrameTransport } from './frame-transport';
 import { MuxOptions, MuxSession } from './mux-session';
+import { closeSocketPairs, socketPair } from './socket-pair.test-util';
 
 interface Sent {
   readonly type: FrameType;
@@ -128,28 +129,7 @@ function setup(options: Partial<MuxOptions> = {}): { t: RecordingTransport; s: T
 
 // ---- real sockets for the flows --------------------------------------------------
 
-const servers: Server[] = [];
-const sockets: Socket[] = [];
-
-async function socketPair(): Promise<{ mine: Socket; app: Socket }> {
-  const server = createServer({ allowHalfOpen: true });
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const app = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
-  sockets.push(app);
-  app.on('error', () => undefined);
-  const [[mine]] = await Promise.all([accepted, once(app, 'connect')]);
-  sockets.push(mine);
-  return { mine, app };
-}
-
-afterEach(async () => {
-  jest.useRealTimers();
-  for (const s of sockets.splice(0)) s.destroy();
-  await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-});
+afterEach(closeSocketPairs);
 
 // ---- decoding and dispatch --------------------------------------------------------
 

@@ -32,10 +32,11 @@ const ACK_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 const ACK_MAX_WINDOW_BYTES = 1024 * 1024 * 1024;
 const ACK_MAX_KEEPALIVE_SEC = 3600;
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** The one rule for agent ids, connector and listener names (wire, config and token `sub`). */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 export function isValidName(name: unknown): name is string {
-  return typeof name === 'string' && NAME.test(name);
+  return typeof name === 'string' && NAME_PATTERN.test(name);
 }
 
 function parseJson(payload: Buffer, what: string): Record<string, unknown> | FrameError {

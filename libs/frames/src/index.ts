@@ -28,4 +28,4 @@ export {
 } from './encode';
 export { decodeFrames, FrameDecoder, checkHeader } from './decode';
 export type { HelloBody, HelloAckBody, GoawayBody } from './control';
-export { decodeHello, decodeHelloAck, decodeGoaway, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName } from './control';
+export { decodeHello, decodeHelloAck, decodeGoaway, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName, NAME_PATTERN } from './control';

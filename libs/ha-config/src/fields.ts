@@ -1,3 +1,4 @@
+import { NAME_PATTERN } from '@nowconnect/frames';
 import { ConfigError } from './config-error';
 
 /**
@@ -9,7 +10,7 @@ import { ConfigError } from './config-error';
 export type Fields = Readonly<Record<string, unknown>>;
 
 /** Agent ids, connector, listener and replica names (same rule as the HELLO frame). */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+export { NAME_PATTERN };
 export const NAME_RULE = 'expected a name matching [A-Za-z0-9][A-Za-z0-9._:-]{0,127}';
 
 export const ROOT_PATH = '(root)';

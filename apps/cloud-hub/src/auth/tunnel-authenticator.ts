@@ -1,3 +1,4 @@
+import { NAME_PATTERN } from '@nowconnect/frames';
 /**
  * Verifies the `Authorization: Bearer <JWT>` header of a `/tunnel` upgrade
  * (SPEC §5) and turns every refusal into one reason from AUTH_FAILURE_REASONS.
@@ -34,7 +35,7 @@ export type AuthResult =
 export const CLOCK_TOLERANCE_SEC = 60;
 /** Longer tokens are refused as malformed before any parsing. */
 export const MAX_TOKEN_LENGTH = 8192;
-export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+export const AGENT_ID_PATTERN = NAME_PATTERN;
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const REQUIRED_CLAIMS = ['exp', 'sub'];
