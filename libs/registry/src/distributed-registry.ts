@@ -15,11 +15,14 @@
  * Sizing: ~3 keys per agent + one set member per (agent, connector) + one hash field per replica;
  * write load = 1 EVALSHA per claim + (1 per agent per heartbeat interval) + 1 SADD per connector
  * on HELLO. Round trips: claim 1, getOwner 1, release 1, addConnectors 1 (commands sent in
- * parallel), listAgents 2 (SMEMBERS, then the EXISTS of every member in parallel), heartbeat 1
- * (parallel scripts), listReplicas 1.
+ * parallel), listAgents 2 (SMEMBERS, then the EXISTS of every member in parallel), listOwners 2
+ * (SMEMBERS, then HMGET of every owner in parallel), heartbeat 1 (parallel scripts), listReplicas 1,
+ * removeReplica 1.
  */
 import {
+  AgentOwner,
   ClaimOptions,
+  HeartbeatResult,
   DEFAULT_LEASE_MS,
   OwnerRecord,
   OwnershipRegistry,
@@ -54,11 +57,15 @@ if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
 end
 return 0`);
 
+/** 1 refreshed, 0 no owner entry, -1 owned by another replica. */
 const REFRESH_OWNER = new LuaScript('refresh_owner', 1, `
-if redis.call('HGET', KEYS[1], 'replica') == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local r = redis.call('HGET', KEYS[1], 'replica')
+if not r then return 0 end
+if r == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
 end
-return 0`);
+return -1`);
 
 const NOW_MS = `
 local t = redis.call('TIME')
@@ -180,14 +187,41 @@ export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry
     });
   }
 
-  heartbeat(replicaId: string, agentIds: readonly string[]): Promise<void> {
+  /** Round trips: 2 (SMEMBERS, then HMGET of every member's owner in parallel). */
+  listOwners(connector: string): Promise<AgentOwner[]> {
+    return this.store.run('list_owners', async (c) => {
+      const members = (await c.smembers(this.connectorKey(connector))).sort();
+      const owners = await Promise.all(members.map((a) => c.hmget(this.ownerKey(a), 'replica', 'epoch')));
+      const out: AgentOwner[] = [];
+      members.forEach((agentId, i) => {
+        const [replica, epoch] = owners[i] ?? [];
+        if (replica != null && epoch != null) out.push({ agentId, replicaId: replica, epoch: Number(epoch) });
+      });
+      return out;
+    });
+  }
+
+  heartbeat(replicaId: string, agentIds: readonly string[]): Promise<HeartbeatResult> {
     return this.store.run('heartbeat', async (c) => {
-      await Promise.all([
+      const [, ...results] = await Promise.all([
         this.store.evalScript(c, PUT_REPLICA, [this.replicasKey], [replicaId, '', 0, this.leaseMs, 'refresh']),
         ...agentIds.map((a) =>
           this.store.evalScript(c, REFRESH_OWNER, [this.ownerKey(a)], [replicaId, this.leaseMs]),
         ),
       ]);
+      const res: HeartbeatResult = { missing: [], lost: [] };
+      agentIds.forEach((a, i) => {
+        const r = Number(results[i]);
+        if (r === 0) res.missing.push(a);
+        else if (r === -1) res.lost.push(a);
+      });
+      return res;
+    });
+  }
+
+  removeReplica(replicaId: string): Promise<void> {
+    return this.store.run('remove_replica', async (c) => {
+      await c.hdel(this.replicasKey, replicaId);
     });
   }
 

@@ -3,7 +3,9 @@ export { RouterRegistry } from './router-registry';
 export type { RoutableAgent } from './router-registry';
 export { DEFAULT_LEASE_MS } from './ownership-registry';
 export type {
+  AgentOwner,
   ClaimOptions,
+  HeartbeatResult,
   Clock,
   OwnerRecord,
   OwnershipRegistry,

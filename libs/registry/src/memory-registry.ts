@@ -1,5 +1,7 @@
 import {
+  AgentOwner,
   ClaimOptions,
+  HeartbeatResult,
   Clock,
   DEFAULT_LEASE_MS,
   OwnerRecord,
@@ -77,15 +79,34 @@ export class MemoryOwnershipRegistry implements OwnershipRegistry, SweepableRegi
     return [...set].filter((a) => this.liveOwner(a) !== undefined).sort();
   }
 
-  async heartbeat(replicaId: string, agentIds: readonly string[]): Promise<void> {
+  async listOwners(connector: string): Promise<AgentOwner[]> {
+    this.assertOpen();
+    const out: AgentOwner[] = [];
+    for (const agentId of await this.listAgents(connector)) {
+      const o = this.liveOwner(agentId);
+      if (o) out.push({ agentId, replicaId: o.replicaId, epoch: o.epoch });
+    }
+    return out;
+  }
+
+  async heartbeat(replicaId: string, agentIds: readonly string[]): Promise<HeartbeatResult> {
     this.assertOpen();
     const expiresAt = this.now() + this.leaseMs;
+    const res: HeartbeatResult = { missing: [], lost: [] };
     for (const a of agentIds) {
       const o = this.liveOwner(a);
-      if (o && o.replicaId === replicaId) o.expiresAt = expiresAt;
+      if (o === undefined) res.missing.push(a);
+      else if (o.replicaId !== replicaId) res.lost.push(a);
+      else o.expiresAt = expiresAt;
     }
     const r = this.replicas.get(replicaId);
     if (r && r.expiresAt > this.now()) r.expiresAt = expiresAt;
+    return res;
+  }
+
+  async removeReplica(replicaId: string): Promise<void> {
+    this.assertOpen();
+    this.replicas.delete(replicaId);
   }
 
   async registerReplica(rec: ReplicaInfo): Promise<void> {

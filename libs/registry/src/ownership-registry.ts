@@ -31,6 +31,19 @@ export interface ReplicaRecord extends ReplicaInfo {
   expiresAt: number;
 }
 
+/** An agent indexed under a connector, with its live owner. */
+export interface AgentOwner extends OwnerRecord {
+  agentId: string;
+}
+
+/** What a heartbeat found for the agents the replica thought it owned. */
+export interface HeartbeatResult {
+  /** Owner entry gone (lease expired, or Redis lost its data): re-claim with `minEpoch`. */
+  missing: string[];
+  /** Another replica owns the agent now: this replica's epoch is stale. */
+  lost: string[];
+}
+
 export interface ClaimOptions {
   /**
    * The returned epoch is > minEpoch even if the registry lost its counters (Redis restarted
@@ -49,9 +62,16 @@ export interface OwnershipRegistry {
   addConnectors(agentId: string, connectors: readonly string[]): Promise<void>;
   /** Agents indexed under `connector` that currently have a live owner (sorted). */
   listAgents(connector: string): Promise<string[]>;
+  /**
+   * Agents indexed under `connector` that have a live owner, with that owner (sorted by agentId).
+   * What listener selection needs to find a cross-replica owner in one call.
+   */
+  listOwners(connector: string): Promise<AgentOwner[]>;
   /** Refresh the leases of the agents `replicaId` still owns, and of its replica record. */
-  heartbeat(replicaId: string, agentIds: readonly string[]): Promise<void>;
+  heartbeat(replicaId: string, agentIds: readonly string[]): Promise<HeartbeatResult>;
   registerReplica(rec: ReplicaInfo): Promise<void>;
+  /** Remove the replica's record at once (clean shutdown), instead of waiting for its lease. */
+  removeReplica(replicaId: string): Promise<void>;
   /** Unexpired replica records (sorted by replicaId). */
   listReplicas(): Promise<ReplicaRecord[]>;
   isHealthy(): boolean;

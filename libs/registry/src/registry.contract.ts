@@ -107,6 +107,51 @@ export function runRegistryContract(name: string, factory: RegistryFactory): voi
       expect(await r.listAgents(c1)).toEqual([a2]);
     });
 
+    it('lists owners of a connector with their replica and epoch', async () => {
+      const r = await make();
+      const [a1, a2, a3] = [uid('a1'), uid('a2'), uid('a3')];
+      const c = uid('c');
+      const e1 = await r.claimOwnership(a1, 'hub-a');
+      const e2 = await r.claimOwnership(a2, 'hub-b');
+      await r.addConnectors(a1, [c]);
+      await r.addConnectors(a2, [c]);
+      await r.addConnectors(a3, [c]); // indexed, never owned: not listed
+      const expected = [
+        { agentId: a1, replicaId: 'hub-a', epoch: e1 },
+        { agentId: a2, replicaId: 'hub-b', epoch: e2 },
+      ].sort((x, y) => (x.agentId < y.agentId ? -1 : 1));
+      expect(await r.listOwners(c)).toEqual(expected);
+      const e1b = await r.claimOwnership(a1, 'hub-c');
+      expect((await r.listOwners(c)).find((o) => o.agentId === a1)).toEqual({ agentId: a1, replicaId: 'hub-c', epoch: e1b });
+      expect(await r.listOwners(uid('none'))).toEqual([]);
+    });
+
+    it('heartbeat reports agents whose owner entry is gone or moved to another replica', async () => {
+      const r = await make();
+      const [kept, moved, released] = [uid('kept'), uid('moved'), uid('released')];
+      await r.claimOwnership(kept, 'hub-a');
+      await r.claimOwnership(moved, 'hub-a');
+      const e = await r.claimOwnership(released, 'hub-a');
+      await r.claimOwnership(moved, 'hub-b');
+      expect(await r.release(released, e)).toBe(true);
+      const res = await r.heartbeat('hub-a', [kept, moved, released]);
+      expect(res).toEqual({ missing: [released], lost: [moved] });
+      expect(await r.getOwner(moved)).toMatchObject({ replicaId: 'hub-b' });
+    });
+
+    it('removes a replica record at once', async () => {
+      const r = await make();
+      const [ra, rb] = [uid('hub-a'), uid('hub-b')];
+      await r.registerReplica({ replicaId: ra, meshUrl: 'ws://a/mesh', startedAt: 1 });
+      await r.registerReplica({ replicaId: rb, meshUrl: 'ws://b/mesh', startedAt: 2 });
+      await r.removeReplica(ra);
+      const ids = (await r.listReplicas()).map((x) => x.replicaId);
+      expect(ids).toContain(rb);
+      expect(ids).not.toContain(ra);
+      await r.heartbeat(ra, []); // a refresh does not resurrect a removed record
+      expect((await r.listReplicas()).map((x) => x.replicaId)).not.toContain(ra);
+    });
+
     it('expires an owner without heartbeat', async () => {
       const r = await make(SHORT_LEASE);
       const agent = uid('a');
