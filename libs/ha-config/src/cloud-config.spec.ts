@@ -51,6 +51,8 @@ describe('parseCloudConfig: defaults', () => {
         replicaId: 'hub-a',
         redisUrl: undefined,
         readinessDegradedCode: 503,
+        leaseSec: 15,
+        sweepIntervalSec: 30,
         mesh: {
           listen: undefined,
           peers: [],
@@ -59,6 +61,7 @@ describe('parseCloudConfig: defaults', () => {
           sendQueueDepth: 1000,
           perLinkMaxInflightBytes: 8388608,
           connectBackoffMaxSec: 30,
+          advertiseUrl: undefined,
         },
       },
     });
@@ -108,6 +111,16 @@ describe('parseCloudConfig: env overrides', () => {
     expect(config.ha).toMatchObject({ replicaId: 'hub-b', redisUrl: 'rediss://env:6380/1', mode: 'active' });
   });
 
+  it('accepts Sentinel and Cluster redis URLs, and NC_MESH_ADVERTISE_URL', () => {
+    const sentinel = parseCloudConfig({ ...base(), ha: { redis_url: 'redis+sentinel://s1:26379,s2:26379/mymaster/0' } }, {});
+    expect(sentinel.ha.redisUrl).toBe('redis+sentinel://s1:26379,s2:26379/mymaster/0');
+    const cluster = parseCloudConfig(base(), { NC_REDIS_URL: 'rediss+cluster://:pw@n1:7000,n2:7001' });
+    expect(cluster.ha.redisUrl).toBe('rediss+cluster://:pw@n1:7000,n2:7001');
+    const adv = parseCloudConfig({ ...base(), ha: { mesh: { advertise_url: 'wss://file/mesh' } } }, { NC_MESH_ADVERTISE_URL: 'wss://10.0.0.7:8766/mesh' });
+    expect(adv.ha.mesh.advertiseUrl).toBe('wss://10.0.0.7:8766/mesh');
+    expect(parseCloudConfig({ ...base(), ha: { lease_sec: 3, sweep_interval_sec: 5 } }, {}).ha).toMatchObject({ leaseSec: 3, sweepIntervalSec: 5 });
+  });
+
   it('blank env values count as unset', () => {
     const config = parseCloudConfig(raw(), { NC_REPLICA_ID: '', NC_REDIS_URL: '  ', NC_HA_MODE: '' });
     expect(config.ha).toMatchObject({ replicaId: 'hub-x', redisUrl: 'redis://file:6379/0', mode: 'shadow' });
@@ -125,7 +138,7 @@ describe('parseCloudConfig: env overrides', () => {
   it.each([
     ['NC_HA_MODE', 'on', "NC_HA_MODE: expected 'off' | 'shadow' | 'active'"],
     ['NC_REPLICA_ID', 'hub a', 'NC_REPLICA_ID: expected a name matching [A-Za-z0-9][A-Za-z0-9._:-]{0,127}'],
-    ['NC_REDIS_URL', 'http://x', 'NC_REDIS_URL: expected a redis:// or rediss:// URL'],
+    ['NC_REDIS_URL', 'http://x', 'NC_REDIS_URL: expected a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL'],
   ])('%s errors name the env var', (name, value, message) => {
     expect(errorOf(() => undefined, { [name]: value })).toBe(message);
   });
@@ -178,7 +191,7 @@ describe('parseCloudConfig: errors name the key path', () => {
     ["ha.mode: expected 'off' | 'shadow' | 'active'", (r) => (r['ha'] = { mode: true })],
     ["ha.mode: expected 'off' | 'shadow' | 'active'", (r) => (r['ha'] = { mode: 'Active' })],
     ['ha.replica_id: expected a name matching [A-Za-z0-9][A-Za-z0-9._:-]{0,127}', (r) => (r['ha'] = { replica_id: 'a/b' })],
-    ['ha.redis_url: expected a redis:// or rediss:// URL', (r) => (r['ha'] = { redis_url: 'localhost:6379' })],
+    ['ha.redis_url: expected a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL', (r) => (r['ha'] = { redis_url: 'localhost:6379' })],
     ['ha.readiness_degraded_code: expected 200 or a 5xx status code', (r) => (r['ha'] = { readiness_degraded_code: 404 })],
     ['ha.mesh.listen: expected host:port', (r) => (r['ha'] = { mesh: { listen: '8766' } })],
     ['ha.mesh.peers: expected a list', (r) => (r['ha'] = { mesh: { peers: 'wss://b/mesh' } })],
@@ -192,6 +205,10 @@ describe('parseCloudConfig: errors name the key path', () => {
     ['ha.mesh.per_link_max_inflight_bytes: must be at least limits.max_frame_bytes (1048576)', (r) => (r['ha'] = { mesh: { per_link_max_inflight_bytes: 65536 } })],
     ['ha.mesh.connect_backoff_max_sec: expected an integer from 1 to 3600', (r) => (r['ha'] = { mesh: { connect_backoff_max_sec: 0 } })],
     ['ha.mesh.peer: unknown key', (r) => (r['ha'] = { mesh: { peer: [] } })],
+    ['ha.lease_sec: expected an integer from 1 to 3600', (r) => (r['ha'] = { lease_sec: 0 })],
+    ['ha.sweep_interval_sec: expected an integer from 1 to 86400', (r) => (r['ha'] = { sweep_interval_sec: 'often' })],
+    ['ha.mesh.advertise_url: expected a ws:// or wss:// URL', (r) => (r['ha'] = { mesh: { advertise_url: 'hub-a:8766' } })],
+    ['ha.redis_url: expected a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL', (r) => (r['ha'] = { redis_url: 'redis+sentinel://' })],
   ];
 
   it.each(cases)('%s', (message, patch) => {

@@ -74,6 +74,8 @@ export interface MeshConfig {
   readonly sendQueueDepth: number; // 1000
   readonly perLinkMaxInflightBytes: number; // 8388608
   readonly connectBackoffMaxSec: number; // 30
+  /** URL other hubs dial to reach this hub's mesh (replica record); NC_MESH_ADVERTISE_URL. */
+  readonly advertiseUrl: string | undefined;
 }
 
 export interface HaConfig {
@@ -82,6 +84,10 @@ export interface HaConfig {
   readonly replicaId: string; // 'hub-a' default; NC_REPLICA_ID
   readonly redisUrl: string | undefined; // NC_REDIS_URL
   readonly readinessDegradedCode: number; // 503
+  /** Lease of owner entries and replica records; the hub heartbeats every lease/3. */
+  readonly leaseSec: number; // 15
+  /** Registry sweeper interval (connector index, replica records). */
+  readonly sweepIntervalSec: number; // 30
   readonly mesh: MeshConfig;
 }
 

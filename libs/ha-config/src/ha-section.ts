@@ -4,11 +4,14 @@ import { childPath, envValue, itemPath, optBool, optInt, optList, optName, optSt
 import { parseHostPort } from './host-port';
 import { parseRedisUrl, parseWsUrl } from './urls';
 
-/** The `ha:` block of cloud.yaml (SPEC §3), with its env overrides NC_REPLICA_ID, NC_REDIS_URL, NC_HA_MODE. */
+/**
+ * The `ha:` block of cloud.yaml (SPEC §3), with its env overrides NC_REPLICA_ID, NC_REDIS_URL, NC_HA_MODE
+ * (and NC_MESH_ADVERTISE_URL for `ha.mesh.advertise_url`).
+ */
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const HA_KEYS = ['enabled', 'mode', 'replica_id', 'redis_url', 'readiness_degraded_code', 'mesh'] as const;
+const HA_KEYS = ['enabled', 'mode', 'replica_id', 'redis_url', 'readiness_degraded_code', 'lease_sec', 'sweep_interval_sec', 'mesh'] as const;
 const MESH_KEYS = [
   'listen',
   'peers',
@@ -17,6 +20,7 @@ const MESH_KEYS = [
   'send_queue_depth',
   'per_link_max_inflight_bytes',
   'connect_backoff_max_sec',
+  'advertise_url',
 ] as const;
 const MESH_TLS_KEYS = ['ca_bundle', 'cert_file', 'key_file'] as const;
 const HA_MODES: readonly HaMode[] = ['off', 'shadow', 'active'];
@@ -29,6 +33,8 @@ export const HA_DEFAULTS = {
   sendQueueDepth: 1000,
   perLinkMaxInflightBytes: 8 * 1024 * 1024,
   connectBackoffMaxSec: 30,
+  leaseSec: 15,
+  sweepIntervalSec: 30,
 } as const;
 
 /**
@@ -66,7 +72,7 @@ function parsePeers(raw: unknown, path: string): string[] {
   return peers;
 }
 
-function parseMesh(raw: unknown, path: string, maxFrameBytes: number): MeshConfig {
+function parseMesh(raw: unknown, path: string, maxFrameBytes: number, env: Env): MeshConfig {
   const f = section(raw, path, MESH_KEYS);
   const at = (key: string): string => childPath(path, key);
   const listen = f['listen'] === undefined || f['listen'] === null ? undefined : parseHostPort(f['listen'], at('listen'), 0);
@@ -84,7 +90,15 @@ function parseMesh(raw: unknown, path: string, maxFrameBytes: number): MeshConfi
     sendQueueDepth: optInt(f['send_queue_depth'], at('send_queue_depth'), HA_DEFAULTS.sendQueueDepth, 1, 1_000_000),
     perLinkMaxInflightBytes,
     connectBackoffMaxSec: optInt(f['connect_backoff_max_sec'], at('connect_backoff_max_sec'), HA_DEFAULTS.connectBackoffMaxSec, 1, 3600),
+    advertiseUrl: parseAdvertiseUrl(f['advertise_url'], at('advertise_url'), env),
   };
+}
+
+function parseAdvertiseUrl(raw: unknown, path: string, env: Env): string | undefined {
+  const fromEnv = envValue(env, 'NC_MESH_ADVERTISE_URL');
+  if (fromEnv !== undefined) return parseWsUrl(fromEnv, 'NC_MESH_ADVERTISE_URL');
+  const text = optString(raw, path);
+  return text === undefined ? undefined : parseWsUrl(text, path);
 }
 
 function parseDegradedCode(value: unknown, path: string): number {
@@ -115,6 +129,8 @@ export function parseHa(raw: unknown, env: Env, maxFrameBytes: number): HaConfig
     replicaId: replicaId ?? HA_DEFAULTS.replicaId,
     redisUrl,
     readinessDegradedCode: parseDegradedCode(f['readiness_degraded_code'], at('readiness_degraded_code')),
-    mesh: parseMesh(f['mesh'], at('mesh'), maxFrameBytes),
+    leaseSec: optInt(f['lease_sec'], at('lease_sec'), HA_DEFAULTS.leaseSec, 1, 3600),
+    sweepIntervalSec: optInt(f['sweep_interval_sec'], at('sweep_interval_sec'), HA_DEFAULTS.sweepIntervalSec, 1, 86_400),
+    mesh: parseMesh(f['mesh'], at('mesh'), maxFrameBytes, env),
   };
 }

@@ -19,10 +19,17 @@ export function parseWsUrl(text: string, path: string): string {
   return text;
 }
 
+const REDIS_TOPOLOGY_URL = /^rediss?\+(sentinel|cluster):\/\/([^/@]*@)?[^/@]+(\/.*)?$/;
+
+/**
+ * `redis://` / `rediss://` (standalone), `redis+sentinel://h1:26379,h2:26379/<master>[/db]` or
+ * `redis+cluster://h1:7000,h2:7001` (also `rediss+...`). The registry parses the details.
+ */
 export function parseRedisUrl(text: string, path: string): string {
+  if (REDIS_TOPOLOGY_URL.test(text)) return text;
   const url = parseUrl(text);
-  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
-    throw new ConfigError(path, 'expected a redis:// or rediss:// URL');
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    throw new ConfigError(path, 'expected a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL');
   }
   return text;
 }
