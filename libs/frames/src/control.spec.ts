@@ -121,6 +121,10 @@ describe('decodeHelloAck', () => {
     ['an astronomically large window', Buffer.from('{"replica_id":"r","flow_window_bytes":1e300,"max_frame_bytes":1048576,"keepalive_sec":15}')],
     // keepalive_sec * 1000 must stay a valid timer delay (Node clamps > 2^31-1 ms to 1 ms).
     ['a keepalive beyond an hour', json({ ...ACK, keepalive_sec: 3601 })],
+    ['a zero epoch', json({ ...ACK, epoch: 0 })],
+    ['a fractional epoch', json({ ...ACK, epoch: 2.5 })],
+    ['a string epoch', json({ ...ACK, epoch: '7' })],
+    ['an epoch beyond 2^53', Buffer.from('{"replica_id":"r","flow_window_bytes":1,"max_frame_bytes":1048576,"keepalive_sec":15,"epoch":9007199254740993}')],
   ])('refuses %s with INVALID_PAYLOAD', (_what, payload) => {
     expect(codeOf(decodeHelloAck(payload))).toBe(FrameErrorCode.INVALID_PAYLOAD);
   });
@@ -130,6 +134,11 @@ describe('decodeHelloAck', () => {
     const high = { replica_id: 'r', flow_window_bytes: 1024 * 1024 * 1024, max_frame_bytes: 64 * 1024 * 1024, keepalive_sec: 3600 };
     expect(decodeHelloAck(json(low))).toEqual(low);
     expect(decodeHelloAck(json(high))).toEqual(high);
+  });
+
+  it('carries the HA ownership epoch when the hub sends one', () => {
+    expect(decodeHelloAck(json({ ...ACK, epoch: 42 }))).toEqual({ ...ACK, epoch: 42 });
+    expect(decodeHelloAck(json({ ...ACK, epoch: Number.MAX_SAFE_INTEGER }))).toEqual({ ...ACK, epoch: Number.MAX_SAFE_INTEGER });
   });
 });
 

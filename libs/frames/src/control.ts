@@ -14,6 +14,8 @@ export interface HelloAckBody {
   readonly flow_window_bytes: number;
   readonly max_frame_bytes: number;
   readonly keepalive_sec: number;
+  /** HA: the ownership epoch the hub holds for this agent (absent with HA off or registry down). */
+  readonly epoch?: number;
 }
 
 /** GOAWAY: the sender is draining; no new flows on this session. */
@@ -66,16 +68,18 @@ export function decodeHello(payload: Buffer): HelloBody | FrameError {
 export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
   const obj = parseJson(payload, 'HELLO_ACK');
   if (obj instanceof FrameError) return obj;
-  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec } = obj;
+  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch } = obj;
   if (
     typeof replica_id !== 'string' ||
     !isIntIn(flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES) ||
     !isIntIn(max_frame_bytes, ACK_MIN_FRAME_BYTES, ACK_MAX_FRAME_BYTES) ||
-    !isIntIn(keepalive_sec, 1, ACK_MAX_KEEPALIVE_SEC)
+    !isIntIn(keepalive_sec, 1, ACK_MAX_KEEPALIVE_SEC) ||
+    (epoch !== undefined && !isIntIn(epoch, 1, Number.MAX_SAFE_INTEGER))
   ) {
     return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO_ACK: missing or invalid fields', 0);
   }
-  return { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec };
+  const ack = { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec };
+  return epoch === undefined ? ack : { ...ack, epoch };
 }
 
 export function decodeGoaway(payload: Buffer): GoawayBody {
