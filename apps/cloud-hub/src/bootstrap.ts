@@ -11,6 +11,7 @@ import { TunnelSessions } from './tunnel/tunnel-sessions';
 import { ListenerManager } from './listeners/listener-manager';
 import { HubState } from './health/hub-state';
 import { DrainService } from './drain/drain.service';
+import { HaCoordinator } from './ha/ha-coordinator';
 
 /** Slack over max_frame_bytes for one WebSocket message (several small frames may share one). */
 const WS_PAYLOAD_SLACK = 64 * 1024;
@@ -75,6 +76,7 @@ export async function bootstrap(): Promise<void> {
     replica_id: config.ha.replicaId,
     ha_mode: config.ha.enabled ? config.ha.mode : 'off',
   });
+  await app.get(HaCoordinator).start(port);
   await app.get(ListenerManager).start();
   app.get(HubState).phase = 'ready';
 

@@ -15,6 +15,8 @@ import { HubState } from './health/hub-state';
 import { HubReadinessIndicator } from './health/readiness.indicator';
 import { HealthController } from './health/health.controller';
 import { DrainService } from './drain/drain.service';
+import { HaCoordinator } from './ha/ha-coordinator';
+import { MESH_STATUS, NO_MESH } from './ha/mesh-status';
 
 /** The cloud hub: wiring only; the data plane is plain classes created by TunnelSessions. */
 @Module({})
@@ -42,6 +44,8 @@ export class HubModule {
         ListenerManager,
         HubReadinessIndicator,
         DrainService,
+        HaCoordinator,
+        { provide: MESH_STATUS, useValue: NO_MESH },
       ],
     };
   }

@@ -1,10 +1,15 @@
-import { Controller, Get, HttpCode, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckService } from '@nestjs/terminus';
+import { CLOUD_CONFIG, type CloudConfig } from '@nowconnect/ha-config';
 import { HubReadinessIndicator } from './readiness.indicator';
 
 /** The part of Express's response we use (no @types/express dependency). */
 interface JsonResponse {
   status(code: number): { json(body: unknown): void };
+}
+
+interface IndicatorDetail {
+  status?: string;
 }
 
 /** /healthz (liveness) and /readyz (readiness) per SPEC §6. */
@@ -13,6 +18,7 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly readiness: HubReadinessIndicator,
+    @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
   ) {}
 
   @Get('healthz')
@@ -21,14 +27,24 @@ export class HealthController {
     return { status: 'ok' };
   }
 
+  /**
+   * 200 `ready`; 503 `not_ready` while starting or draining; `degraded` (HTTP status
+   * `ha.readiness_degraded_code`, 503 by default) when, in HA active mode, the registry or the
+   * mesh is impaired — `impaired` names which.
+   */
   @Get('readyz')
   async readyz(@Res() res: JsonResponse): Promise<void> {
     try {
-      const result = await this.health.check([() => this.readiness.check()]);
+      const result = await this.health.check(this.readiness.indicators());
       res.status(200).json({ status: 'ready', details: result.details });
     } catch (err) {
-      const details = err instanceof ServiceUnavailableException ? (err.getResponse() as { details?: unknown }).details : undefined;
-      res.status(503).json({ status: 'not_ready', details });
+      const details = (err instanceof ServiceUnavailableException ? (err.getResponse() as { details?: Record<string, IndicatorDetail> }).details : undefined) ?? {};
+      if (details['hub']?.status !== 'up') {
+        res.status(503).json({ status: 'not_ready', details });
+        return;
+      }
+      const impaired = Object.keys(details).filter((k) => details[k]?.status === 'down');
+      res.status(this.config.ha.readinessDegradedCode).json({ status: 'degraded', impaired, details });
     }
   }
 }

@@ -5,6 +5,10 @@ import { EventLog } from '@nowconnect/logging';
 import { maskIp } from '@nowconnect/logging';
 import { HubMetrics } from '../metrics/hub-metrics';
 import { TunnelSessions } from '../tunnel/tunnel-sessions';
+import { HaCoordinator } from '../ha/ha-coordinator';
+
+/** Shadow-mode registry lookups in flight at most (they only count; beyond this they are skipped). */
+const MAX_SHADOW_LOOKUPS = 64;
 
 interface RunningListener {
   readonly config: ListenerConfig;
@@ -19,13 +23,18 @@ interface RunningListener {
 @Injectable()
 export class ListenerManager {
   private readonly running: RunningListener[] = [];
+  private shadowLookups = 0;
+  private readonly localFlows: { inc(): void };
 
   constructor(
     @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
     private readonly log: EventLog,
     private readonly metrics: HubMetrics,
     private readonly sessions: TunnelSessions,
-  ) {}
+    private readonly ha: HaCoordinator,
+  ) {
+    this.localFlows = metrics.flowsTotal.labels({ path: 'local' });
+  }
 
   async start(): Promise<void> {
     for (const l of this.config.listeners) {
@@ -57,20 +66,77 @@ export class ListenerManager {
       return;
     }
     const agent = this.sessions.router.pick(l.connector);
-    if (agent === undefined) {
-      const full = this.sessions.router.agents().find((a) => a.connectors.includes(l.connector));
-      if (full !== undefined) {
-        const reason = full.refusalReason();
-        this.metrics.openFailed.labels({ connector: l.connector, reason }).inc();
-        this.log.warn('open_refused', { listener: l.name, connector: l.connector, reason, client });
-      } else {
-        this.metrics.noAgent.labels({ connector: l.connector }).inc();
-        this.log.warn('no_agent_for_connector', { listener: l.name, connector: l.connector, client });
-      }
+    if (agent !== undefined) {
+      this.localFlows.inc();
+      agent.openFlow(sock, l.connector, l.name, client);
+      return;
+    }
+    const full = this.sessions.router.agents().find((a) => a.connectors.includes(l.connector));
+    if (full !== undefined) {
+      const reason = full.refusalReason();
+      this.metrics.openFailed.labels({ connector: l.connector, reason }).inc();
+      this.log.warn('open_refused', { listener: l.name, connector: l.connector, reason, client });
       sock.destroy();
       return;
     }
-    agent.openFlow(sock, l.connector, l.name, client);
+    if (this.ha.mode === 'active') {
+      void this.routeCrossReplica(l, sock, client);
+      return;
+    }
+    if (this.ha.mode === 'shadow') this.shadowLookup(l);
+    this.refuseNoAgent(l, sock, client);
+  }
+
+  private refuseNoAgent(l: ListenerConfig, sock: Socket, client: string): void {
+    this.metrics.noAgent.labels({ connector: l.connector }).inc();
+    this.log.warn('no_agent_for_connector', { listener: l.name, connector: l.connector, client });
+    sock.destroy();
+  }
+
+  /**
+   * Shadow mode: traffic stays local (the client was refused as with HA off); count what active
+   * mode would have done — open the flow through the mesh to the replica owning an agent.
+   */
+  private shadowLookup(l: ListenerConfig): void {
+    if (this.shadowLookups >= MAX_SHADOW_LOOKUPS) return;
+    this.shadowLookups++;
+    void this.ha
+      .lookupOwner(l.connector)
+      .then((r) => {
+        if (r.kind !== 'remote') return;
+        this.ha.haMetrics?.shadowCrossReplica.labels({ connector: l.connector }).inc();
+        this.log.info('shadow_cross_replica', {
+          listener: l.name,
+          connector: l.connector,
+          agent_id: r.owner.agentId,
+          owner_replica: r.owner.replicaId,
+          epoch: r.owner.epoch,
+        });
+      })
+      .finally(() => this.shadowLookups--);
+  }
+
+  /**
+   * Active mode without a local agent: find the owning replica. Until the mesh carries the flow
+   * (issue 4) a remote owner is refused as `mesh_unavailable`; with the registry down the refusal
+   * (`registry_unavailable`) is immediate — no lookup is attempted.
+   */
+  private async routeCrossReplica(l: ListenerConfig, sock: Socket, client: string): Promise<void> {
+    const r = await this.ha.lookupOwner(l.connector);
+    if (r.kind === 'none') {
+      this.refuseNoAgent(l, sock, client);
+      return;
+    }
+    const reason = r.kind === 'unavailable' ? 'registry_unavailable' : 'mesh_unavailable';
+    this.ha.haMetrics?.crossReplicaRefused.labels({ connector: l.connector, reason }).inc();
+    this.log.warn('cross_replica_refused', {
+      listener: l.name,
+      connector: l.connector,
+      reason,
+      client,
+      ...(r.kind === 'remote' ? { agent_id: r.owner.agentId, owner_replica: r.owner.replicaId } : {}),
+    });
+    sock.destroy();
   }
 
   /** Drain: stop accepting (the listening sockets close); running flows continue. */

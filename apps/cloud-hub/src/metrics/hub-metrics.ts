@@ -2,22 +2,23 @@ import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, register } from 'prom-client';
 import type { FlowMetrics } from '@nowconnect/flow';
 
-function counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+/** Get-or-create on the default registry (a second Nest app in one process reuses the series). */
+export function counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
   const existing = register.getSingleMetric(name);
   if (existing !== undefined) return existing as Counter<L>;
   return new Counter<L>({ name, help, labelNames });
 }
 
-function gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+export function gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
   const existing = register.getSingleMetric(name);
   if (existing !== undefined) return existing as Gauge<L>;
   return new Gauge<L>({ name, help, labelNames });
 }
 
-function histogram(name: string, help: string, buckets: number[]): Histogram {
+export function histogram<L extends string = never>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []): Histogram<L> {
   const existing = register.getSingleMetric(name);
-  if (existing !== undefined) return existing as Histogram;
-  return new Histogram({ name, help, buckets });
+  if (existing !== undefined) return existing as Histogram<L>;
+  return new Histogram<L>({ name, help, buckets, labelNames });
 }
 
 /**
@@ -42,6 +43,13 @@ export class HubMetrics {
   readonly protocolErrors = counter('nowconnect_protocol_errors_total', 'Tunnel links closed for a protocol error', ['code']);
   readonly tunnelRtt = histogram('nowconnect_tunnel_rtt_seconds', 'Keepalive round trip hub<->agent', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
   readonly draining = gauge('nowconnect_draining', '1 while the hub drains after SIGTERM');
+  /** Denominator of the cross-replica share SLO: flows by how they reached their agent. */
+  readonly flowsTotal = counter('nowconnect_flows_total', 'Flows opened, by path (local agent, or cross_replica over the mesh)', ['path']);
+
+  constructor() {
+    this.flowsTotal.labels({ path: 'local' }).inc(0);
+    this.flowsTotal.labels({ path: 'cross_replica' }).inc(0);
+  }
 
   private readonly c2a = new Map<string, Counter.Internal>();
   private readonly a2c = new Map<string, Counter.Internal>();

@@ -29,7 +29,12 @@ export interface HubSessionDeps {
   readonly config: CloudConfig;
   readonly log: EventLog;
   readonly metrics: HubMetrics;
-  /** Called once the HELLO is accepted; returns false to refuse (e.g. draining). */
+  /**
+   * HA: claims ownership of the agent during its HELLO; the epoch goes into HELLO_ACK
+   * (undefined: HA off, or the registry cannot answer and the agent is served local-only).
+   */
+  readonly claim?: (session: HubTunnelSession) => Promise<number | undefined>;
+  /** Called once the HELLO is accepted and HELLO_ACK sent. */
   readonly onReady: (session: HubTunnelSession) => void;
   readonly onClosed: (session: HubTunnelSession) => void;
   readonly nextCid: () => string;
@@ -97,6 +102,18 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
       return;
     }
     this.connectors = hello.connectors;
+    const claim = this.deps.claim;
+    if (claim === undefined) {
+      this.completeHello(hello.version, undefined);
+      return;
+    }
+    // The agent sends nothing before HELLO_ACK, so no frame needs handling while the claim runs.
+    void claim(this).then((epoch) => {
+      if (!this.closed) this.completeHello(hello.version, epoch);
+    });
+  }
+
+  private completeHello(version: string, epoch: number | undefined): void {
     this.helloDone = true;
     const { limits, ha } = this.deps.config;
     this.transport.send(
@@ -105,6 +122,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
         flow_window_bytes: limits.flowWindowBytes,
         max_frame_bytes: limits.maxFrameBytes,
         keepalive_sec: limits.keepaliveSec,
+        ...(epoch === undefined ? {} : { epoch }),
       }),
     );
     this.handle(FrameType.OPEN_ACK, (f) => this.onOpenAck(f));
@@ -114,8 +132,9 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     this.deps.log.info('agent_connected', {
       agent_id: this.agentId,
       connectors: this.connectors,
-      version: hello.version,
+      version,
       client: this.auth.client,
+      ...(epoch === undefined ? {} : { epoch }),
     });
     this.deps.onReady(this);
   }

@@ -10,6 +10,7 @@ import { EventLog } from '@nowconnect/logging';
 import { maskIp } from '@nowconnect/logging';
 import { HubMetrics } from '../metrics/hub-metrics';
 import { AuthRateLimiter, TunnelAuthenticator, type AuthFailureReason, type ConnectorScope } from '../auth';
+import { HaCoordinator } from '../ha/ha-coordinator';
 import { HubTunnelSession } from './hub-tunnel-session';
 
 export type UpgradeVerdict = { ok: true } | { ok: false; status: number; message: string };
@@ -36,6 +37,7 @@ export class TunnelSessions {
     private readonly metrics: HubMetrics,
     private readonly authenticator: TunnelAuthenticator,
     private readonly limiter: AuthRateLimiter,
+    private readonly ha: HaCoordinator,
   ) {}
 
   /** ws verifyClient: JWT per SPEC §5; a refusal is an HTTP status before any WebSocket frame. */
@@ -73,6 +75,7 @@ export class TunnelSessions {
         config: this.config,
         log: this.log,
         metrics: this.metrics,
+        claim: this.ha.enabled ? (s) => this.ha.claim(s) : undefined,
         onReady: (s) => this.onReady(s),
         onClosed: (s) => this.onClosed(s),
         nextCid: () => `${this.bootId}-${(++this.cidSeq).toString(36)}`,
@@ -93,6 +96,7 @@ export class TunnelSessions {
   private onClosed(session: HubTunnelSession): void {
     this.sessions.delete(session);
     this.router.remove(session);
+    if (this.ha.enabled) this.ha.released(session);
   }
 
   totalFlows(): number {

@@ -1,0 +1,367 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { hostname } from 'node:os';
+import { CLOUD_CONFIG, formatHostPort, type CloudConfig, type HaMode } from '@nowconnect/ha-config';
+import {
+  DistributedRegistry,
+  MemoryOwnershipRegistry,
+  RegistrySweeper,
+  type AgentOwner,
+  type OwnershipRegistry,
+  type ReplicaRecord,
+  type SweepableRegistry,
+} from '@nowconnect/registry';
+import { EventLog } from '@nowconnect/logging';
+import { HaMetrics } from './ha-metrics';
+
+/** What the coordinator needs of an agent tunnel it holds. */
+export interface HeldTunnel {
+  readonly agentId: string;
+  readonly connectors: readonly string[];
+  close(code: number, reason: string): void;
+}
+
+/** Where a connector's agent is, when no local agent serves it. */
+export type OwnerLookup =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'remote'; readonly owner: AgentOwner }
+  /** The registry cannot answer (Redis down): cross-replica work is refused. */
+  | { readonly kind: 'unavailable' };
+
+interface Holding {
+  readonly tunnel: HeldTunnel;
+  epoch: number | undefined;
+  gone: boolean;
+}
+
+type Registry = OwnershipRegistry & SweepableRegistry;
+
+const START_WAIT_MS = 2000;
+const STOP_WAIT_MS = 1000;
+/** Close code for a tunnel whose agent another replica has claimed since (active mode). */
+export const CLOSE_OWNERSHIP_MOVED = 4001;
+
+/**
+ * The hub's side of the HA control plane (seed: "Control plane – DistributedRegistry", "Ownership
+ * and epoch fencing", "Failure modes"):
+ * - claims ownership of an agent during its HELLO (epoch-fenced), indexes its connectors;
+ * - registers this replica `{replica_id, mesh_url, started_at}` with a lease, heartbeats every
+ *   lease/3 (owner entries of the agents it holds, and its replica record), runs the sweeper;
+ * - Redis down: logs `registry_degraded` once, keeps serving the agents it holds (local-only),
+ *   answers cross-replica lookups with `unavailable`; Redis back: `registry_recovered` and
+ *   re-claims every agent it still holds with a fresh epoch (never below the one it held).
+ * With `ha.mode: off` (or `ha.enabled: false`) nothing here runs: no registry, no timer, no socket.
+ */
+@Injectable()
+export class HaCoordinator implements OnApplicationShutdown {
+  readonly mode: HaMode;
+  readonly replicaId: string;
+  private registry: Registry | undefined;
+  private metrics: HaMetrics | undefined;
+  private sweeper: RegistrySweeper | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly holdings = new Map<HeldTunnel, Holding>();
+  private replicas: readonly ReplicaRecord[] = [];
+  private syncing: Promise<number> | undefined;
+  private degradedSince: number | undefined;
+  private meshUrl = '';
+  private readonly startedAt = Date.now();
+  private cursor = 0;
+  private stopped = false;
+
+  constructor(
+    @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
+    private readonly log: EventLog,
+  ) {
+    this.mode = config.ha.enabled ? config.ha.mode : 'off';
+    this.replicaId = config.ha.replicaId;
+  }
+
+  get enabled(): boolean {
+    return this.mode !== 'off';
+  }
+
+  /** Called once the HTTP server listens (`httpPort` is the bound port, for the mesh URL). */
+  async start(httpPort: number): Promise<void> {
+    if (!this.enabled || this.registry !== undefined) return;
+    const ha = this.config.ha;
+    const leaseMs = ha.leaseSec * 1000;
+    this.meshUrl = this.advertisedMeshUrl(httpPort);
+    const metrics = (this.metrics = new HaMetrics());
+    metrics.mode.labels({ mode: this.mode }).set(1);
+    if (ha.redisUrl !== undefined) {
+      const d = new DistributedRegistry({
+        url: ha.redisUrl,
+        lease_ms: leaseMs,
+        onOp: (op, seconds, ok) => {
+          if (ok) metrics.opSeconds.labels({ op }).observe(seconds);
+          else metrics.opErrors.labels({ op }).inc();
+        },
+      });
+      d.on('degraded', () => this.onDegraded());
+      d.on('recovered', () => this.onRecovered());
+      this.registry = d;
+      this.log.info('ha_started', this.startFields('redis', leaseMs));
+      try {
+        await d.waitReady(START_WAIT_MS);
+      } catch {
+        // Redis unreachable at start: the hub serves local-only; 'degraded' was logged.
+      }
+    } else {
+      this.registry = new MemoryOwnershipRegistry({ leaseMs });
+      this.log.info('ha_started', this.startFields('memory', leaseMs));
+    }
+    metrics.registryUp.set(this.registry.isHealthy() ? 1 : 0);
+    await this.sync().catch(() => undefined);
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(100, Math.floor(leaseMs / 3)));
+    this.heartbeatTimer.unref();
+    this.sweeper = new RegistrySweeper(this.registry, {
+      intervalMs: ha.sweepIntervalSec * 1000,
+      onSweep: (result) => {
+        metrics.sweeps.labels({ result: result ? 'ok' : 'error' }).inc();
+        if (result === undefined) return;
+        metrics.sweptEntries.labels({ kind: 'connector_index' }).inc(result.removedIndexEntries);
+        metrics.sweptEntries.labels({ kind: 'replica' }).inc(result.removedReplicas);
+        if (result.removedIndexEntries + result.removedReplicas > 0) {
+          this.log.info('registry_swept', { index_entries: result.removedIndexEntries, replicas: result.removedReplicas });
+        }
+      },
+    });
+    this.sweeper.start();
+  }
+
+  private startFields(registry: string, leaseMs: number): Record<string, unknown> {
+    return { mode: this.mode, replica_id: this.replicaId, registry, mesh_url: this.meshUrl, lease_ms: leaseMs };
+  }
+
+  private advertisedMeshUrl(httpPort: number): string {
+    const { ha, server } = this.config;
+    if (ha.mesh.advertiseUrl !== undefined) return ha.mesh.advertiseUrl;
+    const listen = ha.mesh.listen;
+    const tls = listen !== undefined ? ha.mesh.tls.certFile !== undefined : server.tls !== undefined;
+    const host = listen?.host ?? server.bind.host;
+    const wildcard = host === '0.0.0.0' || host === '::' || host === '';
+    return `${tls ? 'wss' : 'ws'}://${formatHostPort({ host: wildcard ? hostname() : host, port: listen?.port ?? httpPort })}/mesh`;
+  }
+
+  // ---- agents ---------------------------------------------------------------
+
+  /**
+   * Claims ownership of a tunnel's agent (during its HELLO): the epoch, or undefined when the
+   * registry cannot answer (the agent is then served local-only and claimed on recovery).
+   * Claim and connector index go out together: one round trip of latency, two commands.
+   */
+  async claim(tunnel: HeldTunnel): Promise<number | undefined> {
+    const registry = this.registry;
+    if (registry === undefined) return undefined;
+    const holding: Holding = { tunnel, epoch: undefined, gone: false };
+    const minEpoch = this.heldEpoch(tunnel.agentId);
+    this.holdings.set(tunnel, holding);
+    this.metrics?.ownedAgents.set(this.holdings.size);
+    try {
+      const [epoch] = await Promise.all([
+        registry.claimOwnership(tunnel.agentId, this.replicaId, { minEpoch }),
+        registry.addConnectors(tunnel.agentId, tunnel.connectors),
+      ]);
+      if (holding.gone) {
+        void registry.release(tunnel.agentId, epoch).catch(() => undefined);
+        return undefined;
+      }
+      holding.epoch = epoch;
+      this.log.info('ownership_claimed', { agent_id: tunnel.agentId, epoch, replica_id: this.replicaId });
+      return epoch;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The tunnel closed: release its epoch (refused, harmlessly, if a newer claim exists). */
+  released(tunnel: HeldTunnel): void {
+    const holding = this.holdings.get(tunnel);
+    if (holding === undefined) return;
+    holding.gone = true;
+    this.holdings.delete(tunnel);
+    this.metrics?.ownedAgents.set(this.holdings.size);
+    if (holding.epoch !== undefined && this.registry?.isHealthy()) {
+      void this.registry.release(tunnel.agentId, holding.epoch).catch(() => undefined);
+    }
+  }
+
+  /** The epoch held for a tunnel (undefined: HA off, not claimed yet, or lost). */
+  epochOf(tunnel: HeldTunnel): number | undefined {
+    return this.holdings.get(tunnel)?.epoch;
+  }
+
+  private heldEpoch(agentId: string): number {
+    let max = 0;
+    for (const h of this.holdings.values()) if (h.tunnel.agentId === agentId && (h.epoch ?? 0) > max) max = h.epoch ?? 0;
+    return max;
+  }
+
+  /**
+   * Listener selection when no local agent serves `connector`: which replica owns one. Round
+   * trips: 2 (listOwners). With the registry unhealthy the answer is `unavailable` at once.
+   */
+  async lookupOwner(connector: string): Promise<OwnerLookup> {
+    const registry = this.registry;
+    if (registry === undefined || !registry.isHealthy()) return { kind: 'unavailable' };
+    try {
+      const remote = (await registry.listOwners(connector)).filter((o) => o.replicaId !== this.replicaId);
+      if (remote.length === 0) return { kind: 'none' };
+      const owner = remote[this.cursor++ % remote.length]!;
+      return { kind: 'remote', owner };
+    } catch {
+      return { kind: 'unavailable' };
+    }
+  }
+
+  // ---- health ---------------------------------------------------------------
+
+  registryHealthy(): boolean {
+    return this.registry?.isHealthy() ?? false;
+  }
+
+  /** Other replicas whose lease had not run out at the last heartbeat. */
+  livePeers(now = Date.now()): ReplicaRecord[] {
+    return this.replicas.filter((r) => r.replicaId !== this.replicaId && r.expiresAt > now);
+  }
+
+  /** HA metrics (undefined until start, and always with HA off). */
+  get haMetrics(): HaMetrics | undefined {
+    return this.metrics;
+  }
+
+  get registryKind(): 'redis' | 'memory' | 'none' {
+    if (this.registry === undefined) return 'none';
+    return this.registry instanceof DistributedRegistry ? 'redis' : 'memory';
+  }
+
+  // ---- lease upkeep -----------------------------------------------------------
+
+  private onDegraded(): void {
+    if (this.stopped) return;
+    this.degradedSince = Date.now();
+    this.metrics?.registryUp.set(0);
+    this.log.warn('registry_degraded', { registry: 'redis', replica_id: this.replicaId, owned_agents: this.holdings.size, mode: this.mode });
+  }
+
+  private onRecovered(): void {
+    if (this.stopped) return;
+    this.metrics?.registryUp.set(1);
+    const since = this.degradedSince;
+    this.degradedSince = undefined;
+    void this.sync().then(
+      (reasserted) => {
+        this.metrics?.reasserts.labels({ reason: 'recovered' }).inc(reasserted);
+        this.log.info('registry_recovered', {
+          registry: 'redis',
+          replica_id: this.replicaId,
+          reasserted,
+          degraded_ms: since === undefined ? undefined : Date.now() - since,
+        });
+      },
+      () => undefined, // down again: the next 'recovered' retries
+    );
+  }
+
+  /** Register this replica and (re-)claim every agent still held, with epochs above the held ones. */
+  private sync(): Promise<number> {
+    this.syncing ??= (async () => {
+      const registry = this.registry;
+      if (registry === undefined) return 0;
+      await registry.registerReplica({ replicaId: this.replicaId, meshUrl: this.meshUrl, startedAt: this.startedAt });
+      let n = 0;
+      for (const h of [...this.holdings.values()]) {
+        if (await this.reclaim(registry, h)) n++;
+      }
+      this.replicas = await registry.listReplicas();
+      this.metrics?.liveReplicas.set(this.replicas.length);
+      return n;
+    })().finally(() => {
+      this.syncing = undefined;
+    });
+    return this.syncing;
+  }
+
+  private async reclaim(registry: Registry, h: Holding): Promise<boolean> {
+    if (h.gone) return false;
+    const [epoch] = await Promise.all([
+      registry.claimOwnership(h.tunnel.agentId, this.replicaId, { minEpoch: h.epoch ?? 0 }),
+      registry.addConnectors(h.tunnel.agentId, h.tunnel.connectors),
+    ]);
+    if (h.gone) {
+      await registry.release(h.tunnel.agentId, epoch).catch(() => undefined);
+      return false;
+    }
+    const previous = h.epoch;
+    h.epoch = epoch;
+    this.log.info('ownership_reasserted', { agent_id: h.tunnel.agentId, epoch, previous_epoch: previous });
+    return true;
+  }
+
+  private async heartbeat(): Promise<void> {
+    const registry = this.registry;
+    if (registry === undefined || this.stopped || this.syncing !== undefined) return;
+    const held = [...this.holdings.values()].filter((h) => h.epoch !== undefined);
+    const byAgent = new Map(held.map((h) => [h.tunnel.agentId, h]));
+    try {
+      const res = await registry.heartbeat(this.replicaId, [...byAgent.keys()]);
+      for (const agentId of res.lost) this.lost(byAgent.get(agentId));
+      // Lease ran out (a long pause) or Redis lost its data: claim again, above the held epoch.
+      for (const agentId of res.missing) {
+        const h = byAgent.get(agentId);
+        if (h !== undefined && (await this.reclaim(registry, h))) this.metrics?.reasserts.labels({ reason: 'lease_lost' }).inc();
+      }
+      // Tunnels whose claim failed (Redis blip without an outage event): claim them now.
+      for (const h of [...this.holdings.values()]) {
+        if (h.epoch === undefined && !h.gone && !byAgent.has(h.tunnel.agentId)) await this.reclaim(registry, h);
+      }
+      this.replicas = await registry.listReplicas();
+      if (!this.replicas.some((r) => r.replicaId === this.replicaId)) {
+        // Our record's lease ran out (a long pause): register again.
+        await registry.registerReplica({ replicaId: this.replicaId, meshUrl: this.meshUrl, startedAt: this.startedAt });
+        this.replicas = await registry.listReplicas();
+      }
+      this.metrics?.liveReplicas.set(this.replicas.length);
+    } catch {
+      // Redis down: the store logs the outage once; leases run out if it lasts.
+    }
+  }
+
+  /** Another replica claimed this agent: our epoch is stale. Active mode closes the tunnel. */
+  private lost(h: Holding | undefined): void {
+    if (h === undefined || h.gone) return;
+    this.metrics?.ownershipLost.inc();
+    this.log.warn('ownership_lost', { agent_id: h.tunnel.agentId, epoch: h.epoch, mode: this.mode });
+    h.epoch = undefined;
+    if (this.mode === 'active') {
+      this.released(h.tunnel);
+      h.tunnel.close(CLOSE_OWNERSHIP_MOVED, 'ownership moved to another replica');
+    }
+  }
+
+  // ---- shutdown ---------------------------------------------------------------
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  /** Release held epochs and this replica's record (best effort, bounded), close the registry. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.heartbeatTimer);
+    this.sweeper?.stop();
+    const registry = this.registry;
+    if (registry === undefined) return;
+    if (registry.isHealthy()) {
+      const held = [...this.holdings.values()].filter((h) => h.epoch !== undefined);
+      const work = Promise.allSettled([
+        registry.removeReplica(this.replicaId),
+        ...held.map((h) => registry.release(h.tunnel.agentId, h.epoch!)),
+      ]);
+      await Promise.race([work, new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
+    }
+    this.holdings.clear();
+    await registry.close().catch(() => undefined);
+  }
+}
