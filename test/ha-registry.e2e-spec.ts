@@ -123,6 +123,21 @@ describe('HA off', () => {
   });
 });
 
+describe('HA without redis_url', () => {
+  it('uses the in-memory registry: epochs from 1, registry reported as memory, ready in shadow mode', async () => {
+    const hub = await haHub('hub-mem', 'shadow');
+    expect(await hub.proc.waitForEvent('ha_started')).toMatchObject({ registry: 'memory', mode: 'shadow', replica_id: 'hub-mem' });
+    const agent = await startAgentConnected(hub, { agentId: 'mem-1', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    closers.push(() => agent.kill());
+    expect(agent.connected.epoch).toBe(1);
+    await expectEcho(hub.listenPort);
+    const r = await hub.get('/readyz');
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ status: 'ready', details: { registry: { kind: 'memory', healthy: true } } });
+    expect(metricValue(await hub.metrics(), 'nowconnect_registry_up')).toBe(1);
+  });
+});
+
 describe('HA with a real redis-server', () => {
   it('claims ownership during HELLO with strictly increasing epochs; a clean stop releases it', async () => {
     const redis = await freshRedis();
@@ -204,6 +219,30 @@ describe('HA with a real redis-server', () => {
     const ms = Date.now() - t0;
     expect(ms).toBeLessThan(10_000);
     expect(await reg.listAgents(CONNECTOR)).not.toContain('lease-1');
+  });
+
+  it('active mode: a hub whose agent was claimed by another replica fences itself and closes that tunnel', async () => {
+    const redis = await freshRedis();
+    const secret = 'shared-secret-for-fencing-hubs-000000000';
+    const ha = { lease_sec: 1 };
+    const hubA = await haHub('fence-a', 'active', { redisUrl: redis.url, ha, secret });
+    const hubB = await haHub('fence-b', 'active', { redisUrl: redis.url, ha, secret });
+    const reg = await inspect(redis.url);
+    const first = await startAgentConnected(hubA, { agentId: 'twin', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    closers.push(() => first.kill());
+    // A second process with the same agent id (e.g. a restarted agent whose old tunnel is half dead) on hub B.
+    const markA = hubA.proc.mark();
+    const second = await startAgentConnected(hubB, { agentId: 'twin', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    closers.push(() => second.kill());
+    expect(second.connected.epoch as number).toBeGreaterThan(first.connected.epoch as number);
+    const lost = await hubA.proc.waitForEventSince(markA, 'ownership_lost', (e) => e.agent_id === 'twin', 15_000);
+    expect(lost.epoch).toBe(first.connected.epoch);
+    const gone = await hubA.proc.waitForEventSince(markA, 'agent_disconnected', (e) => e.agent_id === 'twin', 15_000);
+    expect(gone.code).toBe(4001);
+    expect(await waitForMetric(hubA.httpUrl, 'nowconnect_registry_ownership_lost_total', {}, (v) => v >= 1)).toBeGreaterThanOrEqual(1);
+    await first.kill();
+    // Whoever owns it now (the first agent may have reconnected meanwhile), the epoch only grew.
+    expect((await reg.getOwner('twin'))?.epoch).toBeGreaterThanOrEqual(second.connected.epoch as number);
   });
 
   it('the sweeper prunes dangling connector-index entries', async () => {
