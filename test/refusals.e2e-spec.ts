@@ -138,6 +138,19 @@ describe('refusals: bad config', () => {
     expect(bad.proc.stdoutText()).not.toMatch(/^\s+at /m);
   });
 
+  it.each([
+    ['ha.redis_url', { ha: { enabled: true, mode: 'shadow', redis_url: 'redis+sentinel://s1:26379' } }, {}],
+    ['NC_REDIS_URL', {}, { NC_REDIS_URL: 'redis://:secret@h:99999/0' }],
+  ])('hub: a bad Redis URL exits 2 with one stderr line naming %s, without echoing it', async (key, config, env) => {
+    const bad = await spawnHub({ config, env });
+    const exit = await bad.proc.waitForExit(20_000);
+    expect(exit).toEqual({ code: 2, signal: null });
+    const lines = stderrLines(bad.proc.stderrText());
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.startsWith(`${key}: `)).toBe(true);
+    expect(lines[0]).not.toMatch(/secret|s1:26379/);
+  });
+
   it('hub: no auth key exits 2 with one stderr line naming auth', async () => {
     const port = await freePort();
     const bad = await spawnHub({

@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { readFileSync } from 'node:fs';
 import { ConfigError, exitOnConfigError, formatHostPort, loadCloudConfig, type CloudConfig } from '@nowconnect/ha-config';
+import { validateRedisUrl } from '@nowconnect/registry';
 import { TunnelAuthenticator } from './auth';
 import { HubModule } from './hub.module';
 import { EventLog, JsonNestLogger } from '@nowconnect/logging';
@@ -49,8 +50,17 @@ function readTls(config: CloudConfig): { cert: Buffer; key: Buffer } | undefined
  * own enableShutdownHooks re-raises the signal, which would end the process
  * by signal instead of exit code 0 (SPEC §9), so the hub installs its own.
  */
+/** ha-config checks the scheme; the registry's parser checks the rest (hosts, ports, master name, db). */
+function checkRedisUrl(config: CloudConfig): void {
+  const url = config.ha.redisUrl;
+  if (url === undefined) return;
+  const detail = validateRedisUrl(url);
+  if (detail !== undefined) fail(process.env.NC_REDIS_URL?.trim() ? 'NC_REDIS_URL' : 'ha.redis_url', detail);
+}
+
 export async function bootstrap(): Promise<void> {
   const config = exitOnConfigError(() => loadCloudConfig(process.env));
+  checkRedisUrl(config);
   const authenticator = await loadAuthenticator(config);
   const httpsOptions = readTls(config);
   const log = new EventLog();
