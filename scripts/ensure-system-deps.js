@@ -11,12 +11,13 @@ const { spawnSync } = require('child_process');
 // binary -> Debian package that provides it
 const REQUIRED = [
   ['redis-server', 'redis-server'],
+  ['redis-cli', 'redis-tools'], // redis-cli --cluster create (registry Cluster tests)
   ['slapd', 'slapd'],
   ['slapadd', 'slapd'],
   ['ldapsearch', 'ldap-utils'],
   ['openssl', 'openssl'],
 ];
-const ALL_PACKAGES = ['redis-server', 'slapd', 'ldap-utils', 'openssl'];
+const ALL_PACKAGES = ['redis-server', 'redis-tools', 'slapd', 'ldap-utils', 'openssl'];
 const EXTRA_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/usr/local/sbin', '/usr/local/bin'];
 
 function searchDirs() {

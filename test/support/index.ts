@@ -15,3 +15,4 @@ export * from './targets';
 export * from './tcp';
 export * from './tls';
 export * from './tmp';
+export * from './redis-cluster';

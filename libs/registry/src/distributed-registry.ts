@@ -1,5 +1,5 @@
 /**
- * DistributedRegistry: the `OwnershipRegistry` on Redis (ioredis; standalone or Sentinel URL).
+ * DistributedRegistry: the `OwnershipRegistry` on Redis (ioredis; standalone, Sentinel or Cluster URL, see redis-url.ts).
  *
  * Key schema (every multi-key script touches keys of ONE hash tag, so it stays in one slot on
  * Redis Cluster; `<p>` is the configurable prefix, default `nc`):

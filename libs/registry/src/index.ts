@@ -21,3 +21,13 @@ export { DistributedRegistry } from './distributed-registry';
 export type { DistributedRegistryOptions } from './distributed-registry';
 export { RegistrySweeper } from './registry-sweeper';
 export type { RegistrySweeperOptions, SweepResult } from './registry-sweeper';
+export type { RedisClient } from './redis-store';
+export { describeRedisUrl, parseRedisUrl, RedisUrlError, validateRedisUrl } from './redis-url';
+export type {
+  ClusterRedisUrl,
+  ParsedRedisUrl,
+  RedisHostPort,
+  RedisUrlKind,
+  SentinelRedisUrl,
+  StandaloneRedisUrl,
+} from './redis-url';

@@ -1,16 +1,26 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import Redis, { ReplyError, type RedisOptions } from 'ioredis';
+import Redis, { Cluster, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { parseRedisUrl, type ParsedRedisUrl, type RedisUrlKind } from './redis-url';
+
+/** The client a registry operation runs on: standalone / Sentinel-managed master, or Cluster. */
+export type RedisClient = Redis | Cluster;
 
 /**
- * Thin wrapper around one ioredis client for the distributed registry:
+ * Thin wrapper around one ioredis client (standalone, Sentinel or Cluster, from the URL form, see
+ * redis-url.ts) for the distributed registry:
  * - no unbounded queue: `enableOfflineQueue: false`, `maxRetriesPerRequest: 1`, a per-command
  *   timeout, and an explicit fast reject while the client is not 'ready';
  * - reconnects forever with capped exponential backoff;
  * - tracks health: unhealthy while the client is not 'ready' or after a failed command (a Redis
  *   reply error such as a script bug does not count); emits 'degraded' once on the way down and
  *   'recovered' on the way back (plus 'ready' the first time it becomes healthy);
- * - runs Lua scripts by EVALSHA, falling back to EVAL on NOSCRIPT (e.g. after a Redis restart).
+ * - runs Lua scripts by EVALSHA, falling back to EVAL on NOSCRIPT (e.g. after a Redis restart; on
+ *   Cluster the fallback goes to the node that owns the keys' slot, so each node loads it once).
+ * The same policy holds for all three kinds; Cluster: the per-node connections get the timeouts, the
+ * Cluster itself refuses commands while not ready (no offline queue), `maxRedirections` is bounded.
+ * Redirection/failover errors (CLUSTERDOWN, TRYAGAIN, LOADING, MASTERDOWN, READONLY) count as
+ * unavailability, not as script bugs.
  */
 
 export interface RedisStoreOptions {
@@ -19,8 +29,13 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
   /** Cap of the reconnect backoff (ms). */
   maxBackoffMs?: number;
-  /** Extra ioredis options (e.g. Sentinel settings); the safety options above win. */
+  /**
+   * Extra ioredis options (e.g. `sentinelPassword`, `tls` CA settings); for Cluster they become the
+   * per-node `redisOptions`. The safety options above win.
+   */
   redisOptions?: RedisOptions;
+  /** Extra Cluster options (e.g. `natMap`); the safety options win. */
+  clusterOptions?: ClusterOptions;
   /** Called after every operation (for `nowconnect_registry_op_seconds{op}`). */
   onOp?: (op: string, seconds: number, ok: boolean) => void;
 }
@@ -45,31 +60,40 @@ export class LuaScript {
 
 type StoreEvent = 'degraded' | 'recovered' | 'ready';
 
+/** Reply errors that mean "this node cannot serve now" rather than "the command is wrong". */
+const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|MOVED|ASK|NOREPLICAS)\b/;
+
+function isUnavailability(e: unknown): boolean {
+  if (!(e instanceof ReplyError)) return true;
+  return UNAVAILABLE_REPLY.test((e as Error).message);
+}
+
 export class RedisStore extends EventEmitter {
-  readonly client: Redis;
+  readonly client: RedisClient;
+  /** Which URL form the client was made from. */
+  readonly kind: RedisUrlKind;
   private healthy = false;
   private degradedEmitted = false;
   private everHealthy = false;
   private closed = false;
   private readonly onOp: RedisStoreOptions['onOp'];
+  private readonly maxBackoffMs: number;
+  private reviveTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: RedisStoreOptions) {
     super();
     this.onOp = opts.onOp;
-    const maxBackoff = opts.maxBackoffMs ?? 2000;
-    this.client = new Redis(opts.url, {
-      ...opts.redisOptions,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      lazyConnect: false,
-      commandTimeout: opts.commandTimeoutMs ?? 1000,
-      connectTimeout: Math.max(opts.commandTimeoutMs ?? 1000, 1000),
-      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), maxBackoff),
-    });
+    this.maxBackoffMs = opts.maxBackoffMs ?? 2000;
+    const target = parseRedisUrl(opts.url); // RedisUrlError names what is wrong
+    this.kind = target.kind;
+    this.client = createClient(target, opts);
     this.client.on('ready', () => this.markHealthy());
     this.client.on('error', () => this.markUnhealthy());
     this.client.on('close', () => this.markUnhealthy());
-    this.client.on('end', () => this.markUnhealthy());
+    this.client.on('end', () => {
+      this.markUnhealthy();
+      this.scheduleRevive();
+    });
   }
 
   override on(event: StoreEvent, listener: () => void): this {
@@ -105,7 +129,7 @@ export class RedisStore extends EventEmitter {
   }
 
   /** Run one operation with the fast-reject / health / timing policy. */
-  async run<T>(op: string, fn: (c: Redis) => Promise<T>): Promise<T> {
+  async run<T>(op: string, fn: (c: RedisClient) => Promise<T>): Promise<T> {
     if (this.closed) throw new RegistryUnavailableError('registry closed');
     if (this.client.status !== 'ready') {
       this.markUnhealthy();
@@ -120,13 +144,13 @@ export class RedisStore extends EventEmitter {
       return res;
     } catch (e) {
       this.onOp?.(op, Number(process.hrtime.bigint() - t0) / 1e9, false);
-      if (!(e instanceof ReplyError)) this.markUnhealthy();
+      if (isUnavailability(e)) this.markUnhealthy();
       throw e;
     }
   }
 
   /** EVALSHA with EVAL fallback (one round trip unless the script cache was lost). */
-  async evalScript(c: Redis, s: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  async evalScript(c: RedisClient, s: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
     if (keys.length !== s.numKeys) throw new Error(`${s.name}: expected ${s.numKeys} keys`);
     try {
       return await c.evalsha(s.sha, s.numKeys, ...keys, ...args);
@@ -142,13 +166,33 @@ export class RedisStore extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.healthy = false;
+    if (this.reviveTimer !== undefined) clearTimeout(this.reviveTimer);
+    this.reviveTimer = undefined;
     try {
       if (this.client.status === 'ready') await this.client.quit();
-      else this.client.disconnect();
     } catch {
-      this.client.disconnect();
+      /* disconnect below */
     }
+    // Always: QUIT alone leaves Sentinel subscriber connections open when ioredis' failoverDetector
+    // is on (ioredis 6.0.0), and stops any pending reconnect.
+    this.client.disconnect();
     this.removeAllListeners();
+  }
+
+  /**
+   * 'end' is terminal in ioredis (no more reconnects), e.g. after a Sentinel connect attempt was
+   * aborted. The store must keep trying while it is open: connect again after the backoff cap.
+   */
+  private scheduleRevive(): void {
+    if (this.closed || this.reviveTimer !== undefined) return;
+    this.reviveTimer = setTimeout(() => {
+      this.reviveTimer = undefined;
+      if (this.closed || this.client.status !== 'end') return;
+      this.client.connect().catch(() => {
+        /* a failed attempt ends in 'end' again, which reschedules */
+      });
+    }, this.maxBackoffMs);
+    this.reviveTimer.unref();
   }
 
   private markHealthy(): void {
@@ -170,6 +214,92 @@ export class RedisStore extends EventEmitter {
     if (!this.degradedEmitted) {
       this.degradedEmitted = true;
       this.emit('degraded');
+    }
+  }
+}
+
+/** Build the ioredis client for a parsed URL with the store's safety policy (see the class comment). */
+function createClient(target: ParsedRedisUrl, opts: RedisStoreOptions): RedisClient {
+  const commandTimeout = opts.commandTimeoutMs ?? 1000;
+  const maxBackoff = opts.maxBackoffMs ?? 2000;
+  const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 10), maxBackoff);
+  const auth = {
+    ...(target.username !== undefined ? { username: target.username } : {}),
+    ...(target.password !== undefined ? { password: target.password } : {}),
+  };
+  const tls = target.tls ? { tls: { ...opts.redisOptions?.tls } } : {};
+  const safety = {
+    maxRetriesPerRequest: 1,
+    commandTimeout,
+    connectTimeout: Math.max(commandTimeout, 1000),
+  } satisfies RedisOptions;
+
+  switch (target.kind) {
+    case 'standalone':
+      return new Redis({
+        ...opts.redisOptions,
+        host: target.host,
+        port: target.port,
+        db: target.db,
+        ...auth,
+        ...tls,
+        ...safety,
+        enableOfflineQueue: false,
+        lazyConnect: false,
+        retryStrategy: backoff,
+      });
+    case 'sentinel':
+      return new Redis({
+        ...opts.redisOptions,
+        sentinels: target.sentinels.map(({ host, port }) => ({ host, port })),
+        name: target.name,
+        role: 'master',
+        db: target.db,
+        ...auth,
+        ...tls,
+        ...(target.tls ? { enableTLSForSentinelMode: true, sentinelTLS: { ...opts.redisOptions?.sentinelTLS } } : {}),
+        ...safety,
+        sentinelCommandTimeout: commandTimeout,
+        enableOfflineQueue: false,
+        lazyConnect: false,
+        retryStrategy: backoff,
+        sentinelRetryStrategy: backoff,
+        // Off: in ioredis 6.0.0 the detector of the dead connection can abort the reconnect in
+        // progress when +switch-master arrives, leaving the client in 'end' for good. A demoted,
+        // still reachable master is left through READONLY below instead.
+        failoverDetector: false,
+        // A write landing on a demoted master: drop the connection, re-ask the sentinels.
+        reconnectOnError: (err: Error) => /^READONLY\b/.test(err.message),
+      });
+    case 'cluster': {
+      const {
+        host: _h,
+        port: _p,
+        path: _path,
+        sentinels: _s,
+        retryStrategy: _r,
+        enableOfflineQueue: _q,
+        readOnly: _ro,
+        himportFieldsets: _hf,
+        ...nodeOptions
+      } = opts.redisOptions ?? {};
+      return new Cluster(
+        target.nodes.map(({ host, port }) => ({ host, port })),
+        {
+          ...opts.clusterOptions,
+          redisOptions: { ...nodeOptions, ...auth, ...tls, ...safety },
+          enableOfflineQueue: false,
+          enableReadyCheck: true,
+          lazyConnect: false,
+          scaleReads: 'master',
+          maxRedirections: 6,
+          retryDelayOnFailover: 100,
+          retryDelayOnClusterDown: 100,
+          retryDelayOnTryAgain: 100,
+          slotsRefreshTimeout: Math.max(commandTimeout, 1000),
+          clusterRetryStrategy: backoff,
+        },
+      );
     }
   }
 }
