@@ -6,6 +6,7 @@ const moduleNameMapper = {
   '^@nowconnect/logging$': '<rootDir>/libs/logging/src/index.ts',
   '^@nowconnect/ha-config$': '<rootDir>/libs/ha-config/src/index.ts',
   '^@nowconnect/registry$': '<rootDir>/libs/registry/src/index.ts',
+  '^@nowconnect/mesh$': '<rootDir>/libs/mesh/src/index.ts',
 };
 
 const transform: Record<string, [string, Record<string, unknown>]> = {

@@ -29,3 +29,28 @@ export {
 export { decodeFrames, FrameDecoder, checkHeader } from './decode';
 export type { HelloBody, HelloAckBody, GoawayBody } from './control';
 export { decodeHello, decodeHelloAck, decodeGoaway, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName, NAME_PATTERN } from './control';
+export {
+  MeshFrameType,
+  MeshRstReason,
+  MeshGoawayReason,
+  MESH_FLOW_PREFIX_BYTES,
+  MESH_MAX_WINDOW_BYTES,
+  MESH_MAX_CID,
+  MESH_PING_BYTES,
+  meshFrameTypeName,
+} from './mesh-frame-types';
+export type { MeshFrame, MeshFlowFrame, MeshFlowHeader, MeshOpenFields } from './mesh-frames';
+export {
+  encodeMeshHello,
+  encodeMeshOpen,
+  encodeMeshOpenAck,
+  encodeMeshData,
+  encodeMeshFin,
+  encodeMeshRst,
+  encodeMeshWindowUpdate,
+  encodeMeshPing,
+  encodeMeshGoaway,
+  decodeMeshFrames,
+  isMeshFlowFrame,
+  meshMaxDataPayload,
+} from './mesh-frames';

@@ -1,0 +1,297 @@
+import {
+  decodeMeshFrames,
+  encodeMeshGoaway,
+  encodeMeshHello,
+  encodeMeshPing,
+  isMeshFlowFrame,
+  MeshFlowFrame,
+  MeshFrame,
+  MeshFrameType,
+  meshFrameTypeName,
+  MeshGoawayReason,
+} from '@nowconnect/frames';
+import WebSocket from 'ws';
+import { LinkEvent, LinkState, MeshLinkState } from './link-state';
+import type { LinkRole } from './mesh-channels';
+import { MeshMetrics, NOOP_MESH_METRICS } from './mesh-metrics';
+import { LinkWriteQueue } from './write-queue';
+
+export interface LinkSocketOptions {
+  readonly role: LinkRole;
+  readonly localReplicaId: string;
+  /** Dialer: the replica id the registry says lives at the URL; a different M_HELLO closes the link. */
+  readonly expectedPeerId?: string;
+  readonly maxFrameBytes: number;
+  readonly sendQueueDepth: number;
+  readonly perLinkMaxInflightBytes: number;
+  readonly keepaliveMs: number;
+  /** Also bounds the dial itself: no M_HELLO within it closes the link. */
+  readonly helloTimeoutMs: number;
+  readonly metrics?: MeshMetrics;
+}
+
+const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const;
+export const CLOSE_NORMAL = 1000;
+export const CLOSE_PROTOCOL = 1002;
+export const CLOSE_POLICY = 1008;
+
+type LinkFrame<T extends MeshFrameType> = Extract<MeshFrame, { type: T }>;
+type PingFrame = Extract<MeshFrame, { opaque: Buffer }>;
+
+/**
+ * The link half of a MeshLink: the WebSocket, the M_HELLO handshake, the
+ * writer queue, keepalive with RTT, GOAWAY drain, and teardown. Link frames
+ * go through a handler table keyed by type; flow frames go to the subclass.
+ * Never throws into the socket: bad input closes the link as a protocol error.
+ */
+export abstract class LinkSocket {
+  readonly role: LinkRole;
+  protected readonly metrics: MeshMetrics;
+  protected readonly queue: LinkWriteQueue;
+  private readonly lifecycle: MeshLinkState;
+  private readonly linkHandlers: ReadonlyMap<MeshFrameType, (f: MeshFrame) => void>;
+  private peer: string | undefined;
+  private helloSent = false;
+  private helloTimer: NodeJS.Timeout | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private lastSeen = Date.now();
+  private rttSeconds: number | undefined;
+  private downReason: string | undefined;
+
+  protected constructor(
+    private readonly ws: WebSocket,
+    private readonly socketOptions: LinkSocketOptions,
+  ) {
+    this.role = socketOptions.role;
+    this.metrics = socketOptions.metrics ?? NOOP_MESH_METRICS;
+    this.queue = new LinkWriteQueue({
+      maxDepth: socketOptions.sendQueueDepth,
+      maxInflightBytes: socketOptions.perLinkMaxInflightBytes,
+      sink: (frame, done) => this.write(frame, done),
+    });
+    this.queue.onDrain(() => this.onQueueDrain());
+    this.lifecycle = new MeshLinkState(LinkState.DOWN, (from, to) => this.stateChanged(from, to));
+    this.linkHandlers = new Map<MeshFrameType, (f: MeshFrame) => void>([
+      [MeshFrameType.M_HELLO, (f) => this.onHello(f as LinkFrame<MeshFrameType.M_HELLO>)],
+      [MeshFrameType.M_PING, (f) => this.onPing(f as PingFrame)],
+      [MeshFrameType.M_PONG, (f) => this.onPong(f as PingFrame)],
+      [MeshFrameType.M_GOAWAY, () => this.onGoaway()],
+    ]);
+  }
+
+  /** Attaches to the socket; the subclass calls it once its own fields are set. */
+  protected start(): void {
+    const ws = this.ws;
+    this.lifecycle.apply(LinkEvent.DIAL);
+    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => this.onMessage(data, isBinary));
+    ws.on('close', () => this.teardown(this.downReason ?? 'socket_closed', LinkEvent.LOST));
+    ws.on('error', () => {
+      this.downReason ??= 'socket_error';
+      this.metrics.linkError();
+    });
+    if (ws.readyState === WebSocket.OPEN) this.onOpen();
+    else ws.once('open', () => this.onOpen());
+    this.helloTimer = setTimeout(() => this.fail('hello_timeout', CLOSE_POLICY), this.socketOptions.helloTimeoutMs);
+    this.helloTimer.unref();
+  }
+
+  // ---- status -----------------------------------------------------------
+
+  get state(): LinkState {
+    return this.lifecycle.current;
+  }
+
+  /** The peer's replica id, once its M_HELLO arrived. */
+  get peerId(): string | undefined {
+    return this.peer;
+  }
+
+  /** Gauge nowconnect_mesh_queue_depth{peer}. */
+  get queueDepth(): number {
+    return this.queue.depth;
+  }
+
+  /** Gauge nowconnect_mesh_inflight_bytes{peer}. */
+  get inflightBytes(): number {
+    return this.queue.inflightBytes;
+  }
+
+  get congested(): boolean {
+    return this.queue.congested;
+  }
+
+  get lastRttSeconds(): number | undefined {
+    return this.rttSeconds;
+  }
+
+  abstract get flowCount(): number;
+
+  // ---- commands -----------------------------------------------------------
+
+  /** GOAWAY: no new flows either way; the link closes once its last flow ends. */
+  drain(reason: MeshGoawayReason = MeshGoawayReason.SHUTDOWN): void {
+    if (this.state !== LinkState.UP) return;
+    this.emit(encodeMeshGoaway(reason), MeshFrameType.M_GOAWAY);
+    this.lifecycle.apply(LinkEvent.DRAIN);
+    this.closeIfDrained();
+  }
+
+  /** Measures RTT now (the keepalive does it every interval). */
+  ping(): void {
+    if (!this.isOpen()) return;
+    const opaque = Buffer.allocUnsafe(8);
+    opaque.writeDoubleBE(performance.now(), 0);
+    this.emit(encodeMeshPing(MeshFrameType.M_PING, opaque), MeshFrameType.M_PING);
+  }
+
+  /** Closes the link at once; its flows end with LINK_LOST. */
+  close(reason = 'closed'): void {
+    this.downReason ??= reason;
+    this.teardown(reason, LinkEvent.CLOSED);
+    this.ws.close(CLOSE_NORMAL, reason.slice(0, 100));
+  }
+
+  // ---- for the subclass -----------------------------------------------------
+
+  protected abstract onFlowFrame(f: MeshFlowFrame): void;
+  /** Handshake done. */
+  protected abstract linkUp(): void;
+  /** The link is down (state already DOWN, queue closed): end the flows, tell the owner. */
+  protected abstract linkDown(reason: string): void;
+  protected abstract stateChanged(from: LinkState, to: LinkState): void;
+  /** The writer queue stopped being congested. */
+  protected abstract onQueueDrain(): void;
+
+  protected emit(frame: Buffer, type: MeshFrameType): void {
+    this.metrics.frame('out', meshFrameTypeName(type));
+    this.queue.push(frame);
+  }
+
+  protected isOpen(): boolean {
+    return this.state === LinkState.UP || this.state === LinkState.DRAINING;
+  }
+
+  /** Draining and no flow left: close once the queued frames (GOAWAY, the last FIN/RST) reached the socket. */
+  protected closeIfDrained(): void {
+    if (this.state !== LinkState.DRAINING || this.flowCount !== 0) return;
+    this.queue.whenEmpty(() => {
+      if (this.state === LinkState.DRAINING && this.flowCount === 0) this.close('drained');
+    });
+  }
+
+  /** Something went wrong: count it, end the flows now and close the socket (terminate when no code). */
+  protected fail(reason: string, code: number | undefined): void {
+    if (this.state === LinkState.DOWN) return;
+    this.metrics.linkError();
+    this.downReason ??= reason;
+    this.teardown(reason, LinkEvent.LOST);
+    if (code === undefined || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
+    else this.ws.close(code, reason);
+  }
+
+  // ---- socket -------------------------------------------------------------
+
+  private onOpen(): void {
+    if (this.state === LinkState.CONNECTING && this.role === 'dialer') this.sendHello();
+  }
+
+  private sendHello(): void {
+    this.helloSent = true;
+    this.emit(encodeMeshHello(this.socketOptions.localReplicaId), MeshFrameType.M_HELLO);
+  }
+
+  private write(frame: Buffer, done: () => void): void {
+    if (this.ws.readyState !== WebSocket.OPEN) {
+      done();
+      return;
+    }
+    this.ws.send(frame, SEND_OPTIONS, () => done());
+  }
+
+  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    if (this.state === LinkState.DOWN) return;
+    this.lastSeen = Date.now();
+    if (!isBinary) {
+      this.fail('protocol_error', CLOSE_PROTOCOL);
+      return;
+    }
+    const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    const err = decodeMeshFrames(buf, this.socketOptions.maxFrameBytes, this.dispatch);
+    // fail() is a no-op when a frame handler already took the link down.
+    if (err !== null) this.fail('protocol_error', CLOSE_PROTOCOL);
+  }
+
+  private readonly dispatch = (frame: MeshFrame): void => {
+    if (this.state === LinkState.DOWN) return;
+    this.metrics.frame('in', meshFrameTypeName(frame.type));
+    if (frame.type !== MeshFrameType.M_HELLO && this.state === LinkState.CONNECTING) {
+      this.fail('protocol_error', CLOSE_PROTOCOL);
+      return;
+    }
+    if (isMeshFlowFrame(frame)) this.onFlowFrame(frame);
+    else this.linkHandlers.get(frame.type)?.(frame);
+  };
+
+  // ---- link frames --------------------------------------------------------
+
+  private onHello(f: LinkFrame<MeshFrameType.M_HELLO>): void {
+    if (this.state !== LinkState.CONNECTING || (this.role === 'dialer' && !this.helloSent)) {
+      this.fail('protocol_error', CLOSE_PROTOCOL);
+      return;
+    }
+    if (f.replicaId === this.socketOptions.localReplicaId) {
+      this.fail('self_link', CLOSE_POLICY);
+      return;
+    }
+    if (this.socketOptions.expectedPeerId !== undefined && f.replicaId !== this.socketOptions.expectedPeerId) {
+      this.fail('peer_mismatch', CLOSE_POLICY);
+      return;
+    }
+    this.peer = f.replicaId;
+    if (this.role === 'acceptor') this.sendHello();
+    if (this.helloTimer !== undefined) clearTimeout(this.helloTimer);
+    this.helloTimer = undefined;
+    this.lifecycle.apply(LinkEvent.UP);
+    this.startKeepalive();
+    this.linkUp();
+  }
+
+  private onPing(f: PingFrame): void {
+    this.emit(encodeMeshPing(MeshFrameType.M_PONG, f.opaque), MeshFrameType.M_PONG);
+  }
+
+  private onPong(f: PingFrame): void {
+    const rtt = (performance.now() - f.opaque.readDoubleBE(0)) / 1000;
+    if (!Number.isFinite(rtt) || rtt < 0 || rtt > 3600) return;
+    this.rttSeconds = rtt;
+    this.metrics.rtt(rtt);
+  }
+
+  private onGoaway(): void {
+    if (this.state === LinkState.UP) this.lifecycle.apply(LinkEvent.DRAIN);
+    this.closeIfDrained();
+  }
+
+  // ---- keepalive and teardown -------------------------------------------------
+
+  private startKeepalive(): void {
+    const ms = this.socketOptions.keepaliveMs;
+    this.lastSeen = Date.now();
+    this.keepaliveTimer = setInterval(() => {
+      if (Date.now() - this.lastSeen > 3 * ms) this.fail('dead_peer', undefined);
+      else this.ping();
+    }, ms);
+    this.keepaliveTimer.unref();
+  }
+
+  private teardown(reason: string, event: LinkEvent): void {
+    if (this.state === LinkState.DOWN) return;
+    if (this.helloTimer !== undefined) clearTimeout(this.helloTimer);
+    if (this.keepaliveTimer !== undefined) clearInterval(this.keepaliveTimer);
+    this.helloTimer = undefined;
+    this.keepaliveTimer = undefined;
+    this.lifecycle.apply(event);
+    this.queue.close();
+    this.linkDown(reason);
+  }
+}
