@@ -1,11 +1,12 @@
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { decodeRstReason, decodeWindowIncrement, DEFAULT_MAX_FRAME_BYTES, FrameDecoder, FrameType, RstReason } from '@nowconnect/frames';
+import { decodeRstReason, decodeWindowIncrement, DEFAULT_MAX_FRAME_BYTES, encodeData, FrameDecoder, FrameType, RstReason } from '@nowconnect/frames';
 import { Flow, FlowHost, FlowInit } from './flow';
 import type { FlowMetrics } from './flow-metrics';
 import { FlowState } from './flow-state';
 import type { FrameTransport } from './frame-transport';
 import { closeSocketPairs, socketPair } from './socket-pair.test-util';
+import { WindowBudget } from './window-budget';
 
 // ---- fakes of the flow's surroundings ---------------------------------------
 
@@ -18,6 +19,8 @@ interface Sent {
 /** Decodes every frame the flow sends (so a malformed one is caught) and lets tests await them. */
 class RecordingTransport implements FrameTransport {
   congested = false;
+  maxMessageBytes = 1 << 20;
+  flushes = 0;
   readonly frames: Sent[] = [];
   readonly decodeErrors: string[] = [];
   /** Runs as each frame is sent, to check invariants at that instant. */
@@ -38,6 +41,14 @@ class RecordingTransport implements FrameTransport {
       w.resolve();
       return false;
     });
+  }
+
+  sendData(flowId: number, payload: Buffer): void {
+    this.send(encodeData(flowId, payload));
+  }
+
+  flush(): void {
+    this.flushes++;
   }
 
   onDrain(listener: () => void): void {
@@ -366,7 +377,9 @@ describe('Flow: tunnel to socket', () => {
     const flow = startFlow(host, mine, { recvWindow: 1000 });
 
     flow.onRemoteData(pattern(999));
-    flow.onRemoteData(pattern(2)); // before any flush could return credit: 1001 > 1000
+    // Credit for what the kernel already took may come back at once: exceed what is granted by one byte.
+    const credit = 1000 + updates(t).reduce((a, b) => a + b, 0) - 999;
+    flow.onRemoteData(pattern(credit + 1));
 
     expect(rsts(t)).toEqual([[FLOW_ID, RstReason.FLOW_CONTROL]]);
     expect([flow.state, flow.end]).toEqual([FlowState.CLOSED, 'rst_sent']);
@@ -407,8 +420,9 @@ describe('Flow: tunnel to socket', () => {
     const feedCredit = (): void => {
       for (let credit = WINDOW + granted - fed; credit > 0; credit = WINDOW + granted - fed) {
         const n = Math.min(credit, CHUNK);
-        flow.onRemoteData(pattern(n, fed));
-        fed += n;
+        const from = fed;
+        fed += n; // counted before the call: the flow may grant credit for it during the call
+        flow.onRemoteData(pattern(n, from));
       }
     };
 
@@ -691,5 +705,107 @@ describe('Flow: FIN, RST and ending', () => {
     flow.onWindowUpdate(1);
     expect(rsts(t)).toEqual([[FLOW_ID, RstReason.FLOW_CONTROL]]);
     expect(flow.state).toBe(FlowState.CLOSED);
+  });
+});
+
+// ---- window growth within the tunnel's budget -------------------------------------
+
+describe('Flow: receive window growth (per-flow ceiling, per-tunnel budget)', () => {
+  let now = 1_000_000;
+  beforeEach(() => {
+    now = 1_000_000;
+    jest.spyOn(Date, 'now').mockImplementation(() => now);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  /** A well-behaved peer: sends exactly the credit it holds (initial window + every increment). */
+  function peer(flow: Flow, t: RecordingTransport, initial: number): { feed(n: number): void; credit(): number; sent: number } {
+    const state = {
+      sent: 0,
+      credit: () => initial + updates(t).reduce((a, b) => a + b, 0) - state.sent,
+      feed(n: number) {
+        const from = state.sent;
+        state.sent += n;
+        flow.onRemoteData(pattern(n, from));
+      },
+    };
+    return state;
+  }
+
+  it('doubles the window of a flow that consumes half of it quickly, up to maxRecvWindow', async () => {
+    const { t, host } = setup();
+    const { mine, app } = await socketPair();
+    const reader = new Reader(app);
+    const budget = new WindowBudget(1 << 20);
+    const flow = startFlow(host, mine, { recvWindow: 1000, maxRecvWindow: 4000, budget });
+    const p = peer(flow, t, 1000);
+    p.feed(600); // the kernel takes it at once: half the window consumed within 0 ms
+    expect(updates(t)).toEqual([600 + 1000]); // consumed + growth to 2000
+    expect(budget.inUse).toBe(1000);
+    p.feed(p.credit()); // 2000 in flight -> consumed, window doubles to 4000 (the ceiling)
+    expect(updates(t)).toEqual([1600, 2000 + 2000]);
+    expect(budget.inUse).toBe(3000);
+    p.feed(p.credit());
+    expect(updates(t)).toEqual([1600, 4000, 4000]); // at the ceiling: no more growth
+    expect(budget.inUse).toBe(3000);
+    expect(rsts(t)).toEqual([]);
+    await reader.until(p.sent);
+    expect(reader.bytes().equals(pattern(p.sent))).toBe(true);
+
+    // Closing the flow gives its growth back to the tunnel.
+    flow.reset(RstReason.SHUTDOWN);
+    await host.whenClosed();
+    expect(budget.inUse).toBe(0);
+  });
+
+  it('never grows past the tunnel budget, which flows share', async () => {
+    const { t, host } = setup();
+    const a = await socketPair();
+    const b = await socketPair();
+    const budget = new WindowBudget(500);
+    const fa = startFlow(host, a.mine, { id: 1, recvWindow: 1000, maxRecvWindow: 8000, budget });
+    const fb = startFlow(host, b.mine, { id: 2, recvWindow: 1000, maxRecvWindow: 8000, budget });
+    fa.onRemoteData(pattern(1000));
+    expect(t.of(FrameType.WINDOW_UPDATE).map((f) => [f.flowId, decodeWindowIncrement(f.payload)])).toEqual([[1, 1500]]);
+    fb.onRemoteData(pattern(1000));
+    expect(t.of(FrameType.WINDOW_UPDATE).map((f) => [f.flowId, decodeWindowIncrement(f.payload)])).toEqual([
+      [1, 1500],
+      [2, 1000], // budget spent by flow 1: flow 2 keeps its window
+    ]);
+    expect(budget.inUse).toBe(500);
+  });
+
+  it('gives growth back, halving at a time, when the flow slows down', async () => {
+    const { t, host } = setup();
+    const { mine } = await socketPair();
+    const budget = new WindowBudget(1 << 20);
+    const flow = startFlow(host, mine, { recvWindow: 1000, maxRecvWindow: 4000, budget });
+    const p = peer(flow, t, 1000);
+    p.feed(1000);
+    p.feed(p.credit());
+    expect(budget.inUse).toBe(3000); // window 4000
+    now += 5000; // the next half window takes seconds
+    p.feed(2000);
+    // 2000 consumed, 2000 of growth given back: no update at all; the peer still holds 2000.
+    expect(updates(t)).toHaveLength(2);
+    expect(p.credit()).toBe(2000);
+    expect(budget.inUse).toBe(1000); // window 2000
+    now += 5000;
+    p.feed(p.credit());
+    expect(budget.inUse).toBe(0); // back to the initial window
+    // The peer may always send what it was granted, and nothing more.
+    p.feed(p.credit());
+    expect(rsts(t)).toEqual([]);
+    flow.onRemoteData(pattern(p.credit() + 1));
+    expect(rsts(t)).toEqual([[FLOW_ID, RstReason.FLOW_CONTROL]]);
+  });
+
+  it('without a budget the window stays fixed', async () => {
+    const { t, host } = setup();
+    const { mine } = await socketPair();
+    const flow = startFlow(host, mine, { recvWindow: 1000, maxRecvWindow: 4000 });
+    const p = peer(flow, t, 1000);
+    for (let i = 0; i < 5; i++) p.feed(p.credit());
+    expect(updates(t).every((u) => u === 1000)).toBe(true);
   });
 });

@@ -1,8 +1,9 @@
 import type { Socket } from 'node:net';
-import { encodeData, encodeFin, encodeRst, encodeWindowUpdate, RstReason } from '@nowconnect/frames';
+import { encodeFin, encodeRst, encodeWindowUpdate, RstReason } from '@nowconnect/frames';
 import { FlowEvent, FlowState, transition } from './flow-state';
 import type { FlowMetrics } from './flow-metrics';
 import type { FrameTransport } from './frame-transport';
+import type { WindowBudget } from './window-budget';
 
 /** What a flow needs from the session that owns it. */
 export interface FlowHost {
@@ -26,7 +27,18 @@ export interface FlowInit {
   readonly sendWindow: number;
   /** Our receive window: how many bytes the peer may send us before we grant more. */
   readonly recvWindow: number;
+  /**
+   * How far the receive window may grow for a bulk flow (default: recvWindow, no growth);
+   * growth is taken from `budget`, the tunnel's cap.
+   */
+  readonly maxRecvWindow?: number;
+  readonly budget?: WindowBudget;
 }
+
+/** A flow that consumed half its window within this is window-limited: its window doubles. */
+const GROW_WITHIN_MS = 20;
+/** A flow that took longer than this for half its window gives its growth back, halving at a time. */
+const SHRINK_AFTER_MS = 1000;
 
 export type FlowEnd = 'fin' | 'rst_sent' | 'rst_recv' | 'transport_lost';
 
@@ -50,9 +62,19 @@ export class Flow {
   end: FlowEnd | undefined;
 
   private credit: number;
-  private readonly recvWindow: number;
+  private recvWindow: number;
+  private readonly initialRecvWindow: number;
+  private readonly maxRecvWindow: number;
+  private readonly budget: WindowBudget | undefined;
   private recvAvailable: number;
+  /** Flushed to the socket, not yet granted back to the peer. */
   private consumed = 0;
+  /** Bytes of DATA written to the socket, and how many of them were already counted as flushed. */
+  private written = 0;
+  private flushed = 0;
+  private lastGrantAt = 0;
+  /** One callback for every socket write (Node batches same-callback completions into one tick). */
+  private readonly onWritten = (): void => this.countFlushed();
   private held: Buffer | null = null;
   private localEnded = false;
   private socketClosed = false;
@@ -67,7 +89,11 @@ export class Flow {
     this.socket = init.socket;
     this.credit = init.sendWindow;
     this.recvWindow = init.recvWindow;
+    this.initialRecvWindow = init.recvWindow;
+    this.maxRecvWindow = Math.max(init.recvWindow, init.maxRecvWindow ?? init.recvWindow);
+    this.budget = init.budget;
     this.recvAvailable = init.recvWindow;
+    this.lastGrantAt = this.startedAt;
   }
 
   /** Starts pumping the socket. */
@@ -101,7 +127,8 @@ export class Flow {
         return;
       }
       const n = Math.min(chunk.length - off, this.credit, maxDataPayload);
-      transport.send(encodeData(this.id, chunk.subarray(off, off + n)));
+      // No copy: the transport writes the header and then this very chunk.
+      transport.sendData(this.id, off === 0 && n === chunk.length ? chunk : chunk.subarray(off, off + n));
       this.credit -= n;
       this.bytesOut += n;
       metrics.bytesOut(this.connector, n);
@@ -160,18 +187,48 @@ export class Flow {
     this.recvAvailable -= n;
     this.bytesIn += n;
     this.host.metrics.bytesIn(this.connector, n);
-    this.socket.write(payload, () => this.onFlushed(n));
+    this.written += n;
+    this.socket.write(payload, this.onWritten);
+    this.countFlushed();
   }
 
-  private onFlushed(n: number): void {
+  /**
+   * Bytes the socket has handed to the kernel are consumed: the socket's own queue
+   * (writableLength) says how many are still ours. Runs right after each write (a write
+   * the kernel takes at once counts at once) and when each write completes.
+   */
+  private countFlushed(): void {
     if (this.state === FlowState.CLOSED || this.state === FlowState.REMOTE_FIN) return;
-    this.consumed += n;
+    const flushed = this.written - this.socket.writableLength;
+    if (flushed <= this.flushed) return;
+    this.consumed += flushed - this.flushed;
+    this.flushed = flushed;
     // Like yamux: grant credit back only past half a window, so updates stay rare.
-    if (this.consumed >= this.recvWindow / 2) {
-      this.host.transport.send(encodeWindowUpdate(this.id, this.consumed));
-      this.recvAvailable += this.consumed;
-      this.consumed = 0;
+    if (this.consumed >= this.recvWindow / 2) this.grant();
+  }
+
+  /** Returns the consumed bytes as credit, growing the window of a bulk flow (or shrinking an idle one). */
+  private grant(): void {
+    const now = Date.now();
+    const elapsed = now - this.lastGrantAt;
+    this.lastGrantAt = now;
+    let growth = 0;
+    const budget = this.budget;
+    if (budget !== undefined) {
+      if (elapsed <= GROW_WITHIN_MS && this.recvWindow < this.maxRecvWindow) {
+        growth = budget.take(Math.min(this.recvWindow, this.maxRecvWindow - this.recvWindow));
+      } else if (elapsed >= SHRINK_AFTER_MS && this.recvWindow > this.initialRecvWindow) {
+        const shrink = Math.min(this.consumed, this.recvWindow - Math.max(this.initialRecvWindow, this.recvWindow / 2));
+        budget.give(shrink);
+        growth = -shrink;
+      }
     }
+    const increment = this.consumed + growth;
+    this.recvWindow += growth;
+    this.consumed = 0;
+    if (increment <= 0) return;
+    this.recvAvailable += increment;
+    this.host.transport.send(encodeWindowUpdate(this.id, increment));
   }
 
   onRemoteFin(): void {
@@ -248,6 +305,10 @@ export class Flow {
     if (this.finished || !this.socketClosed || this.state !== FlowState.CLOSED) return;
     this.finished = true;
     this.held = null;
+    if (this.budget !== undefined && this.recvWindow > this.initialRecvWindow) {
+      this.budget.give(this.recvWindow - this.initialRecvWindow);
+      this.recvWindow = this.initialRecvWindow;
+    }
     this.host.flowClosed(this);
   }
 

@@ -29,6 +29,8 @@ interface Sent {
 
 class RecordingTransport implements FrameTransport {
   congested = false;
+  maxMessageBytes = 1 << 20;
+  flushes = 0;
   readonly frames: Sent[] = [];
   onFrame: (f: Sent) => void = () => undefined;
   private readonly decoder = new FrameDecoder(1 << 20);
@@ -43,6 +45,14 @@ class RecordingTransport implements FrameTransport {
     });
     if (err !== null) throw new Error(`session sent an invalid frame: ${err.code}`);
     this.waiters = this.waiters.filter((w) => (w.test() ? (w.resolve(), false) : true));
+  }
+
+  sendData(flowId: number, payload: Buffer): void {
+    this.send(encodeData(flowId, payload));
+  }
+
+  flush(): void {
+    this.flushes++;
   }
 
   onDrain(listener: () => void): void {

@@ -15,6 +15,7 @@ import {
 import { Flow, FlowHost } from './flow';
 import type { FlowMetrics } from './flow-metrics';
 import type { FrameTransport } from './frame-transport';
+import { DEFAULT_TUNNEL_WINDOW_BYTES, INITIAL_FLOW_WINDOW_BYTES, WindowBudget } from './window-budget';
 
 export interface MuxOptions {
   readonly maxFrameBytes: number;
@@ -22,6 +23,11 @@ export interface MuxOptions {
   readonly flowWindowBytes: number;
   readonly keepaliveMs: number;
   readonly metrics: FlowMetrics;
+  /**
+   * Per-tunnel cap on receive-window growth (see WindowBudget); default
+   * DEFAULT_TUNNEL_WINDOW_BYTES. Proposed config key: limits.tunnel_window_bytes.
+   */
+  readonly tunnelWindowBytes?: number;
 }
 
 type FrameHandler = (frame: Frame) => void;
@@ -41,6 +47,8 @@ export abstract class MuxSession implements FlowHost {
   protected closed = false;
   /** Frames for flows that no longer exist (normal right after a reset); counted, ignored. */
   unknownFlowFrames = 0;
+  /** The tunnel's budget for receive-window growth, shared by its flows. */
+  readonly windowBudget: WindowBudget;
 
   private readonly handlers = new Map<FrameType, FrameHandler>();
   private readonly drainWaiters = new Set<Flow>();
@@ -57,12 +65,10 @@ export abstract class MuxSession implements FlowHost {
     this.maxFrameBytes = options.maxFrameBytes;
     this.flowWindowBytes = options.flowWindowBytes;
     this.keepaliveMs = options.keepaliveMs;
-    this.handlers.set(FrameType.DATA, (f) => this.withFlow(f, (flow) => flow.onRemoteData(f.payload)));
-    this.handlers.set(FrameType.FIN, (f) => this.withFlow(f, (flow) => flow.onRemoteFin()));
-    this.handlers.set(FrameType.RST, (f) => this.withFlow(f, (flow) => this.onFlowRst(flow, decodeRstReason(f.payload))));
-    this.handlers.set(FrameType.WINDOW_UPDATE, (f) =>
-      this.withFlow(f, (flow) => flow.onWindowUpdate(decodeWindowIncrement(f.payload))),
-    );
+    this.windowBudget = new WindowBudget(options.tunnelWindowBytes ?? DEFAULT_TUNNEL_WINDOW_BYTES);
+    transport.maxMessageBytes = options.maxFrameBytes;
+    // DATA, WINDOW_UPDATE, FIN and RST are dispatched inline by `dispatch` (no handler lookup,
+    // no closure per frame); the table holds the rest.
     this.handlers.set(FrameType.PING, (f) => this.transport.send(encodePing(FrameType.PONG, f.payload)));
     this.handlers.set(FrameType.PONG, (f) => this.onPong(f.payload));
     transport.onDrain(() => this.onTransportDrain());
@@ -74,6 +80,7 @@ export abstract class MuxSession implements FlowHost {
     this.maxFrameBytes = limits.maxFrameBytes;
     this.maxDataPayload = limits.maxFrameBytes - HEADER_BYTES;
     this.keepaliveMs = limits.keepaliveMs;
+    this.transport.maxMessageBytes = limits.maxFrameBytes;
   }
 
   /** Registers (or replaces) the handler for one frame type. */
@@ -99,7 +106,23 @@ export abstract class MuxSession implements FlowHost {
 
   private readonly dispatch = (frame: Frame): void => {
     if (this.closed) return;
-    const handler = this.handlers.get(frame.type);
+    const type = frame.type;
+    if (type === FrameType.DATA || type === FrameType.WINDOW_UPDATE || type === FrameType.FIN || type === FrameType.RST) {
+      const flow = this.flows.get(frame.flowId);
+      if (flow === undefined) {
+        this.unknownFlowFrames++;
+      } else if (type === FrameType.DATA) {
+        flow.onRemoteData(frame.payload);
+      } else if (type === FrameType.WINDOW_UPDATE) {
+        flow.onWindowUpdate(decodeWindowIncrement(frame.payload));
+      } else if (type === FrameType.FIN) {
+        flow.onRemoteFin();
+      } else {
+        this.onFlowRst(flow, decodeRstReason(frame.payload));
+      }
+      return;
+    }
+    const handler = this.handlers.get(type);
     if (handler === undefined) {
       this.protocolError(new FrameError(FrameErrorCode.UNEXPECTED_FRAME, `unexpected ${frameTypeName(frame.type)} frame`, 0));
       return;
@@ -107,27 +130,25 @@ export abstract class MuxSession implements FlowHost {
     handler(frame);
   };
 
-  private withFlow(frame: Frame, fn: (flow: Flow) => void): void {
-    const flow = this.flows.get(frame.flowId);
-    if (flow === undefined) {
-      this.unknownFlowFrames++;
-      return;
-    }
-    fn(flow);
-  }
-
   protected onFlowRst(flow: Flow, _reason: RstReason): void {
     flow.onRemoteRst();
   }
 
-  /** Creates, registers and starts a flow for a socket. */
+  /**
+   * Creates, registers and starts a flow for a socket. Both ends start every flow at
+   * min(flow_window_bytes, INITIAL_FLOW_WINDOW_BYTES) each way; the receiver grows the
+   * window of a bulk flow up to flow_window_bytes within the tunnel's budget.
+   */
   protected addFlow(id: number, connector: string, socket: Socket): Flow {
+    const initial = Math.min(this.flowWindowBytes, INITIAL_FLOW_WINDOW_BYTES);
     const flow = new Flow(this, {
       id,
       connector,
       socket,
-      sendWindow: this.flowWindowBytes,
-      recvWindow: this.flowWindowBytes,
+      sendWindow: initial,
+      recvWindow: initial,
+      maxRecvWindow: this.flowWindowBytes,
+      budget: this.windowBudget,
     });
     this.flows.set(id, flow);
     flow.start();
@@ -201,6 +222,8 @@ export abstract class MuxSession implements FlowHost {
   /** The transport is gone: stop timers and reset every local socket. */
   protected teardown(): void {
     if (this.closed) return;
+    // Frames already batched (FIN, RST, DATA) go out before the roles close the link.
+    this.transport.flush();
     this.closed = true;
     this.stopKeepalive();
     this.drainWaiters.clear();

@@ -1,47 +1,183 @@
-import { EventEmitter } from 'node:events';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
-import type WebSocket from 'ws';
+import type { IncomingMessage } from 'node:http';
+import WebSocket, { WebSocketServer } from 'ws';
+import { decodeFrames, encodeFin, encodeFrame, encodeWindowUpdate, Frame, FrameType } from '@nowconnect/frames';
 import { WsTransport } from './ws-transport';
 
-/** Just the two members of ws.WebSocket the transport touches. */
-class FakeWs {
-  bufferedAmount = 0;
-  readonly sent: Array<[Buffer, unknown]> = [];
-  send(data: Buffer, options: unknown): void {
-    this.sent.push([data, options]);
-  }
+/** A real ws server and client on loopback, each end wrapped in a WsTransport. */
+interface Pair {
+  readonly server: WebSocket;
+  readonly client: WebSocket;
+  readonly serverSocket: Socket;
+  readonly clientSocket: Socket;
+  /** Binary messages each end received, in order. */
+  readonly atServer: Buffer[];
+  readonly atClient: Buffer[];
+  close(): Promise<void>;
 }
 
-function make(highWater: number): { ws: FakeWs; socket: EventEmitter; transport: WsTransport } {
-  const ws = new FakeWs();
-  const socket = new EventEmitter();
-  const transport = new WsTransport(ws as unknown as WebSocket, socket as unknown as Socket, highWater);
-  return { ws, socket, transport };
+async function wsPair(): Promise<Pair> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+  await once(wss, 'listening');
+  const port = (wss.address() as AddressInfo).port;
+  const accepted = once(wss, 'connection') as Promise<[WebSocket, IncomingMessage]>;
+  const client = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+  const [upgrade] = (await once(client, 'upgrade')) as [IncomingMessage];
+  const [server, req] = await accepted;
+  if (client.readyState !== WebSocket.OPEN) await once(client, 'open');
+  const atServer: Buffer[] = [];
+  const atClient: Buffer[] = [];
+  server.on('message', (d: Buffer, binary: boolean) => binary && atServer.push(d));
+  client.on('message', (d: Buffer, binary: boolean) => binary && atClient.push(d));
+  return {
+    server,
+    client,
+    serverSocket: req.socket as Socket,
+    clientSocket: upgrade.socket as Socket,
+    atServer,
+    atClient,
+    async close() {
+      client.terminate();
+      server.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
 }
+
+/** Resolves once `list` has `n` entries (checked on every message of `ws`). */
+async function messages(ws: WebSocket, list: Buffer[], n: number): Promise<void> {
+  while (list.length < n) await once(ws, 'message');
+}
+
+function frames(buf: Buffer): Frame[] {
+  const out: Frame[] = [];
+  const err = decodeFrames(buf, 64 << 20, (f) => out.push({ ...f, payload: Buffer.from(f.payload) }));
+  expect(err).toBeNull();
+  return out;
+}
+
+function bytes(n: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (seed + i * 7) & 0xff;
+  return b;
+}
+
+let pair: Pair;
+beforeEach(async () => {
+  pair = await wsPair();
+});
+afterEach(async () => {
+  await pair.close();
+});
 
 describe('WsTransport', () => {
-  it('sends each frame as one binary, uncompressed, final message', () => {
-    const { ws, transport } = make(100);
-    const frame = Buffer.from('01050000000000070000000268 69'.replace(/ /g, ''), 'hex');
-    transport.send(frame);
-    expect(ws.sent).toEqual([[frame, { binary: true, compress: false, fin: true }]]);
+  it.each([
+    ['server to client (unmasked)', 'server'],
+    ['client to server (mask bit, zero key)', 'client'],
+  ] as const)('batches the frames of one turn into one binary message, %s', async (_name, side) => {
+    const ws = side === 'server' ? pair.server : pair.client;
+    const socket = side === 'server' ? pair.serverSocket : pair.clientSocket;
+    const peer = side === 'server' ? pair.client : pair.server;
+    const received = side === 'server' ? pair.atClient : pair.atServer;
+    const t = new WsTransport(ws, socket, 1 << 20);
+    // Sizes cover the 7-bit, 16-bit and 64-bit WebSocket length forms and both copy paths.
+    const small = bytes(3, 1);
+    const medium = bytes(5000, 2);
+    const large = bytes(70_000, 3);
+    t.sendData(1, small);
+    t.send(encodeWindowUpdate(2, 4096));
+    t.sendData(3, medium);
+    t.sendData(4, large);
+    t.send(encodeFin(1));
+    await messages(peer, received, 1);
+    expect(received).toHaveLength(1);
+    const got = frames(received[0]!);
+    expect(got.map((f) => [f.type, f.flowId, f.payload.length])).toEqual([
+      [FrameType.DATA, 1, 3],
+      [FrameType.WINDOW_UPDATE, 2, 4],
+      [FrameType.DATA, 3, 5000],
+      [FrameType.DATA, 4, 70_000],
+      [FrameType.FIN, 1, 0],
+    ]);
+    expect(got[0]!.payload.equals(small)).toBe(true);
+    expect(got[2]!.payload.equals(medium)).toBe(true);
+    expect(got[3]!.payload.equals(large)).toBe(true);
+
+    // A lone tiny frame (7-bit length form) in a later turn is a message of its own.
+    t.sendData(9, Buffer.from('x'));
+    await messages(peer, received, 2);
+    expect(frames(received[1]!).map((f) => [f.flowId, f.payload.toString()])).toEqual([[9, 'x']]);
   });
 
-  it('is congested only above the high-water mark', () => {
-    const { ws, transport } = make(100);
-    expect(transport.congested).toBe(false);
-    ws.bufferedAmount = 100;
-    expect(transport.congested).toBe(false);
-    ws.bufferedAmount = 101;
-    expect(transport.congested).toBe(true);
+  it('never lets a message exceed maxMessageBytes, keeping the order of frames', async () => {
+    const t = new WsTransport(pair.server, pair.serverSocket, 1 << 20);
+    t.maxMessageBytes = 1000;
+    const payloads = Array.from({ length: 7 }, (_, i) => bytes(400 + i, i));
+    payloads.forEach((p, i) => t.sendData(i + 1, p));
+    t.flush();
+    await messages(pair.client, pair.atClient, 4);
+    expect(pair.atClient.every((m) => m.length <= 1000)).toBe(true);
+    const got = pair.atClient.flatMap(frames);
+    expect(got.map((f) => f.flowId)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    got.forEach((f, i) => expect(f.payload.equals(payloads[i]!)).toBe(true));
+  });
+
+  it('writes a batch of the flush threshold at once, without waiting for the turn to end', () => {
+    const t = new WsTransport(pair.server, pair.serverSocket, 64 << 20);
+    const written: number[] = [];
+    const write = pair.serverSocket.write.bind(pair.serverSocket);
+    jest.spyOn(pair.serverSocket, 'write').mockImplementation(((chunk: Buffer, ...rest: unknown[]) => {
+      written.push(chunk.length);
+      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof pair.serverSocket.write);
+    for (let i = 0; i < 4; i++) t.sendData(1, bytes(64 * 1024, i));
+    // 4 x (64 KiB + 12) crosses 256 KiB: written synchronously, a 10-byte WebSocket header,
+    // then each frame header and its payload as they are (8 writes, one writev).
+    expect(written).toEqual([10 + 12, 65536, 12, 65536, 12, 65536, 12, 65536]);
+  });
+
+  it('counts the batch not yet written as congestion', () => {
+    const t = new WsTransport(pair.server, pair.serverSocket, 100);
+    expect(t.congested).toBe(false);
+    t.sendData(1, bytes(50, 0));
+    expect(t.congested).toBe(false);
+    t.sendData(1, bytes(50, 1));
+    expect(t.congested).toBe(true); // 2 x 62 bytes batched > 100
+    t.flush();
+    expect(pair.serverSocket.writableLength).toBe(0); // loopback takes it at once
+    expect(t.congested).toBe(false);
+  });
+
+  it('is congested while ws.bufferedAmount is above the high-water mark', () => {
+    const t = new WsTransport(pair.server, pair.serverSocket, 100);
+    const spy = jest.spyOn(pair.server, 'bufferedAmount', 'get');
+    spy.mockReturnValue(100);
+    expect(t.congested).toBe(false);
+    spy.mockReturnValue(101);
+    expect(t.congested).toBe(true);
   });
 
   it("relays every 'drain' of the underlying socket", () => {
-    const { socket, transport } = make(100);
+    const t = new WsTransport(pair.server, pair.serverSocket, 100);
     let drains = 0;
-    transport.onDrain(() => drains++);
-    socket.emit('drain');
-    socket.emit('drain');
+    t.onDrain(() => drains++);
+    pair.serverSocket.emit('drain');
+    pair.serverSocket.emit('drain');
     expect(drains).toBe(2);
+  });
+
+  it('flush() before close delivers the batch ahead of the close frame; after close, frames are dropped', async () => {
+    const t = new WsTransport(pair.server, pair.serverSocket, 1 << 20);
+    t.send(encodeFrame(FrameType.GOAWAY, 0, Buffer.from('{}')));
+    t.flush();
+    const closed = once(pair.client, 'close');
+    pair.server.close(1000, 'bye');
+    t.sendData(5, bytes(10, 0)); // after close: silently dropped, never written after the close frame
+    t.flush();
+    const [code] = (await closed) as [number];
+    expect(code).toBe(1000);
+    expect(pair.atClient.flatMap(frames).map((f) => f.type)).toEqual([FrameType.GOAWAY]);
   });
 });

@@ -142,13 +142,19 @@ export class AgentTunnelSession extends MuxSession {
     if (this.connected.has(flow.socket)) {
       this.opts.log.info('connection_closed', { flow: flow.id, connector: flow.connector, bytes_c2a: flow.bytesIn, bytes_a2c: flow.bytesOut, end: flow.end });
     }
-    if (this.goingAway && this.flows.size === 0) this.ws.close(1000, 'goaway: flows finished');
+    if (this.goingAway && this.flows.size === 0) {
+      this.transport.flush(); // the last FIN/RST before the close frame
+      this.ws.close(1000, 'goaway: flows finished');
+    }
   }
 
   private onGoaway(frame: Frame): void {
     this.goingAway = true;
     this.opts.log.info('hub_goaway', { hub: this.opts.hubUrl, reason: decodeGoaway(frame.payload).reason, flows: this.flows.size });
-    if (this.flows.size === 0) this.ws.close(1000, 'goaway');
+    if (this.flows.size === 0) {
+      this.transport.flush();
+      this.ws.close(1000, 'goaway');
+    }
   }
 
   /** Agent shutdown: tell the hub, then close. */

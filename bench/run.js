@@ -1,0 +1,767 @@
+#!/usr/bin/env node
+// NowConnect benchmark (issue 7): the tunnel against the direct path, in one run, on 127.0.0.1.
+//
+//   npm run build && npm run bench            full run (several minutes)
+//   npm run bench -- --quick                  ~1 minute, smaller counts
+//   options: --only direct,tunnel   --workloads bulk,rr,rate,idle,agents   --cpu-prof (hub/agent
+//            profiles under bench/profiles/)   --out FILE (default bench/results/latest.json)
+//            --flows N (idle flows, default 10000)   --agents N (default 1000)
+//            --dist DIR (another build's dist/, to compare)   --window BYTES (limits.flow_window_bytes for the hub, default 4194304)
+//
+// Variants are a list (VARIANTS below): each one starts its own processes and returns the port a
+// client dials plus the relay processes whose CPU and RSS are measured. `mesh` (client -> hub B ->
+// mesh -> hub A -> agent -> target) and the HA failover workload slot in there once the mesh exists.
+// The bench starts, and kills, only its own processes (target, hubs, agents). Not a test: it prints
+// figures, a table, and writes JSON.
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(name);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
+};
+const QUICK = flag('--quick');
+const CPU_PROF = flag('--cpu-prof');
+const ONLY = opt('--only', '').split(',').filter(Boolean);
+const WORKLOADS = opt('--workloads', '').split(',').filter(Boolean);
+const OUT = path.resolve(opt('--out', path.join(__dirname, 'results', 'latest.json')));
+const IDLE_FLOWS = Number(opt('--flows', 10_000));
+const AGENTS = Number(opt('--agents', 1000));
+/** limits.flow_window_bytes in the bench's hub config (the per-flow window ceiling). */
+const WINDOW = Number(opt('--window', 4 * 1024 * 1024));
+const MiB = 1024 * 1024;
+/** Where the built apps are (default: this checkout's dist/); another build can be compared with --dist. */
+const DIST = path.resolve(opt('--dist', path.join(root, 'dist')));
+
+/** Sizes and bounds of every loop: each is capped by count and by time. */
+const P = QUICK
+  ? { bulkBytes: 256 * MiB, bulkWarm: 32 * MiB, rrCount: 5000, rrWarm: 500, rr16Ms: 2000, rateCount: 1500, rateWarm: 100, rateMs: 8000, idleHoldMs: 2000 }
+  : { bulkBytes: 1024 * MiB, bulkWarm: 64 * MiB, rrCount: 20000, rrWarm: 2000, rr16Ms: 5000, rateCount: 5000, rateWarm: 300, rateMs: 20000, idleHoldMs: 5000 };
+const LOOP_CAP_MS = 60_000; // no single measured loop runs longer than this
+
+const CHUNK = crypto.randomBytes(256 * 1024);
+const children = new Set();
+let tmpDir = '';
+let profDir = '';
+
+// ---------------------------------------------------------------------------------------------
+// ulimit: 10,000 idle flows need ~10,000 descriptors in the client (this process), the hub, the
+// agent and the target each. Raise the soft limit to the hard limit by re-executing through sh.
+
+function ensureFdLimit(need) {
+  if (process.env.NC_BENCH_REEXEC === '1') return true;
+  const r = spawnSync('sh', ['-c', 'echo $(ulimit -Sn) $(ulimit -Hn)'], { encoding: 'utf8' });
+  const [soft, hard] = r.stdout.trim().split(/\s+/).map((v) => (v === 'unlimited' ? Infinity : Number(v)));
+  if (soft >= need) return true;
+  if (hard < need) {
+    process.stderr.write(`bench: ulimit -n hard limit ${hard} < ${need}; idle flows reduced (raise it with ulimit -Hn as root)\n`);
+    return true;
+  }
+  const target = hard === Infinity ? 1048576 : hard;
+  const res = spawnSync('sh', ['-c', `ulimit -n ${target} && exec "$0" "$@"`, process.execPath, __filename, ...argv], {
+    stdio: 'inherit',
+    env: { ...process.env, NC_BENCH_REEXEC: '1' },
+  });
+  process.exit(res.status ?? 1);
+}
+
+function fdLimit() {
+  const r = spawnSync('sh', ['-c', 'ulimit -Sn'], { encoding: 'utf8' });
+  const v = r.stdout.trim();
+  return v === 'unlimited' ? Infinity : Number(v);
+}
+
+// ---------------------------------------------------------------------------------------------
+// progress line, processes
+
+const isTty = process.stderr.isTTY;
+function progress(msg) {
+  if (isTty) process.stderr.write(`\r\x1b[K[bench] ${msg}`);
+  else process.stderr.write(`[bench] ${msg}\n`);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts `node script`, stdout+stderr to a log file; resolves once a JSON log line satisfies
+ * `ready` (the file is polled: start-up only, never during measurements).
+ */
+async function startNode(name, script, env, ready, extraArgs = []) {
+  const log = path.join(tmpDir, `${name}.log`);
+  const fd = fs.openSync(log, 'w');
+  const args = [...extraArgs];
+  if (name !== 'target' && process.env.NC_BENCH_NODE_ARGS) args.push(...process.env.NC_BENCH_NODE_ARGS.split(' ').filter(Boolean));
+  if (CPU_PROF && name !== 'target') args.push('--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}.${Date.now()}.cpuprofile`);
+  const proc = spawn(process.execPath, [...args, script], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  children.add(proc);
+  proc.on('exit', () => children.delete(proc));
+  const deadline = Date.now() + 20_000;
+  let seen = 0;
+  const found = {};
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`${name} exited ${proc.exitCode}: ${fs.readFileSync(log, 'utf8').slice(-2000)}`);
+    const text = fs.readFileSync(log, 'utf8');
+    const lines = text.slice(seen).split('\n');
+    const complete = lines.slice(0, -1);
+    seen += complete.reduce((n, l) => n + l.length + 1, 0);
+    for (const line of complete) {
+      try {
+        const e = JSON.parse(line);
+        if (ready(e, found)) return { name, proc, pid: proc.pid, log, found };
+      } catch {
+        /* not JSON */
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`${name} did not start: ${text.slice(-2000)}`);
+    await sleep(50);
+  }
+}
+
+async function stopProc(p) {
+  if (p.proc.exitCode !== null || p.proc.signalCode !== null) return;
+  const exited = new Promise((r) => p.proc.once('exit', r));
+  p.proc.kill('SIGTERM');
+  const t = setTimeout(() => p.proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(t);
+}
+
+function cpuTimes(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 }; // clock ticks, CLK_TCK = 100 on Linux
+}
+function cpuOf(procs) {
+  let user = 0;
+  let sys = 0;
+  for (const p of procs) {
+    const t = cpuTimes(p.pid);
+    user += t.user;
+    sys += t.sys;
+  }
+  return { user, sys };
+}
+function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+// ---------------------------------------------------------------------------------------------
+// hub / agent set-up
+
+let secret = '';
+let jose;
+async function token(sub) {
+  return new jose.SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setAudience('nowconnect').setExpirationTime('2h').sign(new TextEncoder().encode(secret));
+}
+
+function hubConfig(name, withListener) {
+  const cfg = path.join(tmpDir, `${name}.yaml`);
+  // Limits the workloads need: 10,000+ flows on one agent, fast opens, 1 MiB frames, the window under test.
+  fs.writeFileSync(
+    cfg,
+    [
+      `server: { bind: '127.0.0.1:0', drain_timeout_sec: 0 }`,
+      `auth: { hs256_secret_file: ${path.join(tmpDir, 'secret')} }`,
+      `limits: { flow_window_bytes: ${WINDOW}, max_frame_bytes: 1048576, max_flows_per_agent: 100000, max_pending_opens_per_agent: 2048, keepalive_sec: 15 }`,
+      `logging: { mask_ips: true }`,
+      withListener ? `listeners:\n  - { name: bench, bind: '127.0.0.1:0', connector: bench }` : 'listeners: []',
+      '',
+    ].join('\n'),
+  );
+  return cfg;
+}
+
+async function startHub(name, withListener = true) {
+  const cfg = hubConfig(name, withListener);
+  const hub = await startNode(name, path.join(DIST, 'apps/cloud-hub/main.js'), { NC_CONFIG: cfg }, (e, f) => {
+    if (e.event === 'hub_started') f.httpPort = Number(String(e.bind).split(':').pop());
+    if (e.event === 'listener_started') f.listenerPort = Number(String(e.bind).split(':').pop());
+    return f.httpPort > 0 && (!withListener || f.listenerPort > 0);
+  });
+  return hub;
+}
+
+async function startAgent(name, hub, targetPort) {
+  return startNode(
+    name,
+    path.join(DIST, 'apps/premise-agent/main.js'),
+    {
+      NC_CONFIG: path.join(tmpDir, 'none.yaml'),
+      NC_CLOUD_URL: `ws://127.0.0.1:${hub.found.httpPort}/tunnel`,
+      NC_AGENT_ID: 'bench-agent',
+      NC_TOKEN: await token('bench-agent'),
+      NC_CONNECTORS: `bench=127.0.0.1:${targetPort}`,
+    },
+    (e) => e.event === 'tunnel_established',
+  );
+}
+
+/**
+ * The variants, in table order. setup() starts what the variant needs and returns
+ * { port (where a client dials), relays (processes measured for CPU/RSS), hub (for agent
+ * workloads), close() }. Add `mesh` here: two hubs, the agent on hub A, the client on hub B.
+ */
+const VARIANTS = [
+  {
+    name: 'direct',
+    relayed: false,
+    async setup(ctx) {
+      return { port: ctx.target.port, relays: [], close: async () => undefined };
+    },
+  },
+  {
+    name: 'tunnel',
+    relayed: true,
+    async setup(ctx, tag) {
+      const hub = await startHub(`hub-${tag}`);
+      const agent = await startAgent(`agent-${tag}`, hub, ctx.target.port);
+      return {
+        port: hub.found.listenerPort,
+        relays: [hub, agent],
+        hub,
+        close: async () => {
+          await stopProc(agent);
+          await stopProc(hub);
+        },
+      };
+    },
+    /** A bare hub (no agent) for the agents workload. */
+    async hubOnly(tag) {
+      const hub = await startHub(`hub-${tag}`, false);
+      return { hub, relays: [hub], close: () => stopProc(hub) };
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// client primitives
+
+function connect(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true, noDelay: true });
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+function upload(port, total) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let sent = 0;
+    let reply = '';
+    s.on('connect', () => {
+      s.write(Buffer.from('U'));
+      const pump = () => {
+        while (sent < total) {
+          const n = Math.min(CHUNK.length, total - sent);
+          sent += n;
+          if (!s.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) return s.once('drain', pump);
+        }
+        s.end();
+      };
+      pump();
+    });
+    s.on('data', (d) => (reply += d));
+    s.on('end', () => (Number(reply) === total ? resolve() : reject(new Error(`upload: target got ${reply} of ${total}`))));
+    s.on('error', reject);
+  });
+}
+
+function download(port, total) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    let got = 0;
+    s.on('connect', () => {
+      const h = Buffer.alloc(9);
+      h[0] = 0x44;
+      h.writeBigUInt64BE(BigInt(total), 1);
+      s.write(h);
+    });
+    s.on('data', (d) => (got += d.length));
+    s.on('end', () => (got === total ? resolve() : reject(new Error(`download: got ${got} of ${total}`))));
+    s.on('error', reject);
+  });
+}
+
+/** Echo round trips on one connection until `count` or `deadline`; latencies (µs) into `out`. */
+function pingPong(sock, size, count, deadline, out) {
+  return new Promise((resolve, reject) => {
+    const msg = crypto.randomBytes(size);
+    let done = 0;
+    let got = 0;
+    let t0 = 0n;
+    const next = () => {
+      if (done >= count || Date.now() > deadline) {
+        sock.off('data', onData);
+        resolve(done);
+        return;
+      }
+      got = 0;
+      t0 = process.hrtime.bigint();
+      sock.write(msg);
+    };
+    const onData = (d) => {
+      got += d.length;
+      if (got < size) return;
+      if (got > size) return reject(new Error('echo: more bytes than sent'));
+      out.push(Number(process.hrtime.bigint() - t0) / 1000);
+      done++;
+      next();
+    };
+    sock.on('data', onData);
+    sock.once('error', reject);
+    next();
+  });
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+function latencyStats(lat) {
+  const s = Float64Array.from(lat).sort();
+  return { p50_us: +percentile(s, 50).toFixed(1), p99_us: +percentile(s, 99).toFixed(1), max_us: +(s[s.length - 1] ?? NaN).toFixed(1) };
+}
+
+/** open -> write 32 bytes -> read the 32-byte echo -> close (FIN both ways, 'close'). */
+function oneConnection(port, payload) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', noDelay: true });
+    let got = 0;
+    let ok = false;
+    const timer = setTimeout(() => s.destroy(new Error('timeout')), 10_000);
+    s.on('connect', () => s.write(payload));
+    s.on('data', (d) => {
+      got += d.length;
+      if (got === payload.length - 1) {
+        ok = true;
+        s.end();
+      }
+    });
+    s.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    s.on('close', () => {
+      clearTimeout(timer);
+      if (ok) resolve();
+      else reject(new Error(`closed after ${got} bytes`));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// workloads: each returns { rows: [{metric, value}], ... } per variant
+
+async function measureBulk(v, dir, flows, total) {
+  const fn = dir === 'upload' ? upload : download;
+  const per = Math.floor(total / flows);
+  const cpu0 = cpuOf(v.relays);
+  const self0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: flows }, () => fn(v.port, per)));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu1 = cpuOf(v.relays);
+  const bytes = per * flows;
+  const gb = bytes / 1e9;
+  const r = { mb_per_s: +(bytes / 1e6 / secs).toFixed(1), seconds: +secs.toFixed(3), bytes };
+  if (v.relays.length > 0) {
+    r.cpu_s_per_gb = +((cpu1.user - cpu0.user + cpu1.sys - cpu0.sys) / gb).toFixed(2);
+    r.cpu_user_s_per_gb = +((cpu1.user - cpu0.user) / gb).toFixed(2);
+    r.cpu_sys_s_per_gb = +((cpu1.sys - cpu0.sys) / gb).toFixed(2);
+  }
+  const self = process.cpuUsage(self0);
+  r.client_cpu_s_per_gb = +((self.user + self.system) / 1e6 / gb).toFixed(2);
+  return r;
+}
+
+const WORKLOAD_LIST = [
+  {
+    key: 'bulk',
+    title: 'bulk throughput',
+    async run(v, say) {
+      const out = {};
+      for (const flows of [1, 4]) {
+        for (const dir of ['upload', 'download']) {
+          say(`bulk ${flows} flow(s) ${dir}: warm-up`);
+          await measureBulk(v, dir, flows, P.bulkWarm);
+          say(`bulk ${flows} flow(s) ${dir}: ${P.bulkBytes / MiB} MiB`);
+          out[`${flows}x_${dir}`] = await measureBulk(v, dir, flows, P.bulkBytes);
+        }
+      }
+      return out;
+    },
+  },
+  {
+    key: 'rr',
+    title: 'request/response 64 B',
+    async run(v, say) {
+      const out = {};
+      for (const conns of [1, 16]) {
+        const socks = await Promise.all(Array.from({ length: conns }, () => connect(v.port)));
+        for (const s of socks) s.write('E');
+        say(`req/resp ${conns} conn(s): warm-up`);
+        await Promise.all(socks.map((s) => pingPong(s, 64, P.rrWarm, Date.now() + 10_000, [])));
+        say(`req/resp ${conns} conn(s)`);
+        const lat = [];
+        const count = conns === 1 ? P.rrCount : 1e9;
+        const ms = conns === 1 ? LOOP_CAP_MS : P.rr16Ms;
+        const t0 = process.hrtime.bigint();
+        const done = await Promise.all(socks.map((s) => pingPong(s, 64, count, Date.now() + ms, lat)));
+        const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+        const n = done.reduce((a, b) => a + b, 0);
+        out[`c${conns}`] = { requests: n, req_per_s: +(n / secs).toFixed(0), ...latencyStats(lat) };
+        for (const s of socks) s.destroy();
+      }
+      return out;
+    },
+  },
+  {
+    key: 'rate',
+    title: 'connection rate (concurrency 8)',
+    async run(v, say) {
+      const payload = Buffer.concat([Buffer.from('E'), crypto.randomBytes(32)]);
+      const loop = async (count, ms, lat) => {
+        let started = 0;
+        let errors = 0;
+        const deadline = Date.now() + ms;
+        const worker = async () => {
+          while (started < count && Date.now() < deadline) {
+            started++;
+            const t0 = process.hrtime.bigint();
+            try {
+              await oneConnection(v.port, payload);
+              lat.push(Number(process.hrtime.bigint() - t0) / 1000);
+            } catch {
+              errors++;
+            }
+          }
+        };
+        const t0 = process.hrtime.bigint();
+        await Promise.all(Array.from({ length: 8 }, worker));
+        return { secs: Number(process.hrtime.bigint() - t0) / 1e9, errors };
+      };
+      say('connection rate: warm-up');
+      await loop(P.rateWarm, 10_000, []);
+      say(`connection rate: ${P.rateCount} connections`);
+      const lat = [];
+      const { secs, errors } = await loop(P.rateCount, P.rateMs, lat);
+      return { flows: lat.length, flows_per_s: +(lat.length / secs).toFixed(0), errors, ...latencyStats(lat) };
+    },
+  },
+  {
+    key: 'idle',
+    title: 'idle flows',
+    async run(v, say) {
+      const flows = Math.min(IDLE_FLOWS, Math.floor((fdLimit() - 200) / 1));
+      const openMany = async (n, socks) => {
+        let i = 0;
+        let errors = 0;
+        const worker = async () => {
+          while (i < n) {
+            i++;
+            try {
+              const s = await connect(v.port);
+              s.on('error', () => undefined);
+              s.write('Ex');
+              await new Promise((resolve, reject) => {
+                s.once('data', resolve);
+                s.once('close', () => reject(new Error('closed')));
+              });
+              socks.push(s);
+            } catch {
+              errors++;
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: 128 }, worker));
+        return errors;
+      };
+      const closeAll = async (socks) => {
+        await Promise.all(
+          socks.map((s) => new Promise((r) => (s.destroyed ? r() : (s.once('close', r), s.destroy())))),
+        );
+      };
+      say('idle flows: warm-up');
+      const warm = [];
+      await openMany(200, warm);
+      await closeAll(warm);
+      await sleep(500);
+      const before = v.relays.map((p) => rssKiB(p.pid));
+      say(`idle flows: opening ${flows}`);
+      const socks = [];
+      const t0 = Date.now();
+      const openErrors = await openMany(flows, socks);
+      const openSecs = (Date.now() - t0) / 1000;
+      const afterOpen = v.relays.map((p) => rssKiB(p.pid));
+      say(`idle flows: holding ${socks.length} for ${P.idleHoldMs / 1000} s`);
+      await sleep(P.idleHoldMs);
+      const afterHold = v.relays.map((p) => rssKiB(p.pid));
+      say('idle flows: echo on every flow');
+      let echoed = 0;
+      await Promise.all(
+        socks.map(
+          (s) =>
+            new Promise((resolve) => {
+              const t = setTimeout(resolve, 20_000);
+              s.once('data', () => {
+                echoed++;
+                clearTimeout(t);
+                resolve();
+              });
+              s.write('y');
+            }),
+        ),
+      );
+      await closeAll(socks);
+      const out = { flows: socks.length, open_errors: openErrors, open_s: +openSecs.toFixed(2), echoing_after_hold: echoed };
+      if (v.relays.length > 0) {
+        const delta = afterHold.reduce((a, x, k) => a + x - before[k], 0);
+        out.kib_per_flow = +(delta / socks.length).toFixed(2);
+        v.relays.forEach((p, k) => {
+          out[`${p.name.split('-')[0]}_rss_kib_before`] = before[k];
+          out[`${p.name.split('-')[0]}_rss_kib_after`] = afterHold[k];
+        });
+        out.rss_kib_after_open = afterOpen;
+      }
+      return out;
+    },
+  },
+  {
+    key: 'agents',
+    title: 'idle agents on one hub',
+    applies: (variant) => typeof variant.hubOnly === 'function',
+    fresh: 'hubOnly',
+    async run(v, say) {
+      const WebSocket = require(path.join(root, 'node_modules/ws'));
+      const hubPid = v.hub.pid;
+      const url = `ws://127.0.0.1:${v.hub.found.httpPort}/tunnel`;
+      const tokens = [];
+      for (let i = 0; i < AGENTS + 20; i++) tokens.push(await token(`bench-a${i}`));
+      const frame = (type, body) => {
+        const p = Buffer.from(JSON.stringify(body));
+        const h = Buffer.alloc(12 + p.length);
+        h[0] = 1;
+        h[1] = type;
+        h.writeUInt32BE(0, 4);
+        h.writeUInt32BE(p.length, 8);
+        p.copy(h, 12);
+        return h;
+      };
+      const agentOnce = (i) =>
+        new Promise((resolve, reject) => {
+          const ws = new WebSocket(url, { headers: { Authorization: `Bearer ${tokens[i]}` }, perMessageDeflate: false });
+          const timer = setTimeout(() => {
+            ws.terminate();
+            reject(new Error('hello timeout'));
+          }, 20_000);
+          ws.on('open', () => ws.send(frame(0x01, { agent_id: `bench-a${i}`, connectors: ['bench'], version: 'bench' })));
+          ws.on('message', (data) => {
+            const type = data[1];
+            if (type === 0x02) {
+              clearTimeout(timer);
+              resolve(ws);
+            } else if (type === 0x09) {
+              const pong = Buffer.from(data);
+              pong[1] = 0x0a;
+              ws.send(pong);
+            }
+          });
+          ws.on('error', (err) => {
+            clearTimeout(timer);
+            reject(err);
+          });
+        });
+      const connectMany = async (from, n, list) => {
+        let i = 0;
+        let errors = 0;
+        const worker = async () => {
+          while (i < n) {
+            const k = from + i++;
+            try {
+              list.push(await agentOnce(k));
+            } catch {
+              errors++;
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: 32 }, worker));
+        return errors;
+      };
+      const closeAll = (list) => Promise.all(list.map((ws) => new Promise((r) => (ws.once('close', r), ws.terminate()))));
+      say('agents: warm-up');
+      const warm = [];
+      await connectMany(AGENTS, 20, warm);
+      await closeAll(warm);
+      await sleep(500);
+      const before = rssKiB(hubPid);
+      say(`agents: connecting ${AGENTS}`);
+      const list = [];
+      const t0 = Date.now();
+      const errors = await connectMany(0, AGENTS, list);
+      const secs = (Date.now() - t0) / 1000;
+      await sleep(QUICK ? 1000 : 3000);
+      const after = rssKiB(hubPid);
+      const open = list.filter((ws) => ws.readyState === WebSocket.OPEN).length;
+      await closeAll(list);
+      return {
+        agents: list.length,
+        errors,
+        still_open: open,
+        connect_all_s: +secs.toFixed(2),
+        hub_rss_kib_before: before,
+        hub_rss_kib_after: after,
+        hub_kib_per_agent: +((after - before) / list.length).toFixed(1),
+      };
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// table
+
+/** [label, path in results, unit-ish, compare: 'ratio' | 'abs', target text, check(tunnel, direct)] */
+const TABLE = [
+  ['bulk 1 flow upload', 'bulk.1x_upload.mb_per_s', 'MB/s', 'ratio', '>= 0.22x', (t, d) => t / d >= 0.22],
+  ['bulk 1 flow download', 'bulk.1x_download.mb_per_s', 'MB/s', 'ratio', '>= 0.22x', (t, d) => t / d >= 0.22],
+  ['bulk 4 flows upload', 'bulk.4x_upload.mb_per_s', 'MB/s', 'ratio', '>= 0.25x', (t, d) => t / d >= 0.25],
+  ['bulk 4 flows download', 'bulk.4x_download.mb_per_s', 'MB/s', 'ratio', '>= 0.25x', (t, d) => t / d >= 0.25],
+  ['  CPU 1 flow upload', 'bulk.1x_upload.cpu_s_per_gb', 's/GB', 'abs', '<= 1.8', (t) => t <= 1.8],
+  ['  CPU 1 flow download', 'bulk.1x_download.cpu_s_per_gb', 's/GB', 'abs', '<= 1.8', (t) => t <= 1.8],
+  ['  CPU 4 flows upload', 'bulk.4x_upload.cpu_s_per_gb', 's/GB', 'abs', '<= 1.8', (t) => t <= 1.8],
+  ['  CPU 4 flows download', 'bulk.4x_download.cpu_s_per_gb', 's/GB', 'abs', '<= 1.8', (t) => t <= 1.8],
+  ['req/resp 1 conn p50', 'rr.c1.p50_us', 'us', 'ratio', '', null],
+  ['req/resp 1 conn p99', 'rr.c1.p99_us', 'us', 'diff', '<= +250 us', (t, d) => t - d <= 250],
+  ['req/resp 1 conn max', 'rr.c1.max_us', 'us', 'ratio', '', null],
+  ['req/resp 1 conn', 'rr.c1.req_per_s', 'req/s', 'ratio', '', null],
+  ['req/resp 16 conns', 'rr.c16.req_per_s', 'req/s', 'ratio', '>= 0.28x', (t, d) => t / d >= 0.28],
+  ['req/resp 16 conns p99', 'rr.c16.p99_us', 'us', 'ratio', '', null],
+  ['connection rate', 'rate.flows_per_s', 'flows/s', 'ratio', '>= 0.42x', (t, d) => t / d >= 0.42],
+  ['connection rate p50', 'rate.p50_us', 'us', 'ratio', '', null],
+  ['connection rate p99', 'rate.p99_us', 'us', 'ratio', '', null],
+  ['connection rate errors', 'rate.errors', '', 'abs', '= 0', (t) => t === 0],
+  ['idle flows open', 'idle.flows', 'flows', 'abs', '', null],
+  ['idle flows echoing after hold', 'idle.echoing_after_hold', 'flows', 'abs', '= all', (t, d, r) => t === r.idle?.flows],
+  ['idle KiB per flow (hub+agent)', 'idle.kib_per_flow', 'KiB', 'abs', '<= 12', (t) => t <= 12],
+  ['agents connected', 'agents.agents', 'agents', 'abs', '', null],
+  ['agents: time to connect all', 'agents.connect_all_s', 's', 'abs', '', null],
+  ['agents: hub KiB per agent', 'agents.hub_kib_per_agent', 'KiB', 'abs', '<= 64', (t) => t <= 64],
+];
+
+const get = (obj, p) => p.split('.').reduce((o, k) => (o == null ? undefined : o[k]), obj);
+const fmt = (x) => (x === undefined || x === null || Number.isNaN(x) ? '-' : typeof x === 'number' ? String(+x.toFixed(x >= 100 ? 0 : 2)) : String(x));
+
+function renderTable(results, variants) {
+  const relayed = variants.filter((v) => v.relayed);
+  const head = ['workload', 'unit', ...variants.map((v) => v.name), ...relayed.map((v) => `${v.name}/direct`), 'target', 'tunnel'];
+  const rows = [head];
+  for (const [label, p, unit, cmp, target, check] of TABLE) {
+    const vals = variants.map((v) => get(results[v.name], p));
+    if (vals.every((x) => x === undefined)) continue;
+    const d = get(results.direct, p);
+    const ratios = relayed.map((v) => {
+      const t = get(results[v.name], p);
+      if (t === undefined || d === undefined || cmp === 'abs') return '';
+      return cmp === 'diff' ? `+${(t - d).toFixed(0)}` : `${(t / d).toFixed(3)}x`;
+    });
+    const t = get(results.tunnel, p);
+    const verdict = check && t !== undefined ? (check(t, d, results.tunnel) ? 'met' : 'MISSED') : '';
+    rows.push([label, unit, ...vals.map(fmt), ...ratios, target, verdict]);
+  }
+  const widths = head.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows.map((r) => r.map((c, i) => (i <= 1 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ')).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  ensureFdLimit(IDLE_FLOWS + 1000);
+  for (const f of ['apps/cloud-hub/main.js', 'apps/premise-agent/main.js']) {
+    if (!fs.existsSync(path.join(DIST, f))) throw new Error(`${path.join(DIST, f)} missing: run npm run build first`);
+  }
+  jose = require(path.join(root, 'node_modules/jose'));
+  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-bench-'));
+  secret = crypto.randomBytes(32).toString('hex');
+  fs.writeFileSync(path.join(tmpDir, 'secret'), secret);
+  fs.writeFileSync(path.join(tmpDir, 'none.yaml'), 'connectors: []\n');
+  if (CPU_PROF) {
+    profDir = path.join(__dirname, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'));
+    fs.mkdirSync(profDir, { recursive: true });
+  }
+  const started = Date.now();
+  const target = await startNode('target', path.join(__dirname, 'target.js'), {}, (e, f) => {
+    if (e.event === 'target_started') f.port = e.port;
+    return f.port > 0;
+  });
+  const ctx = { target: { port: target.found.port } };
+  const variants = VARIANTS.filter((v) => ONLY.length === 0 || ONLY.includes(v.name));
+  const workloads = WORKLOAD_LIST.filter((w) => WORKLOADS.length === 0 || WORKLOADS.includes(w.key));
+  const results = {};
+  for (const v of variants) results[v.name] = {};
+  let step = 0;
+  const steps = workloads.reduce((n, w) => n + variants.filter((v) => !w.applies || w.applies(v)).length, 0);
+  for (const w of workloads) {
+    for (const v of variants) {
+      if (w.applies && !w.applies(v)) continue;
+      step++;
+      const tag = `${w.key}-${v.name}`;
+      const say = (msg) => progress(`${step}/${steps} ${v.name}: ${msg}  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+      say('starting');
+      const inst = w.fresh ? await v[w.fresh](tag) : await v.setup(ctx, tag);
+      try {
+        results[v.name][w.key] = await w.run(inst, say);
+      } catch (err) {
+        results[v.name][w.key] = { error: String(err && err.message) };
+        process.stderr.write(`\nbench: ${tag} failed: ${err && err.message}\n`);
+      } finally {
+        await inst.close();
+      }
+    }
+  }
+  await stopProc(target);
+  progress(`done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  const table = renderTable(results, variants);
+  const doc = {
+    when: new Date().toISOString(),
+    quick: QUICK,
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, kernel: os.release() },
+    params: { ...P, idle_flows: IDLE_FLOWS, agents: AGENTS, flow_window_bytes: WINDOW },
+    results,
+    table,
+  };
+  fs.mkdirSync(path.dirname(OUT), { recursive: true });
+  fs.writeFileSync(OUT, `${JSON.stringify(doc, null, 2)}\n`);
+  process.stdout.write(`${table}\n\nJSON: ${path.relative(process.cwd(), OUT)}${CPU_PROF ? `\nprofiles: ${path.relative(process.cwd(), profDir)}` : ''}\n`);
+}
+
+let exiting = false;
+function killChildren() {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+}
+process.on('SIGINT', () => {
+  if (exiting) return;
+  exiting = true;
+  killChildren();
+  process.exit(130);
+});
+main()
+  .catch((err) => {
+    process.stderr.write(`\nbench failed: ${err.stack || err.message}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    killChildren();
+    if (tmpDir && !process.env.NC_BENCH_KEEP) fs.rmSync(tmpDir, { recursive: true, force: true });
+  });
