@@ -39,6 +39,7 @@ describe('parseCloudConfig: defaults', () => {
       limits: {
         maxFrameBytes: 1048576,
         flowWindowBytes: 262144,
+        tunnelWindowBytes: 67108864,
         maxFlowsPerAgent: 10000,
         maxPendingOpensPerAgent: 256,
         helloTimeoutSec: 10,
@@ -184,6 +185,7 @@ describe('parseCloudConfig: errors name the key path', () => {
     ['limits.max_pending_opens_per_agent: expected an integer from 1 to 100000', (r) => (r['limits'] = { max_pending_opens_per_agent: 1.5 })],
     ['limits.hello_timeout_sec: expected an integer from 1 to 300', (r) => (r['limits'] = { hello_timeout_sec: '10' })],
     ['limits.keepalive_sec: expected an integer from 1 to 3600', (r) => (r['limits'] = { keepalive_sec: 0 })],
+    ['limits.tunnel_window_bytes: expected an integer from 1048576 to 1073741824', (r) => (r['limits'] = { tunnel_window_bytes: 65536 })],
     ['limits.max_frames: unknown key', (r) => (r['limits'] = { max_frames: 1 })],
     ['logging.mask_ips: expected true or false', (r) => (r['logging'] = { mask_ips: 'no' })],
     ['logging.level: unknown key', (r) => (r['logging'] = { level: 'debug' })],

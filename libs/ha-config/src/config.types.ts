@@ -47,7 +47,9 @@ export interface ListenerConfig {
 
 export interface LimitsConfig {
   readonly maxFrameBytes: number; // 1048576
-  readonly flowWindowBytes: number; // 262144
+  readonly flowWindowBytes: number; // 262144 (ceiling of one flow's window; flows start at <= 256 KiB and grow)
+  /** Growth budget shared by the flows of one tunnel (windows above their start size). */
+  readonly tunnelWindowBytes: number; // 67108864
   readonly maxFlowsPerAgent: number; // 10000
   readonly maxPendingOpensPerAgent: number; // 256
   readonly helloTimeoutSec: number; // 10

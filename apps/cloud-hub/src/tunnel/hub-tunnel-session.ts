@@ -70,6 +70,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     super(new WsTransport(ws, socket, Math.max(TRANSPORT_HIGH_WATER_BYTES, 4 * limits.flowWindowBytes)), {
       maxFrameBytes: limits.maxFrameBytes,
       flowWindowBytes: limits.flowWindowBytes,
+      tunnelWindowBytes: limits.tunnelWindowBytes,
       keepaliveMs: limits.keepaliveSec * 1000,
       metrics: deps.metrics.flow,
     });
