@@ -1,0 +1,140 @@
+/**
+ * Hub-to-hub mesh with real processes and a real redis-server (issue 4): two hubs in HA active
+ * mode link up over /mesh, a client landing on the hub that does not hold the agent reaches it
+ * through the mesh (exact bytes both ways), and a lost link refuses cross-replica flows at once.
+ */
+import {
+  cleanupAll,
+  connectTcp,
+  freePort,
+  listener,
+  metricValue,
+  pumpEcho,
+  readUntilClose,
+  startAgentConnected,
+  startEchoServer,
+  startHub,
+  startRedis,
+  waitForMetric,
+  type HubHandle,
+  type RedisHandle,
+  type TargetServer,
+} from './support';
+import { pollUntil } from './support/http';
+
+const CONNECTOR = 'echo';
+const closers: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  for (const c of closers.reverse()) await c().catch(() => undefined);
+  await cleanupAll();
+});
+
+let echo: TargetServer;
+let redis: RedisHandle;
+beforeAll(async () => {
+  echo = await startEchoServer();
+  closers.push(() => echo.close());
+  redis = await startRedis();
+  closers.push(() => redis.stop());
+});
+
+type MeshHub = HubHandle & { listenPort: number; replicaId: string };
+
+/** An active-mode hub advertising ws://127.0.0.1:<port>/mesh (plain, require_mtls off). */
+async function meshHub(replicaId: string, opts: { mesh?: Record<string, unknown>; limits?: Record<string, unknown>; db?: number } = {}): Promise<MeshHub> {
+  const port = await freePort();
+  const listenPort = await freePort();
+  const hub = await startHub({
+    name: `hub:${replicaId}`,
+    config: {
+      server: { bind: `127.0.0.1:${port}` },
+      listeners: [listener('l1', CONNECTOR, listenPort)],
+      ...(opts.limits === undefined ? {} : { limits: opts.limits }),
+      ha: {
+        enabled: true,
+        mode: 'active',
+        replica_id: replicaId,
+        redis_url: `${redis.url.replace(/\/\d+$/, '')}/${opts.db ?? 0}`,
+        lease_sec: 3,
+        mesh: { require_mtls: false, advertise_url: `ws://127.0.0.1:${port}/mesh`, ...(opts.mesh ?? {}) },
+      },
+    },
+  });
+  closers.push(() => hub.kill());
+  return Object.assign(hub, { listenPort, replicaId });
+}
+
+function linkUp(hub: MeshHub, peer: string): Promise<unknown> {
+  return hub.proc.waitForEvent('mesh_link_up', (e) => e.peer === peer);
+}
+
+async function readyBody(hub: HubHandle): Promise<{ status: number; body: { status?: string; details?: Record<string, unknown> } }> {
+  const r = await hub.get('/readyz');
+  return { status: r.status, body: r.body as { status?: string; details?: Record<string, unknown> } };
+}
+
+describe('mesh: two active hubs on one Redis', () => {
+  let a: MeshHub;
+  let b: MeshHub;
+
+  beforeAll(async () => {
+    a = await meshHub('hub-a', { db: 1 });
+    b = await meshHub('hub-b', { db: 1 });
+    await Promise.all([linkUp(a, 'hub-b'), linkUp(b, 'hub-a')]);
+  });
+
+  it('links up (mesh_link_up both ways), /readyz 200 ready on both, link gauges and RTT exported', async () => {
+    for (const hub of [a, b]) {
+      const r = await pollUntil(
+        async () => {
+          const res = await readyBody(hub);
+          return res.status === 200 ? res : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 50, what: () => `${hub.proc.name} /readyz 200` },
+      );
+      expect(r.body.status).toBe('ready');
+      expect(r.body.details).toHaveProperty('mesh');
+      const peer = hub === a ? 'hub-b' : 'hub-a';
+      await waitForMetric(hub.httpUrl, 'nowconnect_mesh_links', { peer, state: 'up' }, (v) => v === 1);
+    }
+    const text = await b.metrics();
+    for (const name of ['nowconnect_mesh_frames_total', 'nowconnect_mesh_rtt_seconds_bucket', 'nowconnect_mesh_link_errors_total', 'nowconnect_mesh_queue_depth']) {
+      expect(text).toMatch(new RegExp(`^${name}`, 'm'));
+    }
+    expect(metricValue(text, 'nowconnect_mesh_frames_total', { dir: 'in', type: 'M_HELLO' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a client on hub B reaches the agent held by hub A: 8 MiB each way, exact bytes, counted as cross_replica', async () => {
+    const agent = await startAgentConnected(a, { agentId: 'agent-1', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    closers.push(() => agent.kill());
+    const bytes = 8 * 1024 * 1024;
+    const r = await pumpEcho(b.listenPort, bytes, { timeoutMs: 60_000 });
+    expect(r.recvBytes).toBe(bytes);
+    expect(r.recvSha).toBe(r.sentSha);
+    process.stdout.write(`cross-replica echo: ${bytes} bytes each way in ${r.elapsedMs} ms\n`);
+    await waitForMetric(b.httpUrl, 'nowconnect_flows_total', { path: 'cross_replica' }, (v) => v === 1);
+    const text = await b.metrics();
+    expect(metricValue(text, 'nowconnect_flows_total', { path: 'local' })).toBe(0);
+    expect(metricValue(text, 'nowconnect_mesh_frames_total', { dir: 'out', type: 'M_OPEN' })).toBe(1);
+    const closed = await b.proc.waitForEvent('connection_closed', (e) => e.path === 'cross_replica');
+    expect(closed).toMatchObject({ bytes_c2a: bytes, bytes_a2c: bytes, end: 'fin' });
+    await a.proc.waitForEvent('connection_closed', (e) => e.listener === 'mesh:hub-b' && e.end === 'fin');
+    // A local client on hub A still goes straight to the agent.
+    const local = await pumpEcho(a.listenPort, 64 * 1024, { timeoutMs: 20_000 });
+    expect(local.recvSha).toBe(local.sentSha);
+    await waitForMetric(a.httpUrl, 'nowconnect_flows_total', { path: 'local' }, (v) => v === 1);
+  });
+
+  it('owner hub killed: hub B logs mesh_link_down and refuses cross-replica clients at once', async () => {
+    const mark = b.proc.mark();
+    await a.kill();
+    await b.proc.waitForEventSince(mark, 'mesh_link_down', (e) => e.peer === 'hub-a');
+    const started = Date.now();
+    const s = await connectTcp(b.listenPort);
+    const closed = await readUntilClose(s, 5000);
+    expect(closed.bytes).toBe(0);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const refused = await b.proc.waitForEventSince(mark, 'cross_replica_refused');
+    expect(refused).toMatchObject({ reason: 'mesh_unavailable', owner_replica: 'hub-a' });
+  });
+});
