@@ -3,6 +3,7 @@
  * mode link up over /mesh, a client landing on the hub that does not hold the agent reaches it
  * through the mesh (exact bytes both ways), and a lost link refuses cross-replica flows at once.
  */
+import * as crypto from 'node:crypto';
 import {
   cleanupAll,
   connectTcp,
@@ -21,6 +22,9 @@ import {
   type TargetServer,
 } from './support';
 import { pollUntil } from './support/http';
+import { procMemKiB, waitClosed, writeUntilStalled } from './support/flows';
+
+const MiB = 1024 * 1024;
 
 const CONNECTOR = 'echo';
 const closers: Array<() => Promise<unknown>> = [];
@@ -136,5 +140,74 @@ describe('mesh: two active hubs on one Redis', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     const refused = await b.proc.waitForEventSince(mark, 'cross_replica_refused');
     expect(refused).toMatchObject({ reason: 'mesh_unavailable', owner_replica: 'hub-a' });
+  });
+});
+
+describe('mesh backpressure: a slow reader on a cross-replica flow', () => {
+  const BOUND_MIB = 64;
+  let owner: MeshHub;
+  let origin: MeshHub;
+
+  beforeAll(async () => {
+    owner = await meshHub('hub-c', { db: 2 });
+    origin = await meshHub('hub-d', { db: 2 });
+    await Promise.all([linkUp(owner, 'hub-d'), linkUp(origin, 'hub-c')]);
+    const agent = await startAgentConnected(owner, { agentId: 'agent-bp', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    closers.push(() => agent.kill());
+  });
+
+  it(`does not stall a second cross-replica flow; queue and in-flight gauges stay at their caps; RSS of both hubs <= baseline + ${BOUND_MIB} MiB`, async () => {
+    const pids = [owner.proc.pid, origin.proc.pid];
+    if (pids.some((p) => p === undefined)) throw new Error('hub without pid');
+    const warm = await pumpEcho(origin.listenPort, 4 * MiB, { timeoutMs: 30_000 });
+    expect(warm.recvSha).toBe(warm.sentSha);
+    const baseline = pids.map((p) => procMemKiB(p!).rssKiB);
+
+    // Flow A: connect to the origin hub, never read, write until the whole path stops taking bytes.
+    const a = await connectTcp(origin.listenPort);
+    a.pause();
+    a.on('error', () => undefined);
+    const block = crypto.randomBytes(64 * 1024);
+    const aRes = await writeUntilStalled(a, block, 64 * MiB, 2000);
+    expect(aRes.stalled).toBe(true);
+    expect(aRes.written).toBeLessThan(64 * MiB);
+    const stalledRss = pids.map((p) => procMemKiB(p!).rssKiB);
+
+    // The link's writer stays within its caps (send_queue_depth 1000, 8 MiB in flight by default).
+    for (const [hub, peer] of [[origin, 'hub-c'], [owner, 'hub-d']] as const) {
+      const text = await hub.metrics();
+      expect(metricValue(text, 'nowconnect_mesh_queue_depth', { peer })).toBeLessThanOrEqual(1000);
+      expect(metricValue(text, 'nowconnect_mesh_inflight_bytes', { peer })).toBeLessThanOrEqual(8 * MiB + MiB);
+    }
+
+    // Flow B over the same link and agent while A stays stalled.
+    let aDrained = false;
+    a.once('drain', () => {
+      aDrained = true;
+    });
+    const b = await pumpEcho(origin.listenPort, 32 * MiB, { timeoutMs: 60_000 });
+    expect(b.recvBytes).toBe(32 * MiB);
+    expect(b.recvSha).toBe(b.sentSha);
+    expect(aDrained).toBe(false);
+    expect(a.destroyed).toBe(false);
+    const after = pids.map((p) => procMemKiB(p!).rssKiB);
+    process.stdout.write(
+      `mesh slow reader: A wrote ${(aRes.written / MiB).toFixed(1)} MiB before stalling; B 32 MiB echoed in ${b.elapsedMs} ms; ` +
+        `RSS MiB owner ${(baseline[0]! / 1024).toFixed(1)} -> ${(stalledRss[0]! / 1024).toFixed(1)} -> ${(after[0]! / 1024).toFixed(1)}, ` +
+        `origin ${(baseline[1]! / 1024).toFixed(1)} -> ${(stalledRss[1]! / 1024).toFixed(1)} -> ${(after[1]! / 1024).toFixed(1)}\n`,
+    );
+    for (let i = 0; i < pids.length; i++) {
+      expect(Math.max(stalledRss[i]!, after[i]!)).toBeLessThan(baseline[i]! + BOUND_MIB * 1024);
+    }
+    expect(await waitForMetric(origin.httpUrl, 'nowconnect_flows_total', { path: 'cross_replica' }, (v) => v === 3)).toBe(3);
+
+    // A is still a live flow: reading it now drains it (nothing lost or truncated), then it ends cleanly.
+    const closedA = waitClosed(a, 30_000);
+    const got = { n: 0 };
+    a.on('data', (d: Buffer) => (got.n += d.length));
+    a.end();
+    a.resume();
+    await closedA;
+    expect(got.n).toBe(aRes.written);
   });
 });
