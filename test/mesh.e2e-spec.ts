@@ -4,11 +4,17 @@
  * through the mesh (exact bytes both ways), and a lost link refuses cross-replica flows at once.
  */
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import WebSocket from 'ws';
 import {
   cleanupAll,
   connectTcp,
   freePort,
   listener,
+  makeCa,
+  makeCert,
+  makeTmpDir,
   metricValue,
   pumpEcho,
   readUntilClose,
@@ -209,5 +215,95 @@ describe('mesh backpressure: a slow reader on a cross-replica flow', () => {
     a.resume();
     await closedA;
     expect(got.n).toBe(aRes.written);
+  });
+});
+
+/** Resolves 'open' once the upgrade succeeded, or the error text (TLS refusal, HTTP status). */
+function tryMeshUpgrade(url: string, opts: WebSocket.ClientOptions): Promise<string> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 5000, ...opts });
+    ws.once('open', () => {
+      ws.terminate();
+      resolve('open');
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      ws.terminate();
+      resolve(`http ${res.statusCode ?? 0}`);
+    });
+    ws.once('error', (err) => resolve(`error ${err.message}`));
+  });
+}
+
+describe('mesh mTLS on ha.mesh.listen', () => {
+  let e: MeshHub;
+  let f: MeshHub;
+  let goodClient: { certFile: string; keyFile: string; caFile: string };
+  let renew: () => Promise<unknown>;
+  let foreignClient: { certFile: string; keyFile: string };
+  const meshPorts: Record<string, number> = {};
+
+  beforeAll(async () => {
+    const dir = makeTmpDir('nc-mesh-tls-');
+    const ca = await makeCa(path.join(dir, 'ca'));
+    const other = await makeCa(path.join(dir, 'other'), 'Another CA');
+    const certs: Record<string, { certFile: string; keyFile: string; caFile: string }> = {};
+    for (const id of ['hub-e', 'hub-f']) {
+      certs[id] = await makeCert(ca, { cn: id, clientAuth: true });
+      meshPorts[id] = await freePort();
+    }
+    goodClient = await makeCert(ca, { cn: 'test-client', clientAuth: true });
+    renew = () => makeCert(ca, { cn: 'hub-e', clientAuth: true }); // same paths as hub-e's files
+    foreignClient = await makeCert(other, { cn: 'hub-e', clientAuth: true, name: 'foreign' });
+    const tlsHub = (id: string): Promise<MeshHub> =>
+      meshHub(id, {
+        db: 3,
+        mesh: {
+          listen: `127.0.0.1:${meshPorts[id]}`,
+          advertise_url: `wss://127.0.0.1:${meshPorts[id]}/mesh`,
+          require_mtls: true,
+          tls: { ca_bundle: certs[id]!.caFile, cert_file: certs[id]!.certFile, key_file: certs[id]!.keyFile },
+        },
+      });
+    e = await tlsHub('hub-e');
+    f = await tlsHub('hub-f');
+  });
+
+  it('hubs link over wss with client certificates from the mesh CA', async () => {
+    const [upE, upF] = await Promise.all([linkUp(e, 'hub-f'), linkUp(f, 'hub-e')]);
+    expect([upE, upF].some((ev) => String((ev as { url?: string }).url ?? '').startsWith('wss://'))).toBe(true);
+    await waitForMetric(e.httpUrl, 'nowconnect_mesh_links', { peer: 'hub-f', state: 'up' }, (v) => v === 1);
+  });
+
+  it('the mesh listener refuses a client certificate from another CA and a client without one', async () => {
+    const url = `wss://127.0.0.1:${meshPorts['hub-e']}/mesh`;
+    const ca = fs.readFileSync(goodClient.caFile);
+    const before = metricValue(await e.metrics(), 'nowconnect_mesh_link_errors_total');
+    const foreign = await tryMeshUpgrade(url, { ca, cert: fs.readFileSync(foreignClient.certFile), key: fs.readFileSync(foreignClient.keyFile) });
+    expect(foreign).not.toBe('open');
+    const none = await tryMeshUpgrade(url, { ca });
+    expect(none).not.toBe('open');
+    expect(await tryMeshUpgrade(url, { ca, cert: fs.readFileSync(goodClient.certFile), key: fs.readFileSync(goodClient.keyFile) })).toBe('open');
+    await waitForMetric(e.httpUrl, 'nowconnect_mesh_link_errors_total', {}, (v) => v >= before + 2);
+  });
+
+  it('/mesh on the plain port with require_mtls: only with the ingress verified-client headers', async () => {
+    const url = `ws://127.0.0.1:${e.port}/mesh`;
+    expect(await tryMeshUpgrade(url, {})).toBe('http 403');
+    expect(await tryMeshUpgrade(url, { headers: { 'ssl-client-verify': 'FAILED:unknown ca', 'ssl-client-subject-dn': 'CN=x' } })).toBe('http 403');
+    expect(await tryMeshUpgrade(url, { headers: { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=hub-x' } })).toBe('open');
+    const refused = await e.proc.waitForEvent('mesh_upgrade_refused', (ev) => ev.reason === 'client_cert_not_verified');
+    expect(refused.client).toBe('127.0.0.x');
+  });
+
+  it('a renewed certificate file is picked up without dropping the established link', async () => {
+    const mark = e.proc.mark();
+    await renew();
+    const reloaded = await e.proc.waitForEventSince(mark, 'mesh_cert_reloaded', undefined, 20_000);
+    expect(reloaded.generation).toBeGreaterThanOrEqual(2);
+    const url = `wss://127.0.0.1:${meshPorts['hub-e']}/mesh`;
+    const ca = fs.readFileSync(goodClient.caFile);
+    expect(await tryMeshUpgrade(url, { ca, cert: fs.readFileSync(goodClient.certFile), key: fs.readFileSync(goodClient.keyFile) })).toBe('open');
+    expect(e.proc.eventsNamed('mesh_link_down').filter((ev) => ev.peer === 'hub-f')).toHaveLength(0);
+    expect(metricValue(await e.metrics(), 'nowconnect_mesh_links', { peer: 'hub-f', state: 'up' })).toBe(1);
   });
 });
