@@ -28,7 +28,7 @@ import {
   type TargetServer,
 } from './support';
 import { pollUntil } from './support/http';
-import { procMemKiB, waitClosed, writeUntilStalled } from './support/flows';
+import { procMemKiB, readExactly, waitClosed, writeUntilStalled } from './support/flows';
 
 const MiB = 1024 * 1024;
 
@@ -51,14 +51,17 @@ beforeAll(async () => {
 type MeshHub = HubHandle & { listenPort: number; replicaId: string };
 
 /** An active-mode hub advertising ws://127.0.0.1:<port>/mesh (plain, require_mtls off). */
-async function meshHub(replicaId: string, opts: { mesh?: Record<string, unknown>; limits?: Record<string, unknown>; db?: number } = {}): Promise<MeshHub> {
+async function meshHub(
+  replicaId: string,
+  opts: { mesh?: Record<string, unknown>; limits?: Record<string, unknown>; db?: number; extraListeners?: Record<string, unknown>[] } = {},
+): Promise<MeshHub> {
   const port = await freePort();
   const listenPort = await freePort();
   const hub = await startHub({
     name: `hub:${replicaId}`,
     config: {
       server: { bind: `127.0.0.1:${port}` },
-      listeners: [listener('l1', CONNECTOR, listenPort)],
+      listeners: [listener('l1', CONNECTOR, listenPort), ...(opts.extraListeners ?? [])],
       ...(opts.limits === undefined ? {} : { limits: opts.limits }),
       ha: {
         enabled: true,
@@ -305,5 +308,56 @@ describe('mesh mTLS on ha.mesh.listen', () => {
     expect(await tryMeshUpgrade(url, { ca, cert: fs.readFileSync(goodClient.certFile), key: fs.readFileSync(goodClient.keyFile) })).toBe('open');
     expect(e.proc.eventsNamed('mesh_link_down').filter((ev) => ev.peer === 'hub-f')).toHaveLength(0);
     expect(metricValue(await e.metrics(), 'nowconnect_mesh_links', { peer: 'hub-f', state: 'up' })).toBe(1);
+  });
+});
+
+describe('mesh: refusals and drain of the origin hub', () => {
+  let g: MeshHub;
+  let h: MeshHub;
+  let deadPort: number;
+  let deadListenPort: number;
+
+  beforeAll(async () => {
+    deadPort = await freePort(); // nothing listens there: the agent's dial is refused
+    deadListenPort = await freePort();
+    g = await meshHub('hub-g', { db: 4 });
+    h = await meshHub('hub-h', { db: 4, extraListeners: [listener('l2', 'dead', deadListenPort)] });
+    await Promise.all([linkUp(g, 'hub-h'), linkUp(h, 'hub-g')]);
+    const agent = await startAgentConnected(g, {
+      agentId: 'agent-gh',
+      connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}`, dead: `127.0.0.1:${deadPort}` },
+    });
+    closers.push(() => agent.kill());
+  });
+
+  it('a target that refuses the agent: the client on the other hub is closed at once (reset through the mesh)', async () => {
+    const started = Date.now();
+    const s = await connectTcp(deadListenPort);
+    const closed = await readUntilClose(s, 10_000);
+    expect(closed.bytes).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    await g.proc.waitForEvent('open_failed', (e) => e.connector === 'dead');
+    expect(await h.proc.waitForEvent('connection_closed', (e) => e.connector === 'dead')).toMatchObject({ path: 'cross_replica', end: 'rst_recv' });
+  });
+
+  it('SIGTERM on the origin hub: its running cross-replica flow finishes intact, new clients are refused, exit 0', async () => {
+    const s = await connectTcp(h.listenPort);
+    const part1 = crypto.randomBytes(MiB);
+    const part2 = crypto.randomBytes(MiB);
+    s.write(part1);
+    expect((await readExactly(s, part1.length, 15_000)).equals(part1)).toBe(true);
+    const mark = h.proc.mark();
+    const stopping = h.stop(30_000);
+    await h.proc.waitForEventSince(mark, 'drain_started');
+    await expect(connectTcp(h.listenPort, '127.0.0.1', 5000)).rejects.toThrow();
+    s.write(part2);
+    expect((await readExactly(s, part2.length, 15_000)).equals(part2)).toBe(true);
+    s.end();
+    const end = await readUntilClose(s, 15_000);
+    expect(end).toMatchObject({ error: undefined, bytes: 0, ended: true });
+    expect((await stopping).code).toBe(0);
+    const complete = await h.proc.waitForEventSince(mark, 'drain_complete');
+    expect(complete.reset_flows).toBe(0);
+    expect(await h.proc.waitForEventSince(mark, 'connection_closed', (e) => e.path === 'cross_replica')).toMatchObject({ end: 'fin', bytes_c2a: 2 * MiB, bytes_a2c: 2 * MiB });
   });
 });

@@ -98,6 +98,9 @@ export class MeshFlowStream extends Duplex {
   }
 
   private onMeshReset(reason: MeshRstReason): void {
+    // Both FINs exchanged: the mesh flow is over cleanly (a link closing afterwards changes nothing,
+    // and data still buffered for the tunnel must not be thrown away).
+    if (this.finSent && this.finRecv) return;
     this.meshEnded = true;
     if (!this.destroyed) this.destroy(new MeshFlowResetError(reason));
   }

@@ -69,6 +69,8 @@ export type CrossReplicaResult = { readonly ok: true } | { readonly ok: false; r
 export class MeshManager implements MeshStatus, OnApplicationShutdown {
   private started = false;
   private stopped = false;
+  private draining = false;
+  private readonly origins = new Set<OriginFlow>();
   private readonly links = new Map<MeshLink, LinkInfo>();
   private readonly dialers = new Map<string, Dialer>();
   private peers: PeerSet | undefined;
@@ -153,6 +155,29 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     this.stop();
   }
 
+  /**
+   * Hub drain (SIGTERM): GOAWAY on every link (no new flows either way, running ones finish, each
+   * link closes after its last flow), no new links in or out.
+   */
+  startDrain(): void {
+    if (!this.running || this.draining) return;
+    this.draining = true;
+    for (const d of this.dialers.values()) clearTimeout(d.timer);
+    for (const { link } of this.links.values()) link.drain(MeshGoawayReason.SHUTDOWN);
+  }
+
+  /** Cross-replica flows of this hub's clients still running (the drain waits for them). */
+  originFlowCount(): number {
+    return this.origins.size;
+  }
+
+  /** Drain timeout: reset the origin flows still running. */
+  resetOrigins(): number {
+    const flows = [...this.origins];
+    for (const f of flows) f.resetFlow(MeshRstReason.SHUTDOWN);
+    return flows.length;
+  }
+
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
@@ -169,6 +194,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
   /** `/mesh` on server.bind: HA on, and (require_mtls) the ingress's verified-client headers. */
   verifyUpgrade(req: IncomingMessage): Promise<UpgradeVerdict> {
     if (!this.running) return Promise.resolve({ ok: false, status: 404, message: 'Not Found' });
+    if (this.draining) return Promise.resolve({ ok: false, status: 503, message: 'Service Unavailable' });
     const verdict = verifyIngressClientCert(req.headers, { requireMtls: this.config.ha.mesh.requireMtls });
     if (!verdict.ok) {
       this.metrics?.linkError();
@@ -180,7 +206,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
 
   /** A WebSocket upgraded on `/mesh` (verified): an acceptor link. */
   accept(ws: WebSocket): void {
-    if (!this.running) {
+    if (!this.running || this.draining) {
       ws.close(1008, 'mesh not running');
       return;
     }
@@ -261,7 +287,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
   }
 
   private maybeDial(d: Dialer): void {
-    if (this.stopped || d.link !== undefined || d.timer !== undefined) return;
+    if (this.stopped || this.draining || d.link !== undefined || d.timer !== undefined) return;
     if (!shouldDial(this.ha.replicaId, d.target, this.inboundUpFrom())) return;
     if (!d.policy.tryAttempt()) return;
     if (d.dials++ > 0) this.metrics?.linkReconnect();
@@ -456,6 +482,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       rstRecv: () => m.flow.rstRecv(),
       closed: (f, end) => {
         info.endpoints.delete(opened.cid);
+        this.origins.delete(f);
         m.tcpActive.labels({ connector }).dec();
         this.log.info('connection_closed', {
           cid,
@@ -472,6 +499,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       },
     });
     info.endpoints.set(opened.cid, flow);
+    this.origins.add(flow);
     m.tcpConnections.labels({ connector }).inc();
     m.tcpActive.labels({ connector }).inc();
     this.log.info('connection_open', { cid, connector, listener: l.name, agent_id: owner.agentId, owner_replica: owner.replicaId, path: 'cross_replica', client });
