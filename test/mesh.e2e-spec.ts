@@ -21,6 +21,7 @@ import {
   startAgentConnected,
   startEchoServer,
   startHub,
+  startCuttableProxy,
   startRedis,
   waitForMetric,
   type HubHandle,
@@ -53,9 +54,9 @@ type MeshHub = HubHandle & { listenPort: number; replicaId: string };
 /** An active-mode hub advertising ws://127.0.0.1:<port>/mesh (plain, require_mtls off). */
 async function meshHub(
   replicaId: string,
-  opts: { mesh?: Record<string, unknown>; limits?: Record<string, unknown>; db?: number; extraListeners?: Record<string, unknown>[] } = {},
+  opts: { mesh?: Record<string, unknown>; limits?: Record<string, unknown>; db?: number; extraListeners?: Record<string, unknown>[]; port?: number } = {},
 ): Promise<MeshHub> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const listenPort = await freePort();
   const hub = await startHub({
     name: `hub:${replicaId}`,
@@ -359,5 +360,66 @@ describe('mesh: refusals and drain of the origin hub', () => {
     const complete = await h.proc.waitForEventSince(mark, 'drain_complete');
     expect(complete.reset_flows).toBe(0);
     expect(await h.proc.waitForEventSince(mark, 'connection_closed', (e) => e.path === 'cross_replica')).toMatchObject({ end: 'fin', bytes_c2a: 2 * MiB, bytes_a2c: 2 * MiB });
+  });
+});
+
+describe('mesh partition (a TCP proxy between the hubs, cut and restored)', () => {
+  let i: MeshHub;
+  let j: MeshHub;
+
+  it('only cross-replica flows fail while cut, /readyz degraded; the link recovers when the proxy is back', async () => {
+    const ports = { i: await freePort(), j: await freePort() };
+    // Each hub advertises its mesh through its own proxy, so every link between them crosses one.
+    const proxies = { i: await startCuttableProxy(ports.i), j: await startCuttableProxy(ports.j) };
+    closers.push(() => proxies.i.close(), () => proxies.j.close());
+    const tuned = (id: 'i' | 'j'): Promise<MeshHub> =>
+      meshHub(`hub-${id}`, {
+        db: 5,
+        port: ports[id],
+        mesh: { advertise_url: `ws://127.0.0.1:${proxies[id].port}/mesh`, connect_backoff_max_sec: 1 },
+      });
+    i = await tuned('i');
+    j = await tuned('j');
+    await Promise.all([linkUp(i, 'hub-j'), linkUp(j, 'hub-i')]);
+    const agent = await startAgentConnected(i, { agentId: 'agent-ij', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    closers.push(() => agent.kill());
+    const before = await pumpEcho(j.listenPort, MiB, { timeoutMs: 20_000 });
+    expect(before.recvSha).toBe(before.sentSha);
+
+    const mark = { i: i.proc.mark(), j: j.proc.mark() };
+    await Promise.all([proxies.i.cut(), proxies.j.cut()]);
+    await j.proc.waitForEventSince(mark.j, 'mesh_link_down', (e) => e.peer === 'hub-i');
+    // Cross-replica: refused at once. Local on the owner: fine.
+    const s = await connectTcp(j.listenPort);
+    expect((await readUntilClose(s, 5000)).bytes).toBe(0);
+    expect(await j.proc.waitForEventSince(mark.j, 'cross_replica_refused')).toMatchObject({ reason: 'mesh_unavailable', owner_replica: 'hub-i' });
+    const local = await pumpEcho(i.listenPort, MiB, { timeoutMs: 20_000 });
+    expect(local.recvSha).toBe(local.sentSha);
+    const degraded = await pollUntil(
+      async () => {
+        const r = await readyBody(j);
+        return r.status === 503 ? r : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 50, what: () => 'hub-j /readyz 503' },
+    );
+    expect(degraded.body).toMatchObject({ status: 'degraded', details: { mesh: { reason: 'no_link_up' } } });
+
+    await Promise.all([proxies.i.restore(), proxies.j.restore()]);
+    await Promise.all([
+      i.proc.waitForEventSince(mark.i, 'mesh_link_up', (e) => e.peer === 'hub-j'),
+      j.proc.waitForEventSince(mark.j, 'mesh_link_up', (e) => e.peer === 'hub-i'),
+    ]);
+    const after = await pumpEcho(j.listenPort, MiB, { timeoutMs: 20_000 });
+    expect(after.recvSha).toBe(after.sentSha);
+    // Whichever hub held the dialing end of the cut link dialed again (counted once per re-dial).
+    await pollUntil(
+      async () => {
+        const [ti, tj] = await Promise.all([i.metrics(), j.metrics()]);
+        const n = metricValue(ti, 'nowconnect_mesh_link_reconnects_total') + metricValue(tj, 'nowconnect_mesh_link_reconnects_total');
+        return n >= 1 ? n : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 50, what: () => 'a mesh re-dial counted' },
+    );
+    await pollUntil(async () => ((await readyBody(j)).status === 200 ? true : undefined), { timeoutMs: 10_000, intervalMs: 50, what: () => 'hub-j ready again' });
   });
 });
