@@ -54,12 +54,20 @@ type MeshHub = HubHandle & { listenPort: number; replicaId: string };
 /** An active-mode hub advertising ws://127.0.0.1:<port>/mesh (plain, require_mtls off). */
 async function meshHub(
   replicaId: string,
-  opts: { mesh?: Record<string, unknown>; limits?: Record<string, unknown>; db?: number; extraListeners?: Record<string, unknown>[]; port?: number } = {},
+  opts: {
+    mesh?: Record<string, unknown>;
+    limits?: Record<string, unknown>;
+    db?: number;
+    extraListeners?: Record<string, unknown>[];
+    port?: number;
+    secret?: string;
+  } = {},
 ): Promise<MeshHub> {
   const port = opts.port ?? (await freePort());
   const listenPort = await freePort();
   const hub = await startHub({
     name: `hub:${replicaId}`,
+    secret: opts.secret,
     config: {
       server: { bind: `127.0.0.1:${port}` },
       listeners: [listener('l1', CONNECTOR, listenPort), ...(opts.extraListeners ?? [])],
@@ -421,5 +429,57 @@ describe('mesh partition (a TCP proxy between the hubs, cut and restored)', () =
       { timeoutMs: 10_000, intervalMs: 50, what: () => 'a mesh re-dial counted' },
     );
     await pollUntil(async () => ((await readyBody(j)).status === 200 ? true : undefined), { timeoutMs: 10_000, intervalMs: 50, what: () => 'hub-j ready again' });
+  });
+});
+
+describe('mesh: three hubs, owner crash', () => {
+  it('clients on the two other hubs cross to the owner; kill -9 of the owner resets them promptly; the agent moves and new flows work within 10 s', async () => {
+    const secret = 'shared-secret-for-three-mesh-hubs-000000';
+    const k = await meshHub('hub-k', { db: 6, secret });
+    const l = await meshHub('hub-l', { db: 6, secret });
+    const m = await meshHub('hub-m', { db: 6, secret });
+    await Promise.all([linkUp(k, 'hub-l'), linkUp(k, 'hub-m'), linkUp(l, 'hub-m'), linkUp(m, 'hub-l')]);
+    // The agent's fail-over list: k first, then l.
+    const agent = await startAgentConnected(k, {
+      agentId: 'agent-klm',
+      urls: [k.tunnelUrl, l.tunnelUrl],
+      connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` },
+    });
+    closers.push(() => agent.kill());
+    const rs = await Promise.all([k, l, m].map((hub) => pumpEcho(hub.listenPort, 2 * MiB, { timeoutMs: 30_000 })));
+    for (const r of rs) expect(r.recvSha).toBe(r.sentSha);
+    for (const hub of [l, m]) await waitForMetric(hub.httpUrl, 'nowconnect_flows_total', { path: 'cross_replica' }, (v) => v === 1);
+    await waitForMetric(k.httpUrl, 'nowconnect_flows_total', { path: 'local' }, (v) => v === 1);
+
+    // Flows in progress from l and m through k.
+    const open = await Promise.all(
+      [l, m].map(async (hub) => {
+        const s = await connectTcp(hub.listenPort);
+        const part = crypto.randomBytes(64 * 1024);
+        s.write(part);
+        expect((await readExactly(s, part.length, 10_000)).equals(part)).toBe(true);
+        return s;
+      }),
+    );
+    const ends = open.map((s) => readUntilClose(s, 10_000));
+    const killedAt = Date.now();
+    await k.kill();
+    for (const end of await Promise.all(ends)) expect(end.elapsedMs).toBeLessThan(5000); // reset or closed, never a hang
+    await l.proc.waitForEvent('agent_connected', (e) => e.agent_id === 'agent-klm', 15_000);
+    // New flows: local on l, cross-replica from m to l (the registry names l with a new epoch).
+    const local = await pumpEcho(l.listenPort, MiB, { timeoutMs: 10_000 });
+    expect(local.recvSha).toBe(local.sentSha);
+    const crossed = await pollUntil(
+      async () => {
+        const r = await pumpEcho(m.listenPort, MiB, { timeoutMs: 10_000 }).catch(() => undefined);
+        return r !== undefined && r.recvSha === r.sentSha ? r : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: () => 'a cross-replica flow from hub-m to the new owner' },
+    );
+    expect(crossed.recvBytes).toBe(MiB);
+    const sinceKill = Date.now() - killedAt;
+    process.stdout.write(`owner crash: new cross-replica flow through the new owner ${sinceKill} ms after kill -9\n`);
+    expect(sinceKill).toBeLessThan(10_000);
+    expect(await m.proc.waitForEvent('connection_open', (e) => e.owner_replica === 'hub-l')).toMatchObject({ path: 'cross_replica' });
   });
 });
