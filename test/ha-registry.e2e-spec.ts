@@ -280,22 +280,25 @@ describe('HA with a real redis-server', () => {
     expect(ready.body).toMatchObject({ status: 'ready', details: { registry: { status: 'up', healthy: true, kind: 'redis' } } });
   });
 
-  it('active mode: an agent owned elsewhere is refused as mesh_unavailable (no mesh yet), at once', async () => {
+  it('active mode: an agent owned elsewhere, no mesh link to its hub: refused as mesh_unavailable at once; readyz degraded', async () => {
     const redis = await freshRedis();
     const secret = 'shared-secret-for-active-hubs-0000000000';
+    // require_mtls (the default) on the plain port without an ingress: every /mesh upgrade is refused,
+    // so the peers see each other in the registry but no link comes up (docs/mesh.md, mTLS).
     const hubA = await haHub('active-a', 'active', { redisUrl: redis.url, secret });
     const hubB = await haHub('active-b', 'active', { redisUrl: redis.url, secret });
     const agent = await startAgentConnected(hubA, { agentId: 'active-agent', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
     closers.push(() => agent.kill());
     await expectEcho(hubA.listenPort);
+    await hubB.proc.waitForEvent('mesh_upgrade_refused', (e) => e.reason === 'no_client_cert');
     const s = await connectTcp(hubB.listenPort);
     expect((await readUntilClose(s, 10_000)).bytes).toBe(0);
     expect(await hubB.proc.waitForEvent('cross_replica_refused')).toMatchObject({ reason: 'mesh_unavailable', owner_replica: 'active-a' });
     expect(await waitForMetric(hubB.httpUrl, 'nowconnect_cross_replica_refused_total', { connector: CONNECTOR, reason: 'mesh_unavailable' }, (v) => v === 1)).toBe(1);
-    // Active mode without a running mesh manager is degraded (SPEC §6), and says why.
-    const ready = await hubA.get('/readyz');
-    expect(ready.status).toBe(503);
-    expect(ready.body).toMatchObject({ status: 'degraded', impaired: ['mesh'], details: { mesh: { reason: 'mesh_not_running' } } });
+    // A peer replica's lease is alive but no link is up: degraded (SPEC §6), and says why.
+    await waitStatus(() => hubA.get('/readyz'), 503, { timeoutMs: 10_000 });
+    const body = (await hubA.get('/readyz')).body;
+    expect(body).toMatchObject({ status: 'degraded', impaired: ['mesh'], details: { mesh: { reason: 'no_link_up', live_peers: ['active-b'] } } });
   });
 });
 
@@ -307,8 +310,8 @@ describe('Redis outage (kill -9 and restart)', () => {
     const agent = await startAgentConnected(hub, { agentId: 'outage-agent', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
     closers.push(() => agent.kill());
     const e1 = agent.connected.epoch as number;
-    const degradedBefore = await hub.get('/readyz');
-    expect(degradedBefore.body).toMatchObject({ impaired: ['mesh'] }); // registry fine
+    const readyBefore = await hub.get('/readyz');
+    expect(readyBefore).toMatchObject({ status: 200, body: { status: 'ready' } }); // registry fine, no peer: mesh fine
 
     // A flow in progress across the outage.
     const s = await connectTcp(hub.listenPort);
@@ -349,10 +352,10 @@ describe('Redis outage (kill -9 and restart)', () => {
     expect(await reg.getOwner('outage-agent')).toEqual({ replicaId: 'outage-a', epoch: e2 });
     expect(await reg.listAgents(CONNECTOR)).toEqual(['outage-agent']);
     expect((await reg.listReplicas()).map((r) => r.replicaId)).toEqual(['outage-a']);
-    // Registry healthy again; what is still impaired is only the (not yet built) mesh.
+    // Registry healthy again: ready (no peer replica, so the mesh has nothing to link to).
     await pollUntil(async () => {
-      const b = (await hub.get('/readyz')).body as { impaired?: string[] };
-      return b.impaired?.length === 1 && b.impaired[0] === 'mesh' ? true : undefined;
+      const r = await hub.get('/readyz');
+      return r.status === 200 && (r.body as { status?: string }).status === 'ready' ? true : undefined;
     }, { timeoutMs: 10_000, intervalMs: 50, what: () => 'registry back in /readyz' });
     expect(await waitForMetric(hub.httpUrl, 'nowconnect_registry_up', {}, (v) => v === 1)).toBe(1);
     expect(hub.proc.eventsNamed('registry_degraded')).toHaveLength(1);
@@ -362,11 +365,14 @@ describe('Redis outage (kill -9 and restart)', () => {
   it('ha.readiness_degraded_code: 200 keeps a degraded hub in rotation, still saying degraded', async () => {
     const redis = await freshRedis();
     const hub = await haHub('degraded-200', 'active', { redisUrl: redis.url, ha: { readiness_degraded_code: 200 } });
+    const mark = hub.proc.mark();
+    await redis.kill();
+    await hub.proc.waitForEventSince(mark, 'registry_degraded', undefined, 15_000);
     const r = await pollUntil(async () => {
       const res = await hub.get('/readyz');
-      return (res.body as { status?: string }).status === 'not_ready' ? undefined : res; // still starting
-    }, { timeoutMs: 10_000, intervalMs: 20, what: () => 'hub started' });
+      return (res.body as { status?: string }).status === 'degraded' ? res : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 20, what: () => 'hub degraded' });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ status: 'degraded', impaired: ['mesh'] });
+    expect(r.body).toMatchObject({ status: 'degraded', impaired: ['registry'] });
   });
 });

@@ -16,3 +16,4 @@ export * from './tcp';
 export * from './tls';
 export * from './tmp';
 export * from './redis-cluster';
+export * from './tcp-proxy';

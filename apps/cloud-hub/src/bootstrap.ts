@@ -13,6 +13,7 @@ import { ListenerManager } from './listeners/listener-manager';
 import { HubState } from './health/hub-state';
 import { DrainService } from './drain/drain.service';
 import { HaCoordinator } from './ha/ha-coordinator';
+import { MeshManager } from './mesh/mesh-manager';
 
 /** Slack over max_frame_bytes for one WebSocket message (several small frames may share one). */
 const WS_PAYLOAD_SLACK = 64 * 1024;
@@ -70,10 +71,16 @@ export async function bootstrap(): Promise<void> {
     abortOnError: false,
   });
   const sessions = app.get(TunnelSessions);
+  const mesh = app.get(MeshManager);
   app.useWebSocketAdapter(
     new HubWsAdapter(app, {
       maxPayload: config.limits.maxFrameBytes + WS_PAYLOAD_SLACK,
-      verify: (path, req) => (path === '/tunnel' ? sessions.verifyUpgrade(req) : Promise.resolve({ ok: false, status: 404, message: 'Not Found' })),
+      verify: (path, req) =>
+        path === '/tunnel'
+          ? sessions.verifyUpgrade(req)
+          : path === '/mesh'
+            ? mesh.verifyUpgrade(req)
+            : Promise.resolve({ ok: false, status: 404, message: 'Not Found' }),
     }),
   );
   app.disable('x-powered-by');
@@ -87,6 +94,7 @@ export async function bootstrap(): Promise<void> {
     ha_mode: config.ha.enabled ? config.ha.mode : 'off',
   });
   await app.get(HaCoordinator).start(port);
+  await mesh.start();
   await app.get(ListenerManager).start();
   app.get(HubState).phase = 'ready';
 

@@ -16,7 +16,9 @@ import { HubReadinessIndicator } from './health/readiness.indicator';
 import { HealthController } from './health/health.controller';
 import { DrainService } from './drain/drain.service';
 import { HaCoordinator } from './ha/ha-coordinator';
-import { MESH_STATUS, NO_MESH } from './ha/mesh-status';
+import { MESH_STATUS } from './ha/mesh-status';
+import { MeshManager } from './mesh/mesh-manager';
+import { MeshGateway } from './mesh/mesh.gateway';
 
 /** The cloud hub: wiring only; the data plane is plain classes created by TunnelSessions. */
 @Module({})
@@ -45,7 +47,10 @@ export class HubModule {
         HubReadinessIndicator,
         DrainService,
         HaCoordinator,
-        { provide: MESH_STATUS, useValue: NO_MESH },
+        MeshManager,
+        MeshGateway,
+        // HA off: the manager never starts (running false), and readiness does not ask.
+        { provide: MESH_STATUS, useExisting: MeshManager },
       ],
     };
   }

@@ -443,6 +443,8 @@ describe('MeshLink: RTT, drain, loss', () => {
     await d.waitFor('fin');
     await Promise.all([d.waitFor('down'), a.waitFor('down')]);
     expect(d.bytes(r.cid).toString()).toBe('reply');
+    // The last FIN reaches the handler before the link reports itself down (no LINK_LOST for a clean end).
+    expect(d.log.findIndex((e) => e.kind === 'fin')).toBeLessThan(d.log.findIndex((e) => e.kind === 'down'));
     expect(dialer.state).toBe(LinkState.DOWN);
     expect(acceptor.state).toBe(LinkState.DOWN);
     expect(d.count('reset') + a.count('reset')).toBe(0);

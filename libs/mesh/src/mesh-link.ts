@@ -261,8 +261,10 @@ export class MeshLink extends LinkSocket {
       case MeshFrameType.M_FIN:
         if (!ch.acked || ch.finRecv) return this.resetAndReport(ch, MeshRstReason.PROTOCOL);
         ch.finRecv = true;
-        if (ch.finSent) this.forget(ch.cid);
+        // Tell the handler first: forgetting the last flow of a draining link closes the link,
+        // which would report this cleanly ended flow as LINK_LOST.
         this.handler.fin(this, ch.cid);
+        if (ch.finSent) this.forget(ch.cid);
         return;
       case MeshFrameType.M_RST:
         this.forgetAndReport(ch, f.reason);

@@ -5,6 +5,7 @@ import { HubMetrics } from '../metrics/hub-metrics';
 import { HubState } from '../health/hub-state';
 import { ListenerManager } from '../listeners/listener-manager';
 import { TunnelSessions } from '../tunnel/tunnel-sessions';
+import { MeshManager } from '../mesh/mesh-manager';
 
 /**
  * SIGTERM drain (SPEC §9): /readyz 503 at once, listeners closed, agents told
@@ -21,6 +22,7 @@ export class DrainService {
     private readonly state: HubState,
     private readonly listeners: ListenerManager,
     private readonly sessions: TunnelSessions,
+    private readonly mesh: MeshManager,
   ) {}
 
   drain(signal: string): Promise<void> {
@@ -33,12 +35,28 @@ export class DrainService {
     this.state.phase = 'draining';
     this.metrics.draining.set(1);
     const timeoutSec = this.config.server.drainTimeoutSec;
-    this.log.info('drain_started', { signal, active_flows: this.sessions.totalFlows(), drain_timeout_sec: timeoutSec });
+    const activeFlows = (): number => this.sessions.totalFlows() + this.mesh.originFlowCount();
+    this.log.info('drain_started', { signal, active_flows: activeFlows(), drain_timeout_sec: timeoutSec });
     await this.listeners.stopAccepting();
     this.sessions.startDrain();
-    await this.sessions.waitForFlows(timeoutSec * 1000);
-    const reset = this.sessions.resetAll();
+    this.mesh.startDrain();
+    await this.waitForFlows(activeFlows, timeoutSec * 1000);
+    const reset = this.sessions.resetAll() + this.mesh.resetOrigins();
     this.sessions.closeAll();
     this.log.info('drain_complete', { reset_flows: reset, duration_ms: Date.now() - started });
+  }
+
+  /** Resolves when no flow is left (tunnel flows and cross-replica origin flows), or after timeoutMs. */
+  private waitForFlows(active: () => number, timeoutMs: number): Promise<void> {
+    if (active() === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const poll = setInterval(() => active() === 0 && done(), 100);
+      function done(): void {
+        clearTimeout(timer);
+        clearInterval(poll);
+        resolve();
+      }
+    });
   }
 }

@@ -76,6 +76,11 @@ export class HaCoordinator implements OnApplicationShutdown {
     this.replicaId = config.ha.replicaId;
   }
 
+  /** The mesh URL this replica registers (set by start). */
+  get ownMeshUrl(): string {
+    return this.meshUrl;
+  }
+
   get enabled(): boolean {
     return this.mode !== 'off';
   }

@@ -6,6 +6,7 @@ import { maskIp } from '@nowconnect/logging';
 import { HubMetrics } from '../metrics/hub-metrics';
 import { TunnelSessions } from '../tunnel/tunnel-sessions';
 import { HaCoordinator } from '../ha/ha-coordinator';
+import { MeshManager } from '../mesh/mesh-manager';
 
 /** Shadow-mode registry lookups in flight at most (they only count; beyond this they are skipped). */
 const MAX_SHADOW_LOOKUPS = 64;
@@ -25,6 +26,7 @@ export class ListenerManager {
   private readonly running: RunningListener[] = [];
   private shadowLookups = 0;
   private readonly localFlows: { inc(): void };
+  private readonly crossReplicaFlows: { inc(): void };
 
   constructor(
     @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
@@ -32,8 +34,10 @@ export class ListenerManager {
     private readonly metrics: HubMetrics,
     private readonly sessions: TunnelSessions,
     private readonly ha: HaCoordinator,
+    private readonly mesh: MeshManager,
   ) {
     this.localFlows = metrics.flowsTotal.labels({ path: 'local' });
+    this.crossReplicaFlows = metrics.flowsTotal.labels({ path: 'cross_replica' });
   }
 
   async start(): Promise<void> {
@@ -117,9 +121,11 @@ export class ListenerManager {
   }
 
   /**
-   * Active mode without a local agent: find the owning replica. Until the mesh carries the flow
-   * (issue 4) a remote owner is refused as `mesh_unavailable`; with the registry down the refusal
-   * (`registry_unavailable`) is immediate — no lookup is attempted.
+   * Active mode without a local agent: find the owning replica and open the flow through the mesh
+   * link to it. Refused at once (client closed, `cross_replica_refused` with the reason) when the
+   * registry is down (`registry_unavailable`, no lookup attempted), no link to the owner is up
+   * (`mesh_unavailable`), or the link's writer is at a cap (`queue_full` / `inflight_cap`, also in
+   * nowconnect_mesh_backpressure_drops_total{peer,reason}).
    */
   private async routeCrossReplica(l: ListenerConfig, sock: Socket, client: string): Promise<void> {
     const r = await this.ha.lookupOwner(l.connector);
@@ -127,7 +133,16 @@ export class ListenerManager {
       this.refuseNoAgent(l, sock, client);
       return;
     }
-    const reason = r.kind === 'unavailable' ? 'registry_unavailable' : 'mesh_unavailable';
+    if (sock.destroyed) return;
+    let reason = 'registry_unavailable';
+    if (r.kind === 'remote') {
+      const opened = this.mesh.openCrossReplica(r.owner, l, sock, client);
+      if (opened.ok) {
+        this.crossReplicaFlows.inc();
+        return;
+      }
+      reason = opened.reason;
+    }
     this.ha.haMetrics?.crossReplicaRefused.labels({ connector: l.connector, reason }).inc();
     this.log.warn('cross_replica_refused', {
       listener: l.name,

@@ -1,0 +1,101 @@
+import type { Counter, Histogram } from 'prom-client';
+import { Gauge, register } from 'prom-client';
+import type { BackpressureReason, MeshFrameDir, MeshMetrics } from '@nowconnect/mesh';
+import { counter, histogram } from '../metrics/hub-metrics';
+
+/** One gauge sample set, read from the live links at scrape time. */
+export interface MeshGaugeSample {
+  readonly peer: string;
+  readonly state: string;
+  readonly queueDepth: number;
+  readonly inflightBytes: number;
+}
+
+/** The collector of the current MeshManager (one per process; a second app in one process replaces it). */
+let currentSource: (() => readonly MeshGaugeSample[]) | undefined;
+const LINK_STATES = ['connecting', 'up', 'draining', 'down'] as const;
+
+function collectedGauge(name: string, help: string, labelNames: string[], fill: (g: Gauge<string>, samples: readonly MeshGaugeSample[]) => void): Gauge<string> {
+  const existing = register.getSingleMetric(name);
+  if (existing !== undefined) return existing as Gauge<string>;
+  return new Gauge<string>({
+    name,
+    help,
+    labelNames,
+    collect() {
+      this.reset();
+      fill(this, currentSource?.() ?? []);
+    },
+  });
+}
+
+/**
+ * SPEC §7 mesh metrics on prom-client's default registry. Counters move as
+ * events happen; the gauges (links by state, queue depth, in-flight bytes) are
+ * read from the links when /metrics is scraped.
+ */
+export class PromMeshMetrics implements MeshMetrics {
+  readonly frames: Counter<'dir' | 'type'> = counter('nowconnect_mesh_frames_total', 'Mesh frames sent (out) and received (in), by type', ['dir', 'type']);
+  readonly rttSeconds: Histogram = histogram('nowconnect_mesh_rtt_seconds', 'Mesh keepalive round trip hub<->hub', [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
+  readonly epochMismatchTotal: Counter = counter('nowconnect_owner_epoch_mismatch_total', 'Frames or claims refused because their ownership epoch is not the current one');
+  readonly dedupTotal: Counter = counter('nowconnect_cid_dedup_dropped_total', 'Mesh flow frames dropped as replays (seq not above the last accepted one for the CID)');
+  readonly backpressureTotal: Counter<'peer' | 'reason'> = counter(
+    'nowconnect_mesh_backpressure_drops_total',
+    'New cross-replica flows refused because the mesh link was at its queue or in-flight cap',
+    ['peer', 'reason'],
+  );
+  readonly reconnects: Counter = counter('nowconnect_mesh_link_reconnects_total', 'Mesh re-dials after a failed dial or a lost link');
+  readonly errors: Counter = counter('nowconnect_mesh_link_errors_total', 'Mesh link errors (protocol errors, handshake failures, dead peers, socket errors)');
+  private readonly frameChildren = new Map<string, Counter.Internal>();
+
+  constructor(source: () => readonly MeshGaugeSample[]) {
+    currentSource = source;
+    collectedGauge('nowconnect_mesh_links', 'Mesh links by peer and state (1 = the link to that peer is in that state)', ['peer', 'state'], (g, samples) => {
+      for (const s of samples) for (const state of LINK_STATES) g.labels({ peer: s.peer, state }).set(s.state === state ? 1 : 0);
+    });
+    collectedGauge('nowconnect_mesh_queue_depth', 'Frames waiting in the mesh link writer queue', ['peer'], (g, samples) => {
+      for (const s of samples) g.labels({ peer: s.peer }).set(s.queueDepth);
+    });
+    collectedGauge('nowconnect_mesh_inflight_bytes', 'Bytes handed to the mesh link socket and not yet written out', ['peer'], (g, samples) => {
+      for (const s of samples) g.labels({ peer: s.peer }).set(s.inflightBytes);
+    });
+    this.reconnects.inc(0);
+    this.errors.inc(0);
+    this.dedupTotal.inc(0);
+    this.epochMismatchTotal.inc(0);
+  }
+
+  frame(dir: MeshFrameDir, type: string): void {
+    const key = `${dir}:${type}`;
+    let child = this.frameChildren.get(key);
+    if (child === undefined) {
+      child = this.frames.labels({ dir, type });
+      this.frameChildren.set(key, child);
+    }
+    child.inc();
+  }
+
+  rtt(seconds: number): void {
+    this.rttSeconds.observe(seconds);
+  }
+
+  epochMismatch(): void {
+    this.epochMismatchTotal.inc();
+  }
+
+  dedupDropped(): void {
+    this.dedupTotal.inc();
+  }
+
+  backpressureDrop(peer: string, reason: BackpressureReason): void {
+    this.backpressureTotal.labels({ peer, reason }).inc();
+  }
+
+  linkError(): void {
+    this.errors.inc();
+  }
+
+  linkReconnect(): void {
+    this.reconnects.inc();
+  }
+}

@@ -1,0 +1,485 @@
+/**
+ * Hub-to-hub mesh with real processes and a real redis-server (issue 4): two hubs in HA active
+ * mode link up over /mesh, a client landing on the hub that does not hold the agent reaches it
+ * through the mesh (exact bytes both ways), and a lost link refuses cross-replica flows at once.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import WebSocket from 'ws';
+import {
+  cleanupAll,
+  connectTcp,
+  freePort,
+  listener,
+  makeCa,
+  makeCert,
+  makeTmpDir,
+  metricValue,
+  pumpEcho,
+  readUntilClose,
+  startAgentConnected,
+  startEchoServer,
+  startHub,
+  startCuttableProxy,
+  startRedis,
+  waitForMetric,
+  type HubHandle,
+  type RedisHandle,
+  type TargetServer,
+} from './support';
+import { pollUntil } from './support/http';
+import { procMemKiB, readExactly, waitClosed, writeUntilStalled } from './support/flows';
+
+const MiB = 1024 * 1024;
+
+const CONNECTOR = 'echo';
+const closers: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  for (const c of closers.reverse()) await c().catch(() => undefined);
+  await cleanupAll();
+});
+
+let echo: TargetServer;
+let redis: RedisHandle;
+beforeAll(async () => {
+  echo = await startEchoServer();
+  closers.push(() => echo.close());
+  redis = await startRedis();
+  closers.push(() => redis.stop());
+});
+
+type MeshHub = HubHandle & { listenPort: number; replicaId: string };
+
+/** An active-mode hub advertising ws://127.0.0.1:<port>/mesh (plain, require_mtls off). */
+async function meshHub(
+  replicaId: string,
+  opts: {
+    mesh?: Record<string, unknown>;
+    limits?: Record<string, unknown>;
+    db?: number;
+    extraListeners?: Record<string, unknown>[];
+    port?: number;
+    secret?: string;
+  } = {},
+): Promise<MeshHub> {
+  const port = opts.port ?? (await freePort());
+  const listenPort = await freePort();
+  const hub = await startHub({
+    name: `hub:${replicaId}`,
+    secret: opts.secret,
+    config: {
+      server: { bind: `127.0.0.1:${port}` },
+      listeners: [listener('l1', CONNECTOR, listenPort), ...(opts.extraListeners ?? [])],
+      ...(opts.limits === undefined ? {} : { limits: opts.limits }),
+      ha: {
+        enabled: true,
+        mode: 'active',
+        replica_id: replicaId,
+        redis_url: `${redis.url.replace(/\/\d+$/, '')}/${opts.db ?? 0}`,
+        lease_sec: 3,
+        mesh: { require_mtls: false, advertise_url: `ws://127.0.0.1:${port}/mesh`, ...(opts.mesh ?? {}) },
+      },
+    },
+  });
+  closers.push(() => hub.kill());
+  return Object.assign(hub, { listenPort, replicaId });
+}
+
+function linkUp(hub: MeshHub, peer: string): Promise<unknown> {
+  return hub.proc.waitForEvent('mesh_link_up', (e) => e.peer === peer);
+}
+
+async function readyBody(hub: HubHandle): Promise<{ status: number; body: { status?: string; details?: Record<string, unknown> } }> {
+  const r = await hub.get('/readyz');
+  return { status: r.status, body: r.body as { status?: string; details?: Record<string, unknown> } };
+}
+
+describe('mesh: two active hubs on one Redis', () => {
+  let a: MeshHub;
+  let b: MeshHub;
+
+  beforeAll(async () => {
+    a = await meshHub('hub-a', { db: 1 });
+    b = await meshHub('hub-b', { db: 1 });
+    await Promise.all([linkUp(a, 'hub-b'), linkUp(b, 'hub-a')]);
+  });
+
+  it('links up (mesh_link_up both ways), /readyz 200 ready on both, link gauges and RTT exported', async () => {
+    for (const hub of [a, b]) {
+      const r = await pollUntil(
+        async () => {
+          const res = await readyBody(hub);
+          return res.status === 200 ? res : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 50, what: () => `${hub.proc.name} /readyz 200` },
+      );
+      expect(r.body.status).toBe('ready');
+      expect(r.body.details).toHaveProperty('mesh');
+      const peer = hub === a ? 'hub-b' : 'hub-a';
+      await waitForMetric(hub.httpUrl, 'nowconnect_mesh_links', { peer, state: 'up' }, (v) => v === 1);
+    }
+    const text = await b.metrics();
+    for (const name of ['nowconnect_mesh_frames_total', 'nowconnect_mesh_rtt_seconds_bucket', 'nowconnect_mesh_link_errors_total', 'nowconnect_mesh_queue_depth']) {
+      expect(text).toMatch(new RegExp(`^${name}`, 'm'));
+    }
+    expect(metricValue(text, 'nowconnect_mesh_frames_total', { dir: 'in', type: 'M_HELLO' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a client on hub B reaches the agent held by hub A: 8 MiB each way, exact bytes, counted as cross_replica', async () => {
+    const agent = await startAgentConnected(a, { agentId: 'agent-1', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    closers.push(() => agent.kill());
+    const bytes = 8 * 1024 * 1024;
+    const r = await pumpEcho(b.listenPort, bytes, { timeoutMs: 60_000 });
+    expect(r.recvBytes).toBe(bytes);
+    expect(r.recvSha).toBe(r.sentSha);
+    process.stdout.write(`cross-replica echo: ${bytes} bytes each way in ${r.elapsedMs} ms\n`);
+    await waitForMetric(b.httpUrl, 'nowconnect_flows_total', { path: 'cross_replica' }, (v) => v === 1);
+    const text = await b.metrics();
+    expect(metricValue(text, 'nowconnect_flows_total', { path: 'local' })).toBe(0);
+    expect(metricValue(text, 'nowconnect_mesh_frames_total', { dir: 'out', type: 'M_OPEN' })).toBe(1);
+    const closed = await b.proc.waitForEvent('connection_closed', (e) => e.path === 'cross_replica');
+    expect(closed).toMatchObject({ bytes_c2a: bytes, bytes_a2c: bytes, end: 'fin' });
+    await a.proc.waitForEvent('connection_closed', (e) => e.listener === 'mesh:hub-b' && e.end === 'fin');
+    // A local client on hub A still goes straight to the agent.
+    const local = await pumpEcho(a.listenPort, 64 * 1024, { timeoutMs: 20_000 });
+    expect(local.recvSha).toBe(local.sentSha);
+    await waitForMetric(a.httpUrl, 'nowconnect_flows_total', { path: 'local' }, (v) => v === 1);
+  });
+
+  it('owner hub killed: hub B logs mesh_link_down and refuses cross-replica clients at once', async () => {
+    const mark = b.proc.mark();
+    await a.kill();
+    await b.proc.waitForEventSince(mark, 'mesh_link_down', (e) => e.peer === 'hub-a');
+    const started = Date.now();
+    const s = await connectTcp(b.listenPort);
+    const closed = await readUntilClose(s, 5000);
+    expect(closed.bytes).toBe(0);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const refused = await b.proc.waitForEventSince(mark, 'cross_replica_refused');
+    expect(refused).toMatchObject({ reason: 'mesh_unavailable', owner_replica: 'hub-a' });
+  });
+});
+
+describe('mesh backpressure: a slow reader on a cross-replica flow', () => {
+  const BOUND_MIB = 64;
+  let owner: MeshHub;
+  let origin: MeshHub;
+
+  beforeAll(async () => {
+    owner = await meshHub('hub-c', { db: 2 });
+    origin = await meshHub('hub-d', { db: 2 });
+    await Promise.all([linkUp(owner, 'hub-d'), linkUp(origin, 'hub-c')]);
+    const agent = await startAgentConnected(owner, { agentId: 'agent-bp', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    closers.push(() => agent.kill());
+  });
+
+  it(`does not stall a second cross-replica flow; queue and in-flight gauges stay at their caps; RSS of both hubs <= baseline + ${BOUND_MIB} MiB`, async () => {
+    const pids = [owner.proc.pid, origin.proc.pid];
+    if (pids.some((p) => p === undefined)) throw new Error('hub without pid');
+    const warm = await pumpEcho(origin.listenPort, 4 * MiB, { timeoutMs: 30_000 });
+    expect(warm.recvSha).toBe(warm.sentSha);
+    const baseline = pids.map((p) => procMemKiB(p!).rssKiB);
+
+    // Flow A: connect to the origin hub, never read, write until the whole path stops taking bytes.
+    const a = await connectTcp(origin.listenPort);
+    a.pause();
+    a.on('error', () => undefined);
+    const block = crypto.randomBytes(64 * 1024);
+    const aRes = await writeUntilStalled(a, block, 64 * MiB, 2000);
+    expect(aRes.stalled).toBe(true);
+    expect(aRes.written).toBeLessThan(64 * MiB);
+    const stalledRss = pids.map((p) => procMemKiB(p!).rssKiB);
+
+    // The link's writer stays within its caps (send_queue_depth 1000, 8 MiB in flight by default).
+    for (const [hub, peer] of [[origin, 'hub-c'], [owner, 'hub-d']] as const) {
+      const text = await hub.metrics();
+      expect(metricValue(text, 'nowconnect_mesh_queue_depth', { peer })).toBeLessThanOrEqual(1000);
+      expect(metricValue(text, 'nowconnect_mesh_inflight_bytes', { peer })).toBeLessThanOrEqual(8 * MiB + MiB);
+    }
+
+    // Flow B over the same link and agent while A stays stalled.
+    let aDrained = false;
+    a.once('drain', () => {
+      aDrained = true;
+    });
+    const b = await pumpEcho(origin.listenPort, 32 * MiB, { timeoutMs: 60_000 });
+    expect(b.recvBytes).toBe(32 * MiB);
+    expect(b.recvSha).toBe(b.sentSha);
+    expect(aDrained).toBe(false);
+    expect(a.destroyed).toBe(false);
+    const after = pids.map((p) => procMemKiB(p!).rssKiB);
+    process.stdout.write(
+      `mesh slow reader: A wrote ${(aRes.written / MiB).toFixed(1)} MiB before stalling; B 32 MiB echoed in ${b.elapsedMs} ms; ` +
+        `RSS MiB owner ${(baseline[0]! / 1024).toFixed(1)} -> ${(stalledRss[0]! / 1024).toFixed(1)} -> ${(after[0]! / 1024).toFixed(1)}, ` +
+        `origin ${(baseline[1]! / 1024).toFixed(1)} -> ${(stalledRss[1]! / 1024).toFixed(1)} -> ${(after[1]! / 1024).toFixed(1)}\n`,
+    );
+    for (let i = 0; i < pids.length; i++) {
+      expect(Math.max(stalledRss[i]!, after[i]!)).toBeLessThan(baseline[i]! + BOUND_MIB * 1024);
+    }
+    expect(await waitForMetric(origin.httpUrl, 'nowconnect_flows_total', { path: 'cross_replica' }, (v) => v === 3)).toBe(3);
+
+    // A is still a live flow: reading it now drains it (nothing lost or truncated), then it ends cleanly.
+    const closedA = waitClosed(a, 30_000);
+    const got = { n: 0 };
+    a.on('data', (d: Buffer) => (got.n += d.length));
+    a.end();
+    a.resume();
+    await closedA;
+    expect(got.n).toBe(aRes.written);
+  });
+});
+
+/** Resolves 'open' once the upgrade succeeded, or the error text (TLS refusal, HTTP status). */
+function tryMeshUpgrade(url: string, opts: WebSocket.ClientOptions): Promise<string> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 5000, ...opts });
+    ws.once('open', () => {
+      ws.terminate();
+      resolve('open');
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      ws.terminate();
+      resolve(`http ${res.statusCode ?? 0}`);
+    });
+    ws.once('error', (err) => resolve(`error ${err.message}`));
+  });
+}
+
+describe('mesh mTLS on ha.mesh.listen', () => {
+  let e: MeshHub;
+  let f: MeshHub;
+  let goodClient: { certFile: string; keyFile: string; caFile: string };
+  let renew: () => Promise<unknown>;
+  let foreignClient: { certFile: string; keyFile: string };
+  const meshPorts: Record<string, number> = {};
+
+  beforeAll(async () => {
+    const dir = makeTmpDir('nc-mesh-tls-');
+    const ca = await makeCa(path.join(dir, 'ca'));
+    const other = await makeCa(path.join(dir, 'other'), 'Another CA');
+    const certs: Record<string, { certFile: string; keyFile: string; caFile: string }> = {};
+    for (const id of ['hub-e', 'hub-f']) {
+      certs[id] = await makeCert(ca, { cn: id, clientAuth: true });
+      meshPorts[id] = await freePort();
+    }
+    goodClient = await makeCert(ca, { cn: 'test-client', clientAuth: true });
+    renew = () => makeCert(ca, { cn: 'hub-e', clientAuth: true }); // same paths as hub-e's files
+    foreignClient = await makeCert(other, { cn: 'hub-e', clientAuth: true, name: 'foreign' });
+    const tlsHub = (id: string): Promise<MeshHub> =>
+      meshHub(id, {
+        db: 3,
+        mesh: {
+          listen: `127.0.0.1:${meshPorts[id]}`,
+          advertise_url: `wss://127.0.0.1:${meshPorts[id]}/mesh`,
+          require_mtls: true,
+          tls: { ca_bundle: certs[id]!.caFile, cert_file: certs[id]!.certFile, key_file: certs[id]!.keyFile },
+        },
+      });
+    e = await tlsHub('hub-e');
+    f = await tlsHub('hub-f');
+  });
+
+  it('hubs link over wss with client certificates from the mesh CA', async () => {
+    const [upE, upF] = await Promise.all([linkUp(e, 'hub-f'), linkUp(f, 'hub-e')]);
+    expect([upE, upF].some((ev) => String((ev as { url?: string }).url ?? '').startsWith('wss://'))).toBe(true);
+    await waitForMetric(e.httpUrl, 'nowconnect_mesh_links', { peer: 'hub-f', state: 'up' }, (v) => v === 1);
+  });
+
+  it('the mesh listener refuses a client certificate from another CA and a client without one', async () => {
+    const url = `wss://127.0.0.1:${meshPorts['hub-e']}/mesh`;
+    const ca = fs.readFileSync(goodClient.caFile);
+    const before = metricValue(await e.metrics(), 'nowconnect_mesh_link_errors_total');
+    const foreign = await tryMeshUpgrade(url, { ca, cert: fs.readFileSync(foreignClient.certFile), key: fs.readFileSync(foreignClient.keyFile) });
+    expect(foreign).not.toBe('open');
+    const none = await tryMeshUpgrade(url, { ca });
+    expect(none).not.toBe('open');
+    expect(await tryMeshUpgrade(url, { ca, cert: fs.readFileSync(goodClient.certFile), key: fs.readFileSync(goodClient.keyFile) })).toBe('open');
+    await waitForMetric(e.httpUrl, 'nowconnect_mesh_link_errors_total', {}, (v) => v >= before + 2);
+  });
+
+  it('/mesh on the plain port with require_mtls: only with the ingress verified-client headers', async () => {
+    const url = `ws://127.0.0.1:${e.port}/mesh`;
+    expect(await tryMeshUpgrade(url, {})).toBe('http 403');
+    expect(await tryMeshUpgrade(url, { headers: { 'ssl-client-verify': 'FAILED:unknown ca', 'ssl-client-subject-dn': 'CN=x' } })).toBe('http 403');
+    expect(await tryMeshUpgrade(url, { headers: { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=hub-x' } })).toBe('open');
+    const refused = await e.proc.waitForEvent('mesh_upgrade_refused', (ev) => ev.reason === 'client_cert_not_verified');
+    expect(refused.client).toBe('127.0.0.x');
+  });
+
+  it('a renewed certificate file is picked up without dropping the established link', async () => {
+    const mark = e.proc.mark();
+    await renew();
+    const reloaded = await e.proc.waitForEventSince(mark, 'mesh_cert_reloaded', undefined, 20_000);
+    expect(reloaded.generation).toBeGreaterThanOrEqual(2);
+    const url = `wss://127.0.0.1:${meshPorts['hub-e']}/mesh`;
+    const ca = fs.readFileSync(goodClient.caFile);
+    expect(await tryMeshUpgrade(url, { ca, cert: fs.readFileSync(goodClient.certFile), key: fs.readFileSync(goodClient.keyFile) })).toBe('open');
+    expect(e.proc.eventsNamed('mesh_link_down').filter((ev) => ev.peer === 'hub-f')).toHaveLength(0);
+    expect(metricValue(await e.metrics(), 'nowconnect_mesh_links', { peer: 'hub-f', state: 'up' })).toBe(1);
+  });
+});
+
+describe('mesh: refusals and drain of the origin hub', () => {
+  let g: MeshHub;
+  let h: MeshHub;
+  let deadPort: number;
+  let deadListenPort: number;
+
+  beforeAll(async () => {
+    deadPort = await freePort(); // nothing listens there: the agent's dial is refused
+    deadListenPort = await freePort();
+    g = await meshHub('hub-g', { db: 4 });
+    h = await meshHub('hub-h', { db: 4, extraListeners: [listener('l2', 'dead', deadListenPort)] });
+    await Promise.all([linkUp(g, 'hub-h'), linkUp(h, 'hub-g')]);
+    const agent = await startAgentConnected(g, {
+      agentId: 'agent-gh',
+      connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}`, dead: `127.0.0.1:${deadPort}` },
+    });
+    closers.push(() => agent.kill());
+  });
+
+  it('a target that refuses the agent: the client on the other hub is closed at once (reset through the mesh)', async () => {
+    const started = Date.now();
+    const s = await connectTcp(deadListenPort);
+    const closed = await readUntilClose(s, 10_000);
+    expect(closed.bytes).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    await g.proc.waitForEvent('open_failed', (e) => e.connector === 'dead');
+    expect(await h.proc.waitForEvent('connection_closed', (e) => e.connector === 'dead')).toMatchObject({ path: 'cross_replica', end: 'rst_recv' });
+  });
+
+  it('SIGTERM on the origin hub: its running cross-replica flow finishes intact, new clients are refused, exit 0', async () => {
+    const s = await connectTcp(h.listenPort);
+    const part1 = crypto.randomBytes(MiB);
+    const part2 = crypto.randomBytes(MiB);
+    s.write(part1);
+    expect((await readExactly(s, part1.length, 15_000)).equals(part1)).toBe(true);
+    const mark = h.proc.mark();
+    const stopping = h.stop(30_000);
+    await h.proc.waitForEventSince(mark, 'drain_started');
+    await expect(connectTcp(h.listenPort, '127.0.0.1', 5000)).rejects.toThrow();
+    s.write(part2);
+    expect((await readExactly(s, part2.length, 15_000)).equals(part2)).toBe(true);
+    s.end();
+    const end = await readUntilClose(s, 15_000);
+    expect(end).toMatchObject({ error: undefined, bytes: 0, ended: true });
+    expect((await stopping).code).toBe(0);
+    const complete = await h.proc.waitForEventSince(mark, 'drain_complete');
+    expect(complete.reset_flows).toBe(0);
+    expect(await h.proc.waitForEventSince(mark, 'connection_closed', (e) => e.path === 'cross_replica')).toMatchObject({ end: 'fin', bytes_c2a: 2 * MiB, bytes_a2c: 2 * MiB });
+  });
+});
+
+describe('mesh partition (a TCP proxy between the hubs, cut and restored)', () => {
+  let i: MeshHub;
+  let j: MeshHub;
+
+  it('only cross-replica flows fail while cut, /readyz degraded; the link recovers when the proxy is back', async () => {
+    const ports = { i: await freePort(), j: await freePort() };
+    // Each hub advertises its mesh through its own proxy, so every link between them crosses one.
+    const proxies = { i: await startCuttableProxy(ports.i), j: await startCuttableProxy(ports.j) };
+    closers.push(() => proxies.i.close(), () => proxies.j.close());
+    const tuned = (id: 'i' | 'j'): Promise<MeshHub> =>
+      meshHub(`hub-${id}`, {
+        db: 5,
+        port: ports[id],
+        mesh: { advertise_url: `ws://127.0.0.1:${proxies[id].port}/mesh`, connect_backoff_max_sec: 1 },
+      });
+    i = await tuned('i');
+    j = await tuned('j');
+    await Promise.all([linkUp(i, 'hub-j'), linkUp(j, 'hub-i')]);
+    const agent = await startAgentConnected(i, { agentId: 'agent-ij', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    closers.push(() => agent.kill());
+    const before = await pumpEcho(j.listenPort, MiB, { timeoutMs: 20_000 });
+    expect(before.recvSha).toBe(before.sentSha);
+
+    const mark = { i: i.proc.mark(), j: j.proc.mark() };
+    await Promise.all([proxies.i.cut(), proxies.j.cut()]);
+    await j.proc.waitForEventSince(mark.j, 'mesh_link_down', (e) => e.peer === 'hub-i');
+    // Cross-replica: refused at once. Local on the owner: fine.
+    const s = await connectTcp(j.listenPort);
+    expect((await readUntilClose(s, 5000)).bytes).toBe(0);
+    expect(await j.proc.waitForEventSince(mark.j, 'cross_replica_refused')).toMatchObject({ reason: 'mesh_unavailable', owner_replica: 'hub-i' });
+    const local = await pumpEcho(i.listenPort, MiB, { timeoutMs: 20_000 });
+    expect(local.recvSha).toBe(local.sentSha);
+    const degraded = await pollUntil(
+      async () => {
+        const r = await readyBody(j);
+        return r.status === 503 ? r : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 50, what: () => 'hub-j /readyz 503' },
+    );
+    expect(degraded.body).toMatchObject({ status: 'degraded', details: { mesh: { reason: 'no_link_up' } } });
+
+    await Promise.all([proxies.i.restore(), proxies.j.restore()]);
+    await Promise.all([
+      i.proc.waitForEventSince(mark.i, 'mesh_link_up', (e) => e.peer === 'hub-j'),
+      j.proc.waitForEventSince(mark.j, 'mesh_link_up', (e) => e.peer === 'hub-i'),
+    ]);
+    const after = await pumpEcho(j.listenPort, MiB, { timeoutMs: 20_000 });
+    expect(after.recvSha).toBe(after.sentSha);
+    // Whichever hub held the dialing end of the cut link dialed again (counted once per re-dial).
+    await pollUntil(
+      async () => {
+        const [ti, tj] = await Promise.all([i.metrics(), j.metrics()]);
+        const n = metricValue(ti, 'nowconnect_mesh_link_reconnects_total') + metricValue(tj, 'nowconnect_mesh_link_reconnects_total');
+        return n >= 1 ? n : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 50, what: () => 'a mesh re-dial counted' },
+    );
+    await pollUntil(async () => ((await readyBody(j)).status === 200 ? true : undefined), { timeoutMs: 10_000, intervalMs: 50, what: () => 'hub-j ready again' });
+  });
+});
+
+describe('mesh: three hubs, owner crash', () => {
+  it('clients on the two other hubs cross to the owner; kill -9 of the owner resets them promptly; the agent moves and new flows work within 10 s', async () => {
+    const secret = 'shared-secret-for-three-mesh-hubs-000000';
+    const k = await meshHub('hub-k', { db: 6, secret });
+    const l = await meshHub('hub-l', { db: 6, secret });
+    const m = await meshHub('hub-m', { db: 6, secret });
+    await Promise.all([linkUp(k, 'hub-l'), linkUp(k, 'hub-m'), linkUp(l, 'hub-m'), linkUp(m, 'hub-l')]);
+    // The agent's fail-over list: k first, then l.
+    const agent = await startAgentConnected(k, {
+      agentId: 'agent-klm',
+      urls: [k.tunnelUrl, l.tunnelUrl],
+      connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` },
+    });
+    closers.push(() => agent.kill());
+    const rs = await Promise.all([k, l, m].map((hub) => pumpEcho(hub.listenPort, 2 * MiB, { timeoutMs: 30_000 })));
+    for (const r of rs) expect(r.recvSha).toBe(r.sentSha);
+    for (const hub of [l, m]) await waitForMetric(hub.httpUrl, 'nowconnect_flows_total', { path: 'cross_replica' }, (v) => v === 1);
+    await waitForMetric(k.httpUrl, 'nowconnect_flows_total', { path: 'local' }, (v) => v === 1);
+
+    // Flows in progress from l and m through k.
+    const open = await Promise.all(
+      [l, m].map(async (hub) => {
+        const s = await connectTcp(hub.listenPort);
+        const part = crypto.randomBytes(64 * 1024);
+        s.write(part);
+        expect((await readExactly(s, part.length, 10_000)).equals(part)).toBe(true);
+        return s;
+      }),
+    );
+    const ends = open.map((s) => readUntilClose(s, 10_000));
+    const killedAt = Date.now();
+    await k.kill();
+    for (const end of await Promise.all(ends)) expect(end.elapsedMs).toBeLessThan(5000); // reset or closed, never a hang
+    await l.proc.waitForEvent('agent_connected', (e) => e.agent_id === 'agent-klm', 15_000);
+    // New flows: local on l, cross-replica from m to l (the registry names l with a new epoch).
+    const local = await pumpEcho(l.listenPort, MiB, { timeoutMs: 10_000 });
+    expect(local.recvSha).toBe(local.sentSha);
+    const crossed = await pollUntil(
+      async () => {
+        const r = await pumpEcho(m.listenPort, MiB, { timeoutMs: 10_000 }).catch(() => undefined);
+        return r !== undefined && r.recvSha === r.sentSha ? r : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: () => 'a cross-replica flow from hub-m to the new owner' },
+    );
+    expect(crossed.recvBytes).toBe(MiB);
+    const sinceKill = Date.now() - killedAt;
+    process.stdout.write(`owner crash: new cross-replica flow through the new owner ${sinceKill} ms after kill -9\n`);
+    expect(sinceKill).toBeLessThan(10_000);
+    expect(await m.proc.waitForEvent('connection_open', (e) => e.owner_replica === 'hub-l')).toMatchObject({ path: 'cross_replica' });
+  });
+});
