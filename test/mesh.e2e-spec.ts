@@ -30,6 +30,16 @@ import {
   type TargetServer,
 } from './support';
 import { pollUntil } from './support/http';
+import {
+  decodeMeshFrames,
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeMeshData,
+  encodeMeshHello,
+  encodeMeshOpen,
+  MeshFrameType,
+  MeshRstReason,
+  type MeshFrame,
+} from '@nowconnect/frames';
 import { procMemKiB, readExactly, waitClosed, writeUntilStalled } from './support/flows';
 
 const MiB = 1024 * 1024;
@@ -60,33 +70,41 @@ async function meshHub(
     limits?: Record<string, unknown>;
     db?: number;
     extraListeners?: Record<string, unknown>[];
-    port?: number;
     secret?: string;
     mode?: 'shadow' | 'active';
+    /** The advertised mesh URL for a given server port (default ws://127.0.0.1:<port>/mesh). */
+    advertise?: (port: number) => string;
   } = {},
 ): Promise<MeshHub> {
-  const port = opts.port ?? (await freePort());
-  const listenPort = await freePort();
-  const hub = await startHub({
-    name: `hub:${replicaId}`,
-    secret: opts.secret,
-    config: {
-      server: { bind: `127.0.0.1:${port}` },
-      listeners: [listener('l1', CONNECTOR, listenPort), ...(opts.extraListeners ?? [])],
-      ...(opts.limits === undefined ? {} : { limits: opts.limits }),
-      ha: {
-        enabled: true,
-        mode: opts.mode ?? 'active',
-        replica_id: replicaId,
-        redis_url: `${redis.url.replace(/\/\d+$/, '')}/${opts.db ?? 0}`,
-        lease_sec: 3,
-        mesh: { require_mtls: false, advertise_url: `ws://127.0.0.1:${port}/mesh`, ...(opts.mesh ?? {}) },
-      },
-    },
-  });
-  closers.push(() => hub.kill());
-  live.push(hub);
-  return Object.assign(hub, { listenPort, replicaId });
+  // Ports are picked before the hub binds them: retry (bounded) when another process took one first.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const listenPort = await freePort();
+    try {
+      const hub = await startHub({
+        name: `hub:${replicaId}`,
+        secret: opts.secret,
+        config: {
+          server: { bind: `127.0.0.1:${port}` },
+          listeners: [listener('l1', CONNECTOR, listenPort), ...(opts.extraListeners ?? [])],
+          ...(opts.limits === undefined ? {} : { limits: opts.limits }),
+          ha: {
+            enabled: true,
+            mode: opts.mode ?? 'active',
+            replica_id: replicaId,
+            redis_url: `${redis.url.replace(/\/\d+$/, '')}/${opts.db ?? 0}`,
+            lease_sec: 3,
+            mesh: { require_mtls: false, advertise_url: opts.advertise?.(port) ?? `ws://127.0.0.1:${port}/mesh`, ...(opts.mesh ?? {}) },
+          },
+        },
+      });
+      closers.push(() => hub.kill());
+      live.push(hub);
+      return Object.assign(hub, { listenPort, replicaId });
+    } catch (e) {
+      if (!(attempt < 3 && /EADDRINUSE/.test(e instanceof Error ? e.message : String(e)))) throw e;
+    }
+  }
 }
 
 /**
@@ -456,16 +474,18 @@ describe('mesh partition (a TCP proxy between the hubs, cut and restored)', () =
   let j: MeshHub;
 
   it('only cross-replica flows fail while cut, /readyz degraded; the link recovers when the proxy is back', async () => {
-    const ports = { i: await freePort(), j: await freePort() };
     // Each hub advertises its mesh through its own proxy, so every link between them crosses one.
-    const proxies = { i: await startCuttableProxy(ports.i), j: await startCuttableProxy(ports.j) };
+    const proxies = { i: await startCuttableProxy(undefined), j: await startCuttableProxy(undefined) };
     closers.push(() => proxies.i.close(), () => proxies.j.close());
-    const tuned = (id: 'i' | 'j'): Promise<MeshHub> =>
-      meshHub(`hub-${id}`, {
+    const tuned = async (id: 'i' | 'j'): Promise<MeshHub> => {
+      const hub = await meshHub(`hub-${id}`, {
         db: 5,
-        port: ports[id],
-        mesh: { advertise_url: `ws://127.0.0.1:${proxies[id].port}/mesh`, connect_backoff_max_sec: 1 },
+        advertise: () => `ws://127.0.0.1:${proxies[id].port}/mesh`,
+        mesh: { connect_backoff_max_sec: 1 },
       });
+      proxies[id].targetPort = hub.port; // a dial before this is refused and retried with backoff
+      return hub;
+    };
     i = await tuned('i');
     j = await tuned('j');
     await Promise.all([linkUp(i, 'hub-j'), linkUp(j, 'hub-i')]);
@@ -580,5 +600,92 @@ describe('mesh by HA mode', () => {
     expect(await tryMeshUpgrade(hub.meshUrl, {})).toBe('http 404');
     const text = await hub.metrics();
     expect(text).not.toMatch(/^nowconnect_mesh_/m);
+  });
+});
+
+/** A hand-driven mesh peer (the test speaks the mesh wire format to a real hub). */
+class RawPeer {
+  readonly frames: MeshFrame[] = [];
+  private waiters: Array<() => void> = [];
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer) => {
+      decodeMeshFrames(Buffer.from(data), DEFAULT_MAX_FRAME_BYTES, (f) => this.frames.push(structuredClone(f)));
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  static async connect(url: string, replicaId: string): Promise<RawPeer> {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const peer = new RawPeer(ws);
+    ws.send(encodeMeshHello(replicaId));
+    await peer.next((f) => f.type === MeshFrameType.M_HELLO);
+    return peer;
+  }
+
+  send(frame: Buffer): void {
+    this.ws.send(frame);
+  }
+
+  /** The first frame (already received or still to come) matching `pred`; bounded by a deadline. */
+  async next(pred: (f: MeshFrame) => boolean, timeoutMs = 10_000): Promise<MeshFrame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.frames.find(pred);
+      if (hit !== undefined) return hit;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching mesh frame within ${timeoutMs} ms (got ${this.frames.map((f) => f.type).join(',')})`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  dataOf(cid: number): string {
+    return this.frames
+      .filter((f): f is Extract<MeshFrame, { type: MeshFrameType.M_DATA }> => f.type === MeshFrameType.M_DATA && f.cid === cid)
+      .map((f) => Buffer.from(f.payload).toString())
+      .join('');
+  }
+}
+
+describe('mesh safety against a real hub: epoch fence and dedup', () => {
+  afterAll(killLive);
+
+  it('an M_OPEN with an epoch that is not the agent`s current one is refused STALE_EPOCH and counted; replays are dropped and counted', async () => {
+    const hub = await meshHub('hub-n', { db: 8 });
+    const agent = await startAgentConnected(hub, { agentId: 'agent-n', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    closers.push(() => agent.kill());
+    const epoch = agent.connected.epoch as number;
+    expect(epoch).toBeGreaterThanOrEqual(1);
+    const peer = await RawPeer.connect(hub.meshUrl, 'test-peer');
+    closers.push(async () => peer.ws.terminate());
+    await hub.proc.waitForEvent('mesh_link_up', (e) => e.peer === 'test-peer');
+
+    // Epoch fence: dialer CIDs are odd.
+    peer.send(encodeMeshOpen({ cid: 1, epoch: epoch + 7, seq: 1, connector: CONNECTOR, agentId: 'agent-n', window: 65536 }));
+    const rst = await peer.next((f) => f.type === MeshFrameType.M_RST && f.cid === 1);
+    expect((rst as Extract<MeshFrame, { type: MeshFrameType.M_RST }>).reason).toBe(MeshRstReason.STALE_EPOCH);
+    await waitForMetric(hub.httpUrl, 'nowconnect_owner_epoch_mismatch_total', {}, (v) => v >= 1);
+
+    // A good flow; then a replayed DATA seq is dropped (the echo shows it once), and a replayed M_OPEN too.
+    peer.send(encodeMeshOpen({ cid: 3, epoch, seq: 1, connector: CONNECTOR, agentId: 'agent-n', window: 65536 }));
+    await peer.next((f) => f.type === MeshFrameType.M_OPEN_ACK && f.cid === 3);
+    peer.send(encodeMeshData(3, epoch, 2, Buffer.from('hello')));
+    await pollUntil(async () => (peer.dataOf(3) === 'hello' ? true : undefined), { timeoutMs: 10_000, intervalMs: 10, what: () => 'echo of hello' });
+    peer.send(encodeMeshData(3, epoch, 2, Buffer.from('hello')));
+    peer.send(encodeMeshOpen({ cid: 3, epoch, seq: 1, connector: CONNECTOR, agentId: 'agent-n', window: 65536 }));
+    peer.send(encodeMeshData(3, epoch, 3, Buffer.from('world')));
+    await pollUntil(async () => (peer.dataOf(3).length >= 10 ? true : undefined), { timeoutMs: 10_000, intervalMs: 10, what: () => 'echo of world' });
+    expect(peer.dataOf(3)).toBe('helloworld');
+    await waitForMetric(hub.httpUrl, 'nowconnect_cid_dedup_dropped_total', {}, (v) => v >= 2);
+    expect(hub.proc.eventsNamed('connection_open').filter((e) => e.listener === 'mesh:test-peer')).toHaveLength(1);
   });
 });

@@ -3,19 +3,26 @@ import * as net from 'node:net';
 /** A plain TCP forwarder that a test can cut (connections destroyed, port closed) and restore. */
 export interface CuttableProxy {
   readonly port: number;
+  /** Where new connections go (settable: a proxy may be started before its target). */
+  targetPort: number | undefined;
   cut(): Promise<void>;
   restore(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startCuttableProxy(targetPort: number, port = 0, host = '127.0.0.1'): Promise<CuttableProxy> {
+export async function startCuttableProxy(targetPort: number | undefined, port = 0, host = '127.0.0.1'): Promise<CuttableProxy> {
   const conns = new Set<net.Socket>();
+  const state = { targetPort };
   let server: net.Server | undefined;
   let bound = port;
   const listen = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const s = net.createServer((client) => {
-        const upstream = net.connect(targetPort, host);
+        if (state.targetPort === undefined) {
+          client.destroy();
+          return;
+        }
+        const upstream = net.connect(state.targetPort, host);
         conns.add(client);
         conns.add(upstream);
         const drop = (): void => {
@@ -50,6 +57,12 @@ export async function startCuttableProxy(targetPort: number, port = 0, host = '1
   return {
     get port() {
       return bound;
+    },
+    get targetPort() {
+      return state.targetPort;
+    },
+    set targetPort(p: number | undefined) {
+      state.targetPort = p;
     },
     cut: stop,
     restore: listen,

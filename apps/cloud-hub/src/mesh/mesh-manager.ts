@@ -223,7 +223,23 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     server.on('request', (_req, res) => {
       res.writeHead(404).end();
     });
-    const wss = new WebSocketServer({ server, path: '/mesh', perMessageDeflate: false, maxPayload: this.maxPayload(), clientTracking: false });
+    const tlsHere = server instanceof https.Server;
+    const wss = new WebSocketServer({
+      server,
+      path: '/mesh',
+      perMessageDeflate: false,
+      maxPayload: this.maxPayload(),
+      clientTracking: false,
+      // With TLS here the handshake already required a client certificate from ca_bundle; a plain
+      // listener with require_mtls sits behind an ingress, like /mesh on server.bind.
+      verifyClient: (info: { req: IncomingMessage }, cb: (ok: boolean, code?: number, message?: string) => void) => {
+        if (tlsHere) {
+          cb(!this.draining, 503, 'Service Unavailable');
+          return;
+        }
+        void this.verifyUpgrade(info.req).then((v) => (v.ok ? cb(true) : cb(false, v.status, v.message)));
+      },
+    });
     wss.on('connection', (ws) => this.accept(ws));
     wss.on('error', () => undefined);
     server.on('tlsClientError', () => this.metrics?.linkError());
