@@ -4,6 +4,7 @@ import { FlowEvent, FlowState, transition } from './flow-state';
 import type { FlowMetrics } from './flow-metrics';
 import type { FrameTransport } from './frame-transport';
 import type { WindowBudget } from './window-budget';
+import { resetSocket } from './reset-socket';
 
 /** What a flow needs from the session that owns it. */
 export interface FlowHost {
@@ -259,7 +260,7 @@ export class Flow {
     this.host.metrics.rstRecv();
     this.state = FlowState.CLOSED;
     this.end = 'rst_recv';
-    this.destroySocket(true);
+    resetSocket(this.socket);
     this.finishIfDone();
   }
 
@@ -272,7 +273,7 @@ export class Flow {
     this.end = 'rst_sent';
     this.host.transport.send(encodeRst(this.id, reason));
     this.host.metrics.rstSent();
-    this.destroySocket(true);
+    resetSocket(this.socket);
     this.finishIfDone();
   }
 
@@ -282,7 +283,7 @@ export class Flow {
       this.state = FlowState.CLOSED;
       this.end = 'transport_lost';
     }
-    this.destroySocket(true);
+    resetSocket(this.socket);
     this.finishIfDone();
   }
 
@@ -310,22 +311,5 @@ export class Flow {
       this.recvWindow = this.initialRecvWindow;
     }
     this.host.flowClosed(this);
-  }
-
-  private destroySocket(hard: boolean): void {
-    const s = this.socket;
-    if (s.destroyed) return;
-    // Node refuses a TCP reset while our FIN (a shutdown) is in flight, then
-    // drops the handle unclosed and never emits 'close' (fd leak, flowClosed
-    // never called). Once our side has ended, close normally instead.
-    if (!hard || (s.writableEnded && !s.writableFinished)) {
-      s.destroy();
-      return;
-    }
-    try {
-      s.resetAndDestroy();
-    } catch {
-      s.destroy();
-    }
   }
 }

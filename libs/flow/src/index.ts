@@ -4,6 +4,7 @@ export type { FlowMetrics } from './flow-metrics';
 export { NOOP_FLOW_METRICS } from './flow-metrics';
 export type { FrameTransport } from './frame-transport';
 export { Flow } from './flow';
+export { resetSocket } from './reset-socket';
 export type { FlowHost, FlowInit, FlowEnd } from './flow';
 export { MuxSession } from './mux-session';
 export type { MuxOptions } from './mux-session';

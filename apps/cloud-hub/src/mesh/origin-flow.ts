@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { MeshRstReason } from '@nowconnect/frames';
+import { resetSocket } from '@nowconnect/flow';
 import type { MeshEndpoint, MeshFlowLink } from './mesh-flow-stream';
 
 export interface OriginFlowHooks {
@@ -128,7 +129,7 @@ export class OriginFlow implements MeshEndpoint {
     if (this.over) return;
     this.hooks.rstRecv();
     this.finish('rst_recv');
-    this.destroySocket();
+    resetSocket(this.socket);
   }
 
   // ---- ending -----------------------------------------------------------
@@ -139,7 +140,7 @@ export class OriginFlow implements MeshEndpoint {
     this.link.resetFlow(this.cid, reason);
     this.hooks.rstSent();
     this.finish('rst_sent');
-    this.destroySocket();
+    resetSocket(this.socket);
   }
 
   private onSocketError(): void {
@@ -165,19 +166,5 @@ export class OriginFlow implements MeshEndpoint {
     if (this.reported || !this.over || !this.socketClosed) return;
     this.reported = true;
     this.hooks.closed(this, this.end ?? 'unknown');
-  }
-
-  private destroySocket(): void {
-    const s = this.socket;
-    if (s.destroyed) return;
-    if (s.writableEnded && !s.writableFinished) {
-      s.destroy();
-      return;
-    }
-    try {
-      s.resetAndDestroy();
-    } catch {
-      s.destroy();
-    }
   }
 }
