@@ -16,8 +16,10 @@ const REQUIRED = [
   ['slapadd', 'slapd'],
   ['ldapsearch', 'ldap-utils'],
   ['openssl', 'openssl'],
+  ['promtool', 'prometheus'], // promtool check/test rules (deploy/prometheus)
+  ['docker-compose', 'docker-compose'], // docker-compose config (no engine needed)
 ];
-const ALL_PACKAGES = ['redis-server', 'redis-tools', 'slapd', 'ldap-utils', 'openssl'];
+const ALL_PACKAGES = ['redis-server', 'redis-tools', 'slapd', 'ldap-utils', 'openssl', 'prometheus', 'docker-compose'];
 const EXTRA_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/usr/local/sbin', '/usr/local/bin'];
 
 function searchDirs() {
