@@ -74,6 +74,7 @@ async function meshHub(
     mode?: 'shadow' | 'active';
     /** The advertised mesh URL for a given server port (default ws://127.0.0.1:<port>/mesh). */
     advertise?: (port: number) => string;
+    drainTimeoutSec?: number;
   } = {},
 ): Promise<MeshHub> {
   // Ports are picked before the hub binds them: retry (bounded) when another process took one first.
@@ -85,7 +86,7 @@ async function meshHub(
         name: `hub:${replicaId}`,
         secret: opts.secret,
         config: {
-          server: { bind: `127.0.0.1:${port}` },
+          server: { bind: `127.0.0.1:${port}`, ...(opts.drainTimeoutSec === undefined ? {} : { drain_timeout_sec: opts.drainTimeoutSec }) },
           listeners: [listener('l1', CONNECTOR, listenPort), ...(opts.extraListeners ?? [])],
           ...(opts.limits === undefined ? {} : { limits: opts.limits }),
           ha: {
@@ -401,7 +402,7 @@ describe('mesh mTLS on ha.mesh.listen', () => {
     const url = `wss://127.0.0.1:${meshPorts['hub-e']}/mesh`;
     const ca = fs.readFileSync(goodClient.caFile);
     expect(await tryMeshUpgrade(url, { ca, cert: fs.readFileSync(goodClient.certFile), key: fs.readFileSync(goodClient.keyFile) })).toBe('open');
-    expect(e.proc.eventsNamed('mesh_link_down').filter((ev) => ev.peer === 'hub-f')).toHaveLength(0);
+    expect(e.proc.eventsSince(mark, 'mesh_link_down').filter((ev) => ev.peer === 'hub-f')).toHaveLength(0);
     expect(metricValue(await e.metrics(), 'nowconnect_mesh_links', { peer: 'hub-f', state: 'up' })).toBe(1);
   });
 });
@@ -465,6 +466,63 @@ describe('mesh: refusals and drain of the origin hub', () => {
     const complete = await h.proc.waitForEventSince(mark, 'drain_complete');
     expect(complete.reset_flows).toBe(0);
     expect(await h.proc.waitForEventSince(mark, 'connection_closed', (e) => e.path === 'cross_replica')).toMatchObject({ end: 'fin', bytes_c2a: 2 * MiB, bytes_a2c: 2 * MiB });
+  });
+});
+
+describe('drain handoff: SIGTERM on the owner hub moves its agent to another hub', () => {
+  afterAll(killLive);
+
+  it('the agent re-homes at once (new epoch, new flows local on the new owner) while its running flow finishes on the draining hub; exit 0', async () => {
+    const secret = 'shared-secret-for-the-drain-handoff-hubs';
+    const k = await meshHub('hub-p', { db: 9, secret, drainTimeoutSec: 60 });
+    const l = await meshHub('hub-q', { db: 9, secret, drainTimeoutSec: 60 });
+    await Promise.all([linkUp(k, 'hub-q'), linkUp(l, 'hub-p')]);
+    const agent = await startAgentConnected(k, {
+      agentId: 'agent-kl',
+      urls: [k.tunnelUrl, l.tunnelUrl],
+      connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` },
+    });
+    closers.push(() => agent.kill());
+    const claimedOnK = await k.proc.waitForEvent('ownership_claimed', (e) => e.agent_id === 'agent-kl');
+
+    // A running flow on the owner hub, mid-conversation when the drain starts.
+    const s = await connectTcp(k.listenPort);
+    const part1 = crypto.randomBytes(MiB);
+    const part2 = crypto.randomBytes(MiB);
+    s.write(part1);
+    expect((await readExactly(s, part1.length, 15_000)).equals(part1)).toBe(true);
+
+    const mark = { k: k.proc.mark(), l: l.proc.mark(), agent: agent.proc.mark() };
+    const t0 = Date.now();
+    const stopping = k.stop(90_000);
+    await agent.proc.waitForEventSince(mark.agent, 'hub_goaway', (e) => e.reason === 'draining');
+    await agent.proc.waitForEventSince(mark.agent, 'tunnel_handoff');
+    await agent.proc.waitForEventSince(mark.agent, 'tunnel_established', (e) => e.replica_id === 'hub-q');
+    const claimedOnL = await l.proc.waitForEventSince(mark.l, 'ownership_claimed', (e) => e.agent_id === 'agent-kl');
+    expect(claimedOnL.epoch as number).toBeGreaterThan(claimedOnK.epoch as number);
+
+    // New flows: served by the new owner at once, locally (no mesh hop, no refusal).
+    const fresh = await pumpEcho(l.listenPort, 256 * 1024, { timeoutMs: 20_000 });
+    expect(fresh.recvSha).toBe(fresh.sentSha);
+    const handoffMs = Date.now() - t0;
+    await waitForMetric(l.httpUrl, 'nowconnect_flows_total', { path: 'local' }, (v) => v >= 1);
+    expect(metricValue(await l.metrics(), 'nowconnect_flows_total', { path: 'cross_replica' })).toBe(0);
+    process.stdout.write(`drain handoff: SIGTERM -> new flow through the new owner in ${handoffMs} ms\n`);
+
+    // The draining hub's next heartbeat sees the newer claim: a handoff, not a fault (no 4001 close).
+    expect(await k.proc.waitForEventSince(mark.k, 'ownership_handed_off', (e) => e.agent_id === 'agent-kl', 20_000)).toMatchObject({ epoch: claimedOnK.epoch });
+    // The running flow is still alive on the draining hub: it finishes with every byte.
+    s.write(part2);
+    expect((await readExactly(s, part2.length, 15_000)).equals(part2)).toBe(true);
+    s.end();
+    expect(await readUntilClose(s, 15_000)).toMatchObject({ error: undefined, bytes: 0, ended: true });
+
+    expect((await stopping).code).toBe(0);
+    const complete = await k.proc.waitForEventSince(mark.k, 'drain_complete');
+    expect(complete.reset_flows).toBe(0);
+    // The move was not treated as a fault: no ownership_lost close on the draining hub.
+    expect(k.proc.eventsSince(mark.k, 'ownership_lost')).toEqual([]);
+    await agent.proc.waitForEventSince(mark.agent, 'cloud_disconnected', (e) => e.url === k.tunnelUrl && e.code === 1000);
   });
 });
 

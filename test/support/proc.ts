@@ -144,6 +144,11 @@ export class Proc {
     return this.events.filter((e) => e.event === name);
   }
 
+  /** Events named `name` recorded at or after `mark` (from mark()). */
+  eventsSince(mark: number, name: string): JsonEvent[] {
+    return this.events.slice(Math.max(0, mark - this.droppedEvents)).filter((e) => e.event === name);
+  }
+
   /** Last n lines of stdout+stderr, for error messages. */
   tail(n = TAIL_LINES): string {
     const lines = this.allLines.slice(-n);

@@ -17,6 +17,8 @@ import { HaMetrics } from './ha-metrics';
 export interface HeldTunnel {
   readonly agentId: string;
   readonly connectors: readonly string[];
+  /** The hub is draining this tunnel (GOAWAY sent): its running flows finish here, new ones go elsewhere. */
+  readonly draining: boolean;
   close(code: number, reason: string): void;
 }
 
@@ -332,9 +334,20 @@ export class HaCoordinator implements OnApplicationShutdown {
     }
   }
 
-  /** Another replica claimed this agent: our epoch is stale. Active mode closes the tunnel. */
+  /**
+   * Another replica claimed this agent: our epoch is stale. Active mode closes the tunnel, unless this hub
+   * is draining it (the agent moved on GOAWAY; its running flows finish here).
+   */
   private lost(h: Holding | undefined): void {
     if (h === undefined || h.gone) return;
+    if (h.tunnel.draining) {
+      // Drain handoff: the agent was told GOAWAY and has already claimed itself on another hub. That is
+      // the expected move, not a fault: stop holding it, and let the running flows finish on this tunnel.
+      this.log.info('ownership_handed_off', { agent_id: h.tunnel.agentId, epoch: h.epoch });
+      h.epoch = undefined;
+      this.released(h.tunnel);
+      return;
+    }
     this.metrics?.ownershipLost.inc();
     this.log.warn('ownership_lost', { agent_id: h.tunnel.agentId, epoch: h.epoch, mode: this.mode });
     h.epoch = undefined;

@@ -3,22 +3,31 @@ import { readFile } from 'node:fs/promises';
 import { PREMISE_CONFIG, type PremiseConfig, type HostPort } from '@nowconnect/ha-config';
 import { EventLog } from '@nowconnect/logging';
 import { Backoff, CloudConnectError, dialCloud, UrlRotation } from '../cloud';
-import { AgentTunnelSession } from './agent-tunnel-session';
+import { AgentTunnelSession, type SessionEnd } from './agent-tunnel-session';
 
 const VERSION = '0.1.0';
 const MAX_FRAME_BYTES_BEFORE_ACK = 16 * 1024 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 15_000;
+/** After a GOAWAY, redial within a random 0..this delay, so a draining hub's agents don't arrive in one burst. */
+const HANDOFF_JITTER_MS = 250;
 
 /**
- * Keeps exactly one tunnel to a hub: dial, HELLO, serve, and when it ends,
+ * Keeps one serving tunnel to a hub: dial, HELLO, serve, and when it ends,
  * reconnect forever with exponential backoff and full jitter, moving along the
  * fail-over list when a hub is unreachable or dead. The token is re-read on
  * every attempt so a rotated token file is picked up without a restart.
+ *
+ * Drain handoff: when the hub sends GOAWAY (it is shutting down), the tunnel
+ * is "retired" — it keeps carrying its running flows until they finish or the
+ * hub resets them — and the runner dials again at once (next URL of the list),
+ * so the new hub claims the agent and new flows go there without waiting.
  */
 @Injectable()
 export class AgentRunner implements OnApplicationBootstrap {
   private stopping = false;
   private session: AgentTunnelSession | undefined;
+  /** Tunnels to draining hubs (GOAWAY received) still finishing their flows. */
+  private readonly retiring = new Set<AgentTunnelSession>();
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private readonly targets: ReadonlyMap<string, HostPort>;
@@ -69,10 +78,18 @@ export class AgentRunner implements OnApplicationBootstrap {
           targetConnectTimeoutMs: 10_000,
         });
         this.session = session;
-        const end = await session.ended;
+        const outcome = await Promise.race([session.ended, session.goaway.then(() => 'goaway' as const)]);
         this.session = undefined;
-        this.log.info('cloud_disconnected', { url, code: end.code, reason: end.reason, established: end.established });
-        if (end.established && !end.dead) {
+        if (outcome === 'goaway') {
+          this.retire(session, url);
+          if (this.stopping) break;
+          backoff.reset();
+          if (rotation.size > 1) rotation.advance();
+          await this.sleep(Math.floor(Math.random() * HANDOFF_JITTER_MS));
+          continue;
+        }
+        this.logDisconnected(url, outcome);
+        if (outcome.established && !outcome.dead) {
           failed = false;
           backoff.reset();
         }
@@ -83,6 +100,20 @@ export class AgentRunner implements OnApplicationBootstrap {
       if (failed) rotation.advance();
       await this.sleep(backoff.next());
     }
+  }
+
+  /** Keep a draining hub's tunnel until its flows are done (the session closes itself then). */
+  private retire(session: AgentTunnelSession, url: string): void {
+    this.retiring.add(session);
+    this.log.info('tunnel_handoff', { url, agent_id: this.config.agentId });
+    void session.ended.then((end) => {
+      this.retiring.delete(session);
+      this.logDisconnected(url, end);
+    });
+  }
+
+  private logDisconnected(url: string, end: SessionEnd): void {
+    this.log.info('cloud_disconnected', { url, code: end.code, reason: end.reason, established: end.established });
   }
 
   private reportFailure(url: string, err: unknown): void {
@@ -126,6 +157,7 @@ export class AgentRunner implements OnApplicationBootstrap {
   async stop(): Promise<void> {
     this.stopping = true;
     this.session?.shutdown();
+    for (const s of this.retiring) s.shutdown();
     this.wake?.();
     await this.loop;
   }

@@ -44,6 +44,9 @@ export class AgentTunnelSession extends MuxSession {
   private readonly helloTimer: NodeJS.Timeout;
   private readonly connected = new WeakSet<Socket>();
   readonly ended: Promise<SessionEnd>;
+  /** Resolves with the hub's reason when the hub sends GOAWAY (it is draining): time to dial another hub. */
+  readonly goaway: Promise<string>;
+  private goawayReceived: (reason: string) => void = () => undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -63,6 +66,7 @@ export class AgentTunnelSession extends MuxSession {
         resolve({ established: this.established, dead: this.dead, code, reason: reason.toString('utf8') });
       });
     });
+    this.goaway = new Promise((resolve) => (this.goawayReceived = resolve));
     ws.on('message', (data, isBinary) => this.handleMessage(data as Buffer, isBinary));
     ws.on('error', () => undefined); // 'close' follows
     this.handle(FrameType.HELLO_ACK, (f) => this.onHelloAck(f));
@@ -149,8 +153,11 @@ export class AgentTunnelSession extends MuxSession {
   }
 
   private onGoaway(frame: Frame): void {
+    if (this.goingAway) return;
     this.goingAway = true;
-    this.opts.log.info('hub_goaway', { hub: this.opts.hubUrl, reason: decodeGoaway(frame.payload).reason, flows: this.flows.size });
+    const reason = decodeGoaway(frame.payload).reason;
+    this.opts.log.info('hub_goaway', { hub: this.opts.hubUrl, reason, flows: this.flows.size });
+    this.goawayReceived(reason);
     if (this.flows.size === 0) {
       this.transport.flush();
       this.ws.close(1000, 'goaway');
