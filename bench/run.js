@@ -3,16 +3,18 @@
 //
 //   npm run build && npm run bench            full run (several minutes)
 //   npm run bench -- --quick                  ~1 minute, smaller counts
-//   options: --only direct,tunnel   --workloads bulk,rr,rate,idle,agents   --cpu-prof (hub/agent
+//   options: --only direct,tunnel,mesh   --workloads bulk,rr,rate,idle,agents,failover   --cpu-prof (hub/agent
 //            profiles under bench/profiles/)   --out FILE (default bench/results/latest.json)
 //            --flows N (idle flows, default 10000)   --agents N (default 1000)
 //            --dist DIR (another build's dist/, to compare)   --window BYTES (limits.flow_window_bytes for the hub, default 4194304)
 //
 // Variants are a list (VARIANTS below): each one starts its own processes and returns the port a
-// client dials plus the relay processes whose CPU and RSS are measured. `mesh` (client -> hub B ->
-// mesh -> hub A -> agent -> target) and the HA failover workload slot in there once the mesh exists.
-// The bench starts, and kills, only its own processes (target, hubs, agents). Not a test: it prints
-// figures, a table, and writes JSON.
+// client dials plus the relay processes whose CPU and RSS are measured: `direct` (client -> target),
+// `tunnel` (client -> hub -> agent -> target) and `mesh` (client -> hub B -> mesh -> hub A -> agent
+// -> target; two HA active hubs on a redis-server the bench spawns on a free port). The HA `failover`
+// workload kills the owner hub with SIGKILL and times the first new flow that succeeds through the
+// surviving hub. The bench starts, and kills, only its own processes (target, redis, hubs, agents).
+// Not a test: it prints figures, a table, and writes JSON.
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -163,16 +165,24 @@ async function token(sub) {
   return new jose.SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setAudience('nowconnect').setExpirationTime('2h').sign(new TextEncoder().encode(secret));
 }
 
-function hubConfig(name, withListener) {
+function hubConfig(name, withListener, ha) {
   const cfg = path.join(tmpDir, `${name}.yaml`);
+  const haLines = ha
+    ? [
+        `ha: { enabled: true, mode: active, replica_id: ${ha.replicaId}, redis_url: '${ha.redisUrl}', lease_sec: 3,`,
+        `      mesh: { require_mtls: false, connect_backoff_max_sec: 1 } }`,
+      ]
+    : [];
   // Limits the workloads need: 10,000+ flows on one agent, fast opens, 1 MiB frames, the window under test.
   fs.writeFileSync(
     cfg,
     [
       `server: { bind: '127.0.0.1:0', drain_timeout_sec: 0 }`,
       `auth: { hs256_secret_file: ${path.join(tmpDir, 'secret')} }`,
-      `limits: { flow_window_bytes: ${WINDOW}, max_frame_bytes: 1048576, max_flows_per_agent: 100000, max_pending_opens_per_agent: 2048, keepalive_sec: 15 }`,
+      // keepalive 1 s on the HA hubs: a mesh PING (an RTT sample) every second on each link.
+      `limits: { flow_window_bytes: ${WINDOW}, max_frame_bytes: 1048576, max_flows_per_agent: 100000, max_pending_opens_per_agent: 2048, keepalive_sec: ${ha ? 1 : 15} }`,
       `logging: { mask_ips: true }`,
+      ...haLines,
       withListener ? `listeners:\n  - { name: bench, bind: '127.0.0.1:0', connector: bench }` : 'listeners: []',
       '',
     ].join('\n'),
@@ -180,8 +190,8 @@ function hubConfig(name, withListener) {
   return cfg;
 }
 
-async function startHub(name, withListener = true) {
-  const cfg = hubConfig(name, withListener);
+async function startHub(name, withListener = true, ha = undefined) {
+  const cfg = hubConfig(name, withListener, ha);
   const hub = await startNode(name, path.join(DIST, 'apps/cloud-hub/main.js'), { NC_CONFIG: cfg }, (e, f) => {
     if (e.event === 'hub_started') f.httpPort = Number(String(e.bind).split(':').pop());
     if (e.event === 'listener_started') f.listenerPort = Number(String(e.bind).split(':').pop());
@@ -190,19 +200,111 @@ async function startHub(name, withListener = true) {
   return hub;
 }
 
-async function startAgent(name, hub, targetPort) {
+async function startAgent(name, hub, targetPort, alsoHubs = []) {
   return startNode(
     name,
     path.join(DIST, 'apps/premise-agent/main.js'),
     {
       NC_CONFIG: path.join(tmpDir, 'none.yaml'),
-      NC_CLOUD_URL: `ws://127.0.0.1:${hub.found.httpPort}/tunnel`,
+      NC_CLOUD_URL: [hub, ...alsoHubs].map((h) => `ws://127.0.0.1:${h.found.httpPort}/tunnel`).join(','),
       NC_AGENT_ID: 'bench-agent',
       NC_TOKEN: await token('bench-agent'),
       NC_CONNECTORS: `bench=127.0.0.1:${targetPort}`,
     },
     (e) => e.event === 'tunnel_established',
   );
+}
+
+/** Resolves once a JSON line of p's log (from byte `from` on) satisfies pred; polls the file (start-up only). */
+async function waitLog(p, pred, timeoutMs = 20_000, from = 0) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = fs.readFileSync(p.log, 'utf8').slice(from);
+    for (const line of text.split('\n')) {
+      try {
+        const e = JSON.parse(line);
+        if (pred(e)) return e;
+      } catch {
+        /* not JSON */
+      }
+    }
+    if (p.proc.exitCode !== null) throw new Error(`${p.name} exited ${p.proc.exitCode}`);
+    if (Date.now() > deadline) throw new Error(`${p.name}: timed out waiting in ${p.log}`);
+    await sleep(50);
+  }
+}
+const logSize = (p) => fs.statSync(p.log).size;
+
+function httpGet(port, pathName) {
+  return new Promise((resolve, reject) => {
+    require('node:http')
+      .get({ host: '127.0.0.1', port, path: pathName, timeout: 10_000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+/** A redis-server of the bench's own, on a free port, nothing on disk. */
+async function startRedis() {
+  const port = await new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port: p } = srv.address();
+      srv.close(() => resolve(p));
+    });
+  });
+  const log = path.join(tmpDir, 'redis.log');
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpDir, '--logfile', log], { stdio: 'ignore' });
+  children.add(proc);
+  proc.on('exit', () => children.delete(proc));
+  proc.on('error', (err) => process.stderr.write(`bench: redis-server: ${err.message} (the mesh and failover workloads need it: apt-get install -y redis-server)\n`));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => {
+        c.end('PING\r\n');
+        c.once('data', (d) => resolve(String(d).startsWith('+PONG')));
+      });
+      c.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error('redis-server did not start');
+    await sleep(50);
+  }
+  return { name: 'redis', proc, pid: proc.pid, url: `redis://127.0.0.1:${port}` };
+}
+
+let redisDb = 0;
+/** Two HA active hubs on the bench's redis (a fresh db each time), linked by the mesh; the agent on A. */
+async function startMeshPair(ctx, tag) {
+  const redisUrl = `${ctx.redis().url}/${++redisDb % 16}`;
+  const a = await startHub(`hub-${tag}-a`, true, { replicaId: 'bench-a', redisUrl });
+  const b = await startHub(`hub-${tag}-b`, true, { replicaId: 'bench-b', redisUrl });
+  await Promise.all([waitLog(a, (e) => e.event === 'mesh_link_up'), waitLog(b, (e) => e.event === 'mesh_link_up')]);
+  const agent = await startAgent(`agent-${tag}`, a, ctx.target.port, [b]);
+  return { a, b, agent };
+}
+
+/** Sum of nowconnect_mesh_rtt_seconds buckets over the runs (for the p95 line). */
+const meshRtt = new Map();
+async function collectMeshRtt(hubs) {
+  for (const h of hubs) {
+    const text = await httpGet(h.found.httpPort, '/metrics').catch(() => '');
+    for (const m of text.matchAll(/^nowconnect_mesh_rtt_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\S+)$/gm)) {
+      meshRtt.set(m[1], (meshRtt.get(m[1]) ?? 0) + Number(m[2]));
+    }
+  }
+}
+function meshRttP95() {
+  const buckets = [...meshRtt.entries()].map(([le, n]) => ({ le: le === '+Inf' ? Infinity : Number(le), n })).sort((x, y) => x.le - y.le);
+  const count = buckets.at(-1)?.n ?? 0;
+  if (count === 0) return undefined;
+  const hit = buckets.find((x) => x.n >= 0.95 * count);
+  const p50 = buckets.find((x) => x.n >= 0.5 * count);
+  return { samples: count, p50_le_ms: p50.le * 1000, p95_le_ms: hit.le * 1000 };
 }
 
 /**
@@ -238,6 +340,30 @@ const VARIANTS = [
     async hubOnly(tag) {
       const hub = await startHub(`hub-${tag}`, false);
       return { hub, relays: [hub], close: () => stopProc(hub) };
+    },
+  },
+  {
+    name: 'mesh',
+    relayed: true,
+    ha: true,
+    /** Client on hub B's listener; the agent is held by hub A: every flow crosses the mesh. */
+    async setup(ctx, tag) {
+      const { a, b, agent } = await startMeshPair(ctx, tag);
+      return {
+        port: b.found.listenerPort,
+        relays: [b, a, agent],
+        close: async () => {
+          await collectMeshRtt([a, b]);
+          await stopProc(agent);
+          await stopProc(b);
+          await stopProc(a);
+        },
+      };
+    },
+    /** The same pair for the failover workload (the agent knows both hubs). */
+    async failoverSetup(tag, ctx) {
+      const { a, b, agent } = await startMeshPair(ctx, tag);
+      return { ctx, a, b, agent, port: b.found.listenerPort, relays: [b, a, agent], close: async () => Promise.all([agent, b, a].map(stopProc)) };
     },
   },
 ];
@@ -464,6 +590,7 @@ const WORKLOAD_LIST = [
   {
     key: 'idle',
     title: 'idle flows',
+    applies: (variant) => !variant.ha,
     async run(v, say) {
       const flows = Math.min(IDLE_FLOWS, Math.floor((fdLimit() - 200) / 1));
       const openMany = async (n, socks) => {
@@ -542,7 +669,7 @@ const WORKLOAD_LIST = [
   {
     key: 'agents',
     title: 'idle agents on one hub',
-    applies: (variant) => typeof variant.hubOnly === 'function',
+    applies: (variant) => typeof variant.hubOnly === 'function' && !variant.ha,
     fresh: 'hubOnly',
     async run(v, say) {
       const WebSocket = require(path.join(root, 'node_modules/ws'));
@@ -627,6 +754,37 @@ const WORKLOAD_LIST = [
       };
     },
   },
+  {
+    key: 'failover',
+    title: 'HA failover (owner hub killed)',
+    applies: (variant) => typeof variant.failoverSetup === 'function',
+    fresh: 'failoverSetup',
+    async run(v, say) {
+      const payload = Buffer.concat([Buffer.from('E'), crypto.randomBytes(32)]);
+      say('failover: a cross-replica flow before the kill');
+      await oneConnection(v.port, payload);
+      const from = logSize(v.agent);
+      say('failover: kill -9 the owner hub');
+      const t0 = Date.now();
+      v.a.proc.kill('SIGKILL');
+      let attempts = 0;
+      let lastError = '';
+      for (;;) {
+        attempts++;
+        try {
+          await oneConnection(v.port, payload);
+          break;
+        } catch (err) {
+          lastError = String(err && err.message);
+        }
+        if (Date.now() - t0 > 30_000) throw new Error(`no flow through the surviving hub within 30 s (${attempts} attempts, last: ${lastError})`);
+        await sleep(25);
+      }
+      const secs = (Date.now() - t0) / 1000;
+      const moved = await waitLog(v.agent, (e) => e.event === 'tunnel_established', 5000, from).catch(() => undefined);
+      return { seconds: +secs.toFixed(3), attempts, agent_moved_to: moved?.replica_id };
+    },
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -677,8 +835,41 @@ function renderTable(results, variants) {
       return cmp === 'diff' ? `+${(t - d).toFixed(0)}` : `${(t / d).toFixed(3)}x`;
     });
     const t = get(results.tunnel, p);
-    const verdict = check && t !== undefined ? (check(t, d, results.tunnel) ? 'met' : 'MISSED') : '';
+    const verdict = check && t !== undefined && (cmp === 'abs' || d !== undefined) ? (check(t, d, results.tunnel) ? 'met' : 'MISSED') : '';
     rows.push([label, unit, ...vals.map(fmt), ...ratios, target, verdict]);
+  }
+  const widths = head.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows.map((r) => r.map((c, i) => (i <= 1 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ')).join('\n');
+}
+
+/** mesh against tunnel (issue 7: throughput >= 0.6x, p99 added <= 1 ms), mesh RTT, failover. */
+const MESH_TABLE = [
+  ['bulk 1 flow upload', 'bulk.1x_upload.mb_per_s', 'MB/s', 'ratio', '>= 0.6x', (m, t) => m / t >= 0.6],
+  ['bulk 1 flow download', 'bulk.1x_download.mb_per_s', 'MB/s', 'ratio', '>= 0.6x', (m, t) => m / t >= 0.6],
+  ['bulk 4 flows upload', 'bulk.4x_upload.mb_per_s', 'MB/s', 'ratio', '>= 0.6x', (m, t) => m / t >= 0.6],
+  ['bulk 4 flows download', 'bulk.4x_download.mb_per_s', 'MB/s', 'ratio', '>= 0.6x', (m, t) => m / t >= 0.6],
+  ['req/resp 1 conn p50', 'rr.c1.p50_us', 'us', 'diff', '', null],
+  ['req/resp 1 conn p99', 'rr.c1.p99_us', 'us', 'diff', '<= +1000 us', (m, t) => m - t <= 1000],
+  ['req/resp 16 conns', 'rr.c16.req_per_s', 'req/s', 'ratio', '', null],
+  ['connection rate', 'rate.flows_per_s', 'flows/s', 'ratio', '', null],
+  ['connection rate errors', 'rate.errors', '', 'abs', '= 0', (m) => m === 0],
+  ['mesh RTT p50 (bucket bound)', 'mesh_rtt.p50_le_ms', 'ms', 'abs', '', null],
+  ['mesh RTT p95 (bucket bound)', 'mesh_rtt.p95_le_ms', 'ms', 'abs', '', null],
+  ['mesh RTT samples', 'mesh_rtt.samples', '', 'abs', '', null],
+  ['failover: kill -9 owner -> new flow', 'failover.seconds', 's', 'abs', '<= 5', (m) => m <= 5],
+];
+
+function renderMeshTable(results) {
+  if (!results.mesh) return '';
+  const head = ['mesh vs tunnel', 'unit', 'tunnel', 'mesh', 'mesh/tunnel', 'target', 'mesh'];
+  const rows = [head];
+  for (const [label, p, unit, cmp, target, check] of MESH_TABLE) {
+    const m = get(results.mesh, p);
+    if (m === undefined) continue;
+    const t = get(results.tunnel, p);
+    const rel = t === undefined || cmp === 'abs' ? '' : cmp === 'diff' ? `${m - t >= 0 ? '+' : ''}${(m - t).toFixed(0)}` : `${(m / t).toFixed(3)}x`;
+    const verdict = check && (cmp === 'abs' || t !== undefined) ? (check(m, t) ? 'met' : 'MISSED') : '';
+    rows.push([label, unit, fmt(t), fmt(m), rel, target, verdict]);
   }
   const widths = head.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   return rows.map((r) => r.map((c, i) => (i <= 1 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ')).join('\n');
@@ -705,8 +896,9 @@ async function main() {
     if (e.event === 'target_started') f.port = e.port;
     return f.port > 0;
   });
-  const ctx = { target: { port: target.found.port } };
   const variants = VARIANTS.filter((v) => ONLY.length === 0 || ONLY.includes(v.name));
+  const redis = variants.some((v) => v.ha) ? await startRedis() : undefined;
+  const ctx = { target: { port: target.found.port }, redis: () => redis };
   const workloads = WORKLOAD_LIST.filter((w) => WORKLOADS.length === 0 || WORKLOADS.includes(w.key));
   const results = {};
   for (const v of variants) results[v.name] = {};
@@ -719,7 +911,7 @@ async function main() {
       const tag = `${w.key}-${v.name}`;
       const say = (msg) => progress(`${step}/${steps} ${v.name}: ${msg}  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
       say('starting');
-      const inst = w.fresh ? await v[w.fresh](tag) : await v.setup(ctx, tag);
+      const inst = w.fresh ? await v[w.fresh](tag, ctx) : await v.setup(ctx, tag);
       try {
         results[v.name][w.key] = await w.run(inst, say);
       } catch (err) {
@@ -731,8 +923,10 @@ async function main() {
     }
   }
   await stopProc(target);
+  if (redis) await stopProc(redis);
   progress(`done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-  const table = renderTable(results, variants);
+  if (results.mesh) results.mesh.mesh_rtt = meshRttP95();
+  const table = [renderTable(results, variants), renderMeshTable(results)].filter(Boolean).join('\n\n');
   const doc = {
     when: new Date().toISOString(),
     quick: QUICK,
