@@ -497,9 +497,10 @@ describe('drain handoff: SIGTERM on the owner hub moves its agent to another hub
     const stopping = k.stop(90_000);
     await agent.proc.waitForEventSince(mark.agent, 'hub_goaway', (e) => e.reason === 'draining');
     await agent.proc.waitForEventSince(mark.agent, 'tunnel_handoff');
-    await agent.proc.waitForEventSince(mark.agent, 'tunnel_established', (e) => e.replica_id === 'hub-q');
+    const rehomed = await agent.proc.waitForEventSince(mark.agent, 'tunnel_established', (e) => e.replica_id === 'hub-q');
     const claimedOnL = await l.proc.waitForEventSince(mark.l, 'ownership_claimed', (e) => e.agent_id === 'agent-kl');
     expect(claimedOnL.epoch as number).toBeGreaterThan(claimedOnK.epoch as number);
+    expect(rehomed.epoch).toBe(claimedOnL.epoch); // HELLO_ACK carries the new owner's epoch to the agent
 
     // New flows: served by the new owner at once, locally (no mesh hop, no refusal).
     const fresh = await pumpEcho(l.listenPort, 256 * 1024, { timeoutMs: 20_000 });

@@ -97,6 +97,7 @@ export class AgentTunnelSession extends MuxSession {
     this.opts.log.info('tunnel_established', {
       hub: this.opts.hubUrl,
       replica_id: ack.replica_id,
+      ...(ack.epoch === undefined ? {} : { epoch: ack.epoch }),
       connectors: [...this.opts.targets.keys()],
       flow_window_bytes: ack.flow_window_bytes,
     });
