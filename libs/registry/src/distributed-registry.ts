@@ -7,6 +7,8 @@
  *                                       agent across releases and lease expiries (~60 B per agent)
  *   <p>:{agent:<id>}:owner      HASH    {replica, epoch}, PEXPIRE = lease; refreshed by heartbeat
  *                                       of the owning replica; absent = no live owner
+ *   <p>:{agent:<id>}:connectors SET     the connectors of the agent's last HELLO (setConnectors
+ *                                       takes the agent out of the ones it no longer announces)
  *   <p>:{conn:<name>}:agents    SET     agent ids announced for connector <name> (not leased:
  *                                       readers filter by live owner, the sweeper prunes)
  *   <p>:{connectors}            SET     names of connectors ever indexed (the sweeper walks it)
@@ -15,7 +17,7 @@
  * Sizing: ~3 keys per agent + one set member per (agent, connector) + one hash field per replica;
  * write load = 1 EVALSHA per claim + (1 per agent per heartbeat interval) + 1 SADD per connector
  * on HELLO. Round trips: claim 1, getOwner 1, release 1, addConnectors 1 (commands sent in
- * parallel), listAgents 2 (SMEMBERS, then the EXISTS of every member in parallel), listOwners 2
+ * parallel), setConnectors 1 (+1 when the agent dropped connectors since its last HELLO), listAgents 2 (SMEMBERS, then the EXISTS of every member in parallel), listOwners 2
  * (SMEMBERS, then HMGET of every owner in parallel), heartbeat 1 (parallel scripts), listReplicas 1,
  * removeReplica 1.
  */
@@ -56,6 +58,21 @@ if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
   return 1
 end
 return 0`);
+
+/** Replace the agent's announced set with ARGV; returns the connectors it no longer announces. */
+const SET_AGENT_CONNECTORS = new LuaScript('set_agent_connectors', 1, `
+local old = redis.call('SMEMBERS', KEYS[1])
+redis.call('DEL', KEYS[1])
+local keep = {}
+for i = 1, #ARGV do
+  keep[ARGV[i]] = true
+  redis.call('SADD', KEYS[1], ARGV[i])
+end
+local gone = {}
+for _, c in ipairs(old) do
+  if not keep[c] then gone[#gone + 1] = c end
+end
+return gone`);
 
 /** 1 refreshed, 0 no owner entry, -1 owned by another replica. */
 const REFRESH_OWNER = new LuaScript('refresh_owner', 1, `
@@ -133,6 +150,9 @@ export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry
   epochKey(agentId: string): string {
     return `${this.p}:{agent:${agentId}}:epoch`;
   }
+  agentConnectorsKey(agentId: string): string {
+    return `${this.p}:{agent:${agentId}}:connectors`;
+  }
   connectorKey(connector: string): string {
     return `${this.p}:{conn:${connector}}:agents`;
   }
@@ -176,6 +196,20 @@ export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry
         c.sadd(this.connectorsKey, ...connectors),
         ...connectors.map((name) => c.sadd(this.connectorKey(name), agentId)),
       ]);
+    });
+  }
+
+  /** Round trips: 1 (script + SADDs in parallel), +1 (SREMs) when connectors were dropped. */
+  setConnectors(agentId: string, connectors: readonly string[]): Promise<void> {
+    return this.store.run('set_connectors', async (c) => {
+      const [gone] = await Promise.all([
+        this.store.evalScript(c, SET_AGENT_CONNECTORS, [this.agentConnectorsKey(agentId)], [...connectors]),
+        ...(connectors.length === 0
+          ? []
+          : [c.sadd(this.connectorsKey, ...connectors), ...connectors.map((name) => c.sadd(this.connectorKey(name), agentId))]),
+      ]);
+      const dropped = (gone as string[] | null) ?? [];
+      if (dropped.length > 0) await Promise.all(dropped.map((name) => c.srem(this.connectorKey(name), agentId)));
     });
   }
 
@@ -262,6 +296,7 @@ export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry
         const live = await Promise.all(members.map((a) => c.exists(this.ownerKey(a))));
         const dead = members.filter((_, i) => live[i] !== 1);
         if (dead.length === 0) continue;
+        await Promise.all(dead.map((a) => c.del(this.agentConnectorsKey(a))));
         removed += await c.srem(key, ...dead);
         const again = await Promise.all(dead.map((a) => c.exists(this.ownerKey(a))));
         const revived = dead.filter((_, i) => again[i] === 1);

@@ -33,6 +33,8 @@ export class MemoryOwnershipRegistry implements OwnershipRegistry, SweepableRegi
   private readonly epochs = new Map<string, number>();
   private readonly owners = new Map<string, OwnerEntry>();
   private readonly index = new Map<string, Set<string>>();
+  /** agentId -> the connectors of its last setConnectors. */
+  private readonly announced = new Map<string, Set<string>>();
   private readonly replicas = new Map<string, ReplicaRecord>();
   private closed = false;
 
@@ -70,6 +72,16 @@ export class MemoryOwnershipRegistry implements OwnershipRegistry, SweepableRegi
       if (!set) this.index.set(c, (set = new Set()));
       set.add(agentId);
     }
+  }
+
+  async setConnectors(agentId: string, connectors: readonly string[]): Promise<void> {
+    this.assertOpen();
+    const now = new Set(connectors);
+    for (const c of this.announced.get(agentId) ?? []) {
+      if (!now.has(c)) this.index.get(c)?.delete(agentId);
+    }
+    this.announced.set(agentId, now);
+    await this.addConnectors(agentId, connectors);
   }
 
   async listAgents(connector: string): Promise<string[]> {
@@ -134,6 +146,7 @@ export class MemoryOwnershipRegistry implements OwnershipRegistry, SweepableRegi
       for (const a of [...set]) {
         if (this.liveOwner(a) === undefined) {
           set.delete(a);
+          this.announced.delete(a);
           removed++;
         }
       }

@@ -59,7 +59,13 @@ export interface OwnershipRegistry {
   getOwner(agentId: string): Promise<OwnerRecord | undefined>;
   /** Drop ownership if `epoch` is the current one; false (and no change) otherwise. */
   release(agentId: string, epoch: number): Promise<boolean>;
+  /** Index `agentId` under each connector (additive). */
   addConnectors(agentId: string, connectors: readonly string[]): Promise<void>;
+  /**
+   * The agent now serves exactly `connectors` (its HELLO): index it under each, and take it out of
+   * the connectors it announced before but no longer does, so lookups stop routing those to it.
+   */
+  setConnectors(agentId: string, connectors: readonly string[]): Promise<void>;
   /** Agents indexed under `connector` that currently have a live owner (sorted). */
   listAgents(connector: string): Promise<string[]>;
   /**

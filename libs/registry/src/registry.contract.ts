@@ -107,6 +107,27 @@ export function runRegistryContract(name: string, factory: RegistryFactory): voi
       expect(await r.listAgents(c1)).toEqual([a2]);
     });
 
+    it('setConnectors: an agent that stops announcing a connector is no longer listed under it', async () => {
+      const r = await make();
+      const [a1, a2] = [uid('a1'), uid('a2')];
+      const [c1, c2, c3] = [uid('c1'), uid('c2'), uid('c3')];
+      await r.claimOwnership(a1, 'hub-a');
+      await r.claimOwnership(a2, 'hub-b');
+      await r.setConnectors(a1, [c1, c2]);
+      await r.setConnectors(a2, [c1]);
+      expect(await r.listAgents(c1)).toEqual([a1, a2].sort());
+      expect(await r.listAgents(c2)).toEqual([a1]);
+      await r.setConnectors(a1, [c2, c3]); // a new HELLO without c1
+      expect(await r.listAgents(c1)).toEqual([a2]);
+      expect((await r.listOwners(c1)).map((o) => o.agentId)).toEqual([a2]);
+      expect(await r.listAgents(c2)).toEqual([a1]);
+      expect(await r.listAgents(c3)).toEqual([a1]);
+      await r.setConnectors(a1, [c2, c3]); // the same again: nothing changes
+      expect(await r.listAgents(c3)).toEqual([a1]);
+      await r.setConnectors(a2, [c1]);
+      expect(await r.listAgents(c1)).toEqual([a2]);
+    });
+
     it('lists owners of a connector with their replica and epoch', async () => {
       const r = await make();
       const [a1, a2, a3] = [uid('a1'), uid('a2'), uid('a3')];

@@ -167,7 +167,7 @@ export class HaCoordinator implements OnApplicationShutdown {
     try {
       const [epoch] = await Promise.all([
         registry.claimOwnership(tunnel.agentId, this.replicaId, { minEpoch }),
-        registry.addConnectors(tunnel.agentId, tunnel.connectors),
+        registry.setConnectors(tunnel.agentId, tunnel.connectors),
       ]);
       if (holding.gone) {
         void registry.release(tunnel.agentId, epoch).catch(() => undefined);
@@ -293,7 +293,7 @@ export class HaCoordinator implements OnApplicationShutdown {
     if (h.gone) return false;
     const [epoch] = await Promise.all([
       registry.claimOwnership(h.tunnel.agentId, this.replicaId, { minEpoch: h.epoch ?? 0 }),
-      registry.addConnectors(h.tunnel.agentId, h.tunnel.connectors),
+      registry.setConnectors(h.tunnel.agentId, h.tunnel.connectors),
     ]);
     if (h.gone) {
       await registry.release(h.tunnel.agentId, epoch).catch(() => undefined);
