@@ -202,6 +202,15 @@ describe('mesh: two active hubs on one Redis', () => {
     const closed = await b.proc.waitForEvent('connection_closed', (e) => e.path === 'cross_replica');
     expect(closed).toMatchObject({ bytes_c2a: bytes, bytes_a2c: bytes, end: 'fin' });
     await a.proc.waitForEvent('connection_closed', (e) => e.listener === 'mesh:hub-b' && e.end === 'fin');
+    // One client connection, counted once across the replicas: by the hub the client reached.
+    const onA = await a.metrics();
+    const conn = { connector: CONNECTOR };
+    expect(metricValue(text, 'nowconnect_tcp_connections_total', conn)).toBe(1);
+    expect(metricValue(await b.metrics(), 'nowconnect_tcp_bytes_total', { ...conn, direction: 'c2a' })).toBe(bytes);
+    expect(metricValue(onA, 'nowconnect_tcp_connections_total', conn)).toBe(0);
+    expect(metricValue(onA, 'nowconnect_tcp_bytes_total', { ...conn, direction: 'c2a' })).toBe(0);
+    expect(metricValue(onA, 'nowconnect_tcp_bytes_total', { ...conn, direction: 'a2c' })).toBe(0);
+    expect(metricValue(onA, 'nowconnect_tcp_active_connections', conn)).toBe(0);
     // A local client on hub A still goes straight to the agent.
     const local = await pumpEcho(a.listenPort, 64 * 1024, { timeoutMs: 20_000 });
     expect(local.recvSha).toBe(local.sentSha);

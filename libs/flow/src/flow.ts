@@ -34,6 +34,8 @@ export interface FlowInit {
    */
   readonly maxRecvWindow?: number;
   readonly budget?: WindowBudget;
+  /** This flow's counters (default: the host's). */
+  readonly metrics?: FlowMetrics;
 }
 
 /** A flow that consumed half its window within this is window-limited: its window doubles. */
@@ -67,6 +69,7 @@ export class Flow {
   private readonly initialRecvWindow: number;
   private readonly maxRecvWindow: number;
   private readonly budget: WindowBudget | undefined;
+  private readonly metrics: FlowMetrics;
   private recvAvailable: number;
   /** Flushed to the socket, not yet granted back to the peer. */
   private consumed = 0;
@@ -93,6 +96,7 @@ export class Flow {
     this.initialRecvWindow = init.recvWindow;
     this.maxRecvWindow = Math.max(init.recvWindow, init.maxRecvWindow ?? init.recvWindow);
     this.budget = init.budget;
+    this.metrics = init.metrics ?? host.metrics;
     this.recvAvailable = init.recvWindow;
     this.lastGrantAt = this.startedAt;
   }
@@ -118,7 +122,8 @@ export class Flow {
   }
 
   private pump(chunk: Buffer): void {
-    const { transport, maxDataPayload, metrics } = this.host;
+    const { transport, maxDataPayload } = this.host;
+    const metrics = this.metrics;
     let off = 0;
     while (off < chunk.length) {
       if (this.credit <= 0 || transport.congested) {
@@ -164,7 +169,7 @@ export class Flow {
     if (next === null) return;
     this.state = next;
     this.host.transport.send(encodeFin(this.id));
-    this.host.metrics.finSent();
+    this.metrics.finSent();
     if (next === FlowState.CLOSED) {
       this.end = 'fin';
       this.finishIfDone();
@@ -187,7 +192,7 @@ export class Flow {
     }
     this.recvAvailable -= n;
     this.bytesIn += n;
-    this.host.metrics.bytesIn(this.connector, n);
+    this.metrics.bytesIn(this.connector, n);
     this.written += n;
     this.socket.write(payload, this.onWritten);
     this.countFlushed();
@@ -239,7 +244,7 @@ export class Flow {
       return;
     }
     if (this.state === FlowState.CLOSED) return;
-    this.host.metrics.finRecv();
+    this.metrics.finRecv();
     this.state = next;
     if (next === FlowState.CLOSED) this.end = 'fin';
     this.socket.end();
@@ -257,7 +262,7 @@ export class Flow {
 
   onRemoteRst(): void {
     if (this.state === FlowState.CLOSED) return;
-    this.host.metrics.rstRecv();
+    this.metrics.rstRecv();
     this.state = FlowState.CLOSED;
     this.end = 'rst_recv';
     resetSocket(this.socket);
@@ -272,7 +277,7 @@ export class Flow {
     this.state = FlowState.CLOSED;
     this.end = 'rst_sent';
     this.host.transport.send(encodeRst(this.id, reason));
-    this.host.metrics.rstSent();
+    this.metrics.rstSent();
     resetSocket(this.socket);
     this.finishIfDone();
   }

@@ -139,12 +139,13 @@ export abstract class MuxSession implements FlowHost {
    * min(flow_window_bytes, INITIAL_FLOW_WINDOW_BYTES) each way; the receiver grows the
    * window of a bulk flow up to flow_window_bytes within the tunnel's budget.
    */
-  protected addFlow(id: number, connector: string, socket: Socket): Flow {
+  protected addFlow(id: number, connector: string, socket: Socket, metrics?: FlowMetrics): Flow {
     const initial = Math.min(this.flowWindowBytes, INITIAL_FLOW_WINDOW_BYTES);
     const flow = new Flow(this, {
       id,
       connector,
       socket,
+      metrics,
       sendWindow: initial,
       recvWindow: initial,
       maxRecvWindow: this.flowWindowBytes,

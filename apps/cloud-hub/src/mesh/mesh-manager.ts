@@ -445,7 +445,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     info.endpoints.set(req.cid, stream.endpoint);
     link.acceptFlow(req.cid);
     const origin = `mesh:${link.peerId ?? 'unknown'}`;
-    session.openFlow(stream as unknown as Socket, req.connector, origin, origin);
+    session.openFlow(stream as unknown as Socket, req.connector, origin, origin, true);
     stream.trackConsumption();
   }
 

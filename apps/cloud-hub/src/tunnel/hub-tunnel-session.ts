@@ -10,7 +10,7 @@ import {
   FrameType,
   RstReason,
 } from '@nowconnect/frames';
-import { Flow, MuxSession, WsTransport } from '@nowconnect/flow';
+import { Flow, MuxSession, WsTransport, type FlowMetrics } from '@nowconnect/flow';
 import type { RoutableAgent } from '@nowconnect/registry';
 import type { CloudConfig } from '@nowconnect/ha-config';
 import type { EventLog } from '@nowconnect/logging';
@@ -43,6 +43,8 @@ export interface HubSessionDeps {
 interface FlowMeta {
   readonly cid: string;
   readonly listener: string;
+  /** Opened by a peer hub over the mesh: the client connection (and its bytes) is counted there. */
+  readonly viaMesh: boolean;
 }
 
 /** Keep the tunnel's WebSocket queue under this before pausing client sockets. */
@@ -58,6 +60,8 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   private pendingOpens = 0;
   private nextFlowId = 1;
   private readonly meta = new Map<number, FlowMeta>();
+  /** Mesh-opened flows: tunnel FIN/RST counted as usual, payload bytes not (the origin hub counts them). */
+  private readonly meshFlowMetrics: FlowMetrics;
   private helloTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -75,6 +79,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
       metrics: deps.metrics.flow,
     });
     this.agentId = auth.agentId;
+    this.meshFlowMetrics = { ...deps.metrics.flow, bytesOut: () => undefined, bytesIn: () => undefined };
     ws.on('message', (data, isBinary) => this.handleMessage(data as Buffer, isBinary));
     ws.on('close', (code, reason) => this.onWsClose(code, reason.toString('utf8')));
     ws.on('error', (err) => this.onWsError(err)); // 'close' follows
@@ -168,16 +173,22 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     return 'max_pending_opens';
   }
 
-  /** Carries an accepted client socket as a new flow to this agent. */
-  openFlow(client: Socket, connector: string, listener: string, clientAddr: string): Flow {
+  /**
+   * Carries an accepted client socket as a new flow to this agent. A flow a peer hub opened over the
+   * mesh (`viaMesh`) is not a client connection of this hub: the origin hub counts the connection and
+   * its bytes in nowconnect_tcp_*, so they are not counted twice across the replicas.
+   */
+  openFlow(client: Socket, connector: string, listener: string, clientAddr: string, viaMesh = false): Flow {
     const id = this.allocateFlowId();
     const cid = this.deps.nextCid();
-    this.meta.set(id, { cid, listener });
+    this.meta.set(id, { cid, listener, viaMesh });
     this.pendingOpens++;
     this.transport.send(encodeOpen(id, connector));
-    const flow = this.addFlow(id, connector, client);
-    this.deps.metrics.tcpConnections.labels({ connector }).inc();
-    this.deps.metrics.tcpActive.labels({ connector }).inc();
+    const flow = this.addFlow(id, connector, client, viaMesh ? this.meshFlowMetrics : undefined);
+    if (!viaMesh) {
+      this.deps.metrics.tcpConnections.labels({ connector }).inc();
+      this.deps.metrics.tcpActive.labels({ connector }).inc();
+    }
     this.deps.log.info('connection_open', { cid, connector, listener, agent_id: this.agentId, client: clientAddr });
     return flow;
   }
@@ -214,7 +225,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     if (!flow.acked) this.pendingOpens--;
     const meta = this.meta.get(flow.id);
     this.meta.delete(flow.id);
-    this.deps.metrics.tcpActive.labels({ connector: flow.connector }).dec();
+    if (meta?.viaMesh !== true) this.deps.metrics.tcpActive.labels({ connector: flow.connector }).dec();
     this.deps.log.info('connection_closed', {
       cid: meta?.cid,
       connector: flow.connector,
