@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { cleanupAll, findBin, REPO_ROOT } from './support';
+import { cleanupAll, findBin, metricValue, REPO_ROOT } from './support';
 import { startObsDeployment, type ObsDeployment } from './support/observability-hubs';
 import {
   checkCoverage,
@@ -390,6 +390,13 @@ describe('every metric in a rule or dashboard is exported by real hubs (redis-se
       `observability coverage: ${inputs.length} expressions, ${r.checked.size} hub metrics exported ` +
         `(${fams.size} families scraped from 2 hubs); allow-listed (not from NowConnect): ${[...r.allowed].join(', ')}; ` +
         `labels checked from the source declaration (no sample yet): ${[...r.labelsFromSource].sort().join(', ') || 'none'}\n`,
+    );
+    // Figures for the docs: a cross-replica flow is in the origin's and the owner's tcp_* series.
+    const sumOver = (name: string, labels: Record<string, string>): number => texts.reduce((acc, t) => acc + metricValue(t, name, labels), 0);
+    process.stdout.write(
+      `observability figures after 1 local + 1 cross-replica echo flow: sum over hubs of nowconnect_tcp_connections_total{connector="echo"} = ` +
+        `${sumOver('nowconnect_tcp_connections_total', { connector: 'echo' })}, of nowconnect_flows_total = ${sumOver('nowconnect_flows_total', {})} ` +
+        `(local ${sumOver('nowconnect_flows_total', { path: 'local' })}, cross_replica ${sumOver('nowconnect_flows_total', { path: 'cross_replica' })})\n`,
     );
     if (r.missingMetrics.length > 0 || r.badLabels.length > 0) {
       throw new Error(`not exported:\n  ${r.missingMetrics.join('\n  ')}\nbad labels:\n  ${r.badLabels.join('\n  ')}`);
