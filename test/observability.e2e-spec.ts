@@ -18,12 +18,11 @@ import {
   checkCoverage,
   declaredLabels,
   families,
-  grafanaVariableQuery,
   markdownAnchors,
-  promqlRefs,
   type CoverageInput,
   type Family,
-} from './support/observability-promql';
+} from './support/observability-coverage';
+import { grafanaVariableQuery, promqlRefs } from './support/observability-promql';
 
 const RULES = path.join(REPO_ROOT, 'deploy/prometheus/rules/nowconnect.rules.yml');
 const TESTS_DIR = path.join(REPO_ROOT, 'deploy/prometheus/tests');
