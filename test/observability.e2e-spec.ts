@@ -390,7 +390,7 @@ describe('every metric in a rule or dashboard is exported by real hubs (redis-se
         `(${fams.size} families scraped from 2 hubs); allow-listed (not from NowConnect): ${[...r.allowed].join(', ')}; ` +
         `labels checked from the source declaration (no sample yet): ${[...r.labelsFromSource].sort().join(', ') || 'none'}\n`,
     );
-    // Figures for the docs: a cross-replica flow is in the origin's and the owner's tcp_* series.
+    // Figures for the docs: each client connection is counted once across the hubs (cross-replica too).
     const sumOver = (name: string, labels: Record<string, string>): number => texts.reduce((acc, t) => acc + metricValue(t, name, labels), 0);
     process.stdout.write(
       `observability figures after 1 local + 1 cross-replica echo flow: sum over hubs of nowconnect_tcp_connections_total{connector="echo"} = ` +
