@@ -378,6 +378,11 @@ describe('mesh mTLS on ha.mesh.listen', () => {
 
   it('hubs link over wss with client certificates from the mesh CA', async () => {
     const [upE, upF] = await Promise.all([linkUp(e, 'hub-f'), linkUp(f, 'hub-e')]);
+    // The loaded certificates' not-after is exported (test certs: 3 days; a generous hour either way).
+    const inThreeDays = Date.now() / 1000 + 3 * 86_400;
+    for (const file of ['cert', 'ca']) {
+      expect(Math.abs(metricValue(await e.metrics(), 'nowconnect_mesh_cert_expiry_timestamp_seconds', { file }) - inThreeDays)).toBeLessThan(3600);
+    }
     expect([upE, upF].some((ev) => String((ev as { url?: string }).url ?? '').startsWith('wss://'))).toBe(true);
     await waitForMetric(e.httpUrl, 'nowconnect_mesh_links', { peer: 'hub-f', state: 'up' }, (v) => v === 1);
   });

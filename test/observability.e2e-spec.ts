@@ -38,7 +38,8 @@ const HUB_SRC = path.join(REPO_ROOT, 'apps/cloud-hub/src');
 const NOT_FROM_NOWCONNECT = new Map<string, string>([
   // SPEC §7 names no certificate-expiry metric and the hub exports none; the seed (000, "Certificate
   // rotation", option A) monitors mesh certificates with blackbox_exporter probing /mesh:
-  // `(probe_ssl_earliest_cert_expiry - time()) < 30*24*3600`. Used by NowConnectMeshCertExpirySoon.
+  // `(probe_ssl_earliest_cert_expiry - time()) < 30*24*3600`, the second arm of NowConnectMeshCertExpirySoon
+  // (the first is the hub's own nowconnect_mesh_cert_expiry_timestamp_seconds).
   ['probe_ssl_earliest_cert_expiry', 'blackbox_exporter (seed 000, Certificate rotation, option A)'],
   // Prometheus' own per-target series (1 when the last scrape succeeded). Used by NowConnectHubDown.
   ['up', 'Prometheus scrape health of each target'],

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { CaFiles, CertFiles, makeCa, makeCert } from '../../../test/support/tls';
 import { cleanupTmpDirs, makeTmpDir } from '../../../test/support/tmp';
-import { CertReloader, TlsMaterial } from './cert-reloader';
+import { CertReloader, earliestNotAfter, TlsMaterial } from './cert-reloader';
 
 /** Where the reloader reads (copies of generated files, so the tests can replace them). */
 interface Live {
@@ -152,5 +152,25 @@ describe('CertReloader', () => {
     r.stop();
     r.stop();
     expect(r.generation).toBe(1);
+  });
+});
+
+describe('earliestNotAfter', () => {
+  it('gives the earliest not-after of a bundle, in unix seconds, and undefined without certificates', async () => {
+    const dir = makeTmpDir('nc-mesh-expiry');
+    const ca2 = await makeCa(dir);
+    const soon = await makeCert(ca2, { cn: 'soon', days: 2 });
+    const later = await makeCert(ca2, { cn: 'later', days: 30 });
+    const now = Date.now() / 1000;
+    const day = 86_400;
+    const tSoon = earliestNotAfter(Buffer.from(soon.certPem))!;
+    const tLater = earliestNotAfter(Buffer.from(later.certPem))!;
+    // openssl -days N: not-after is N days from now (to the second; a generous minute either way).
+    expect(Math.abs(tSoon - (now + 2 * day))).toBeLessThan(60);
+    expect(Math.abs(tLater - (now + 30 * day))).toBeLessThan(60);
+    expect(earliestNotAfter(Buffer.from(later.certPem + soon.certPem))).toBe(tSoon);
+    expect(earliestNotAfter(Buffer.from(soon.keyPem))).toBeUndefined();
+    expect(earliestNotAfter(Buffer.from('-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n'))).toBeUndefined();
+    expect(earliestNotAfter(undefined)).toBeUndefined();
   });
 });

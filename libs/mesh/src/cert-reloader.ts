@@ -176,3 +176,21 @@ function statStamp(files: CertFilesConfig): string {
     })
     .join('|');
 }
+
+/**
+ * The earliest not-after (unix seconds) of the PEM certificates in `pem` (a cert file or a CA bundle),
+ * or undefined when it holds none that parse.
+ */
+export function earliestNotAfter(pem: Buffer | undefined): number | undefined {
+  if (pem === undefined) return undefined;
+  let earliest: number | undefined;
+  for (const block of pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+    try {
+      const t = Date.parse(new X509Certificate(block).validTo) / 1000;
+      if (Number.isFinite(t) && (earliest === undefined || t < earliest)) earliest = t;
+    } catch {
+      /* not a certificate: skipped */
+    }
+  }
+  return earliest;
+}

@@ -13,7 +13,7 @@ export { LinkWriteQueue } from './write-queue';
 export type { FrameSink, LinkWriteQueueOptions } from './write-queue';
 export { PeerSet, normalizeMeshUrl, preferredDialer, shouldDial, keepLink } from './peer-set';
 export type { PeerTarget, PeerSetSelf } from './peer-set';
-export { CertReloader } from './cert-reloader';
+export { CertReloader, earliestNotAfter } from './cert-reloader';
 export type { CertFilesConfig, CertReloaderOptions, TlsMaterial } from './cert-reloader';
 export {
   verifyIngressClientCert,

@@ -9,6 +9,8 @@ import { CLOUD_CONFIG, formatHostPort, type CloudConfig, type ListenerConfig } f
 import { EventLog, maskIp } from '@nowconnect/logging';
 import {
   CertReloader,
+  earliestNotAfter,
+  type TlsMaterial,
   keepLink,
   LinkState,
   MeshLink,
@@ -114,6 +116,13 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
 
   // ---- lifecycle ------------------------------------------------------------
 
+  private exportCertExpiry(material: TlsMaterial): void {
+    for (const [file, pem] of [['cert', material.cert], ['ca', material.ca]] as const) {
+      const t = earliestNotAfter(pem);
+      if (t !== undefined) this.metrics?.certExpiry.labels({ file }).set(t);
+    }
+  }
+
   /** After HaCoordinator.start (its replica records and advertised URL are known). */
   async start(): Promise<void> {
     if (!this.ha.enabled || this.started) return;
@@ -124,8 +133,9 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     if (tls.certFile !== undefined || tls.caBundle !== undefined) {
       this.reloader = new CertReloader({
         files: { certFile: tls.certFile, keyFile: tls.keyFile, caFile: tls.caBundle },
-        onReload: (_m, generation) => {
+        onReload: (material, generation) => {
           this.log.info('mesh_cert_reloaded', { generation });
+          this.exportCertExpiry(material);
           const server = this.listenServer;
           if (server instanceof https.Server) server.setSecureContext(this.serverTlsOptions());
         },
@@ -135,6 +145,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
         },
       });
       this.reloader.start();
+      this.exportCertExpiry(this.reloader.material);
     }
     this.peers = new PeerSet({ replicaId: this.ha.replicaId, meshUrls: [this.ha.ownMeshUrl] }, mesh.peers);
     if (mesh.listen !== undefined) await this.listen();

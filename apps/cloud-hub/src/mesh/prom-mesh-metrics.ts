@@ -1,7 +1,7 @@
 import type { Counter, Histogram } from 'prom-client';
 import { Gauge, register } from 'prom-client';
 import type { BackpressureReason, MeshFrameDir, MeshMetrics } from '@nowconnect/mesh';
-import { counter, histogram } from '../metrics/hub-metrics';
+import { counter, gauge, histogram } from '../metrics/hub-metrics';
 
 /** One gauge sample set, read from the live links at scrape time. */
 export interface MeshGaugeSample {
@@ -46,6 +46,12 @@ export class PromMeshMetrics implements MeshMetrics {
   );
   readonly reconnects: Counter = counter('nowconnect_mesh_link_reconnects_total', 'Mesh re-dials after a failed dial or a lost link');
   readonly errors: Counter = counter('nowconnect_mesh_link_errors_total', 'Mesh link errors (protocol errors, handshake failures, dead peers, socket errors)');
+  /** Not in SPEC §7 (an addition): lets an alert see a mesh certificate's expiry without a blackbox probe. */
+  readonly certExpiry: Gauge<'file'> = gauge(
+    'nowconnect_mesh_cert_expiry_timestamp_seconds',
+    'Earliest not-after (unix time) of the mesh TLS certificates loaded from disk: file="cert" (ha.mesh.tls.cert_file), file="ca" (ca_bundle)',
+    ['file'],
+  );
   private readonly frameChildren = new Map<string, Counter.Internal>();
 
   constructor(source: () => readonly MeshGaugeSample[]) {
