@@ -217,6 +217,38 @@ describe('docker-compose.yml (validated by `docker-compose config`)', () => {
     expect(Object.keys(service(name).depends_on ?? {}).sort()).toEqual([...HUBS, 'openldap'].sort());
   });
 
+  it('openldap: the mounted seed LDIF loads into a real OpenLDAP database (slapadd, standard schemas) under LDAP_ROOT', () => {
+    const seedDir = hostPath('openldap', service('openldap').environment?.['LDAP_CUSTOM_LDIF_DIR'] ?? '/ldifs');
+    const ldifs = filesUnder(seedDir).filter((f) => f.endsWith('.ldif'));
+    expect(ldifs.length).toBeGreaterThan(0);
+    const root = service('openldap').environment?.['LDAP_ROOT'];
+    const dir = makeTmpDir('nc-ldap-seed-');
+    fs.mkdirSync(path.join(dir, 'db'));
+    const conf = path.join(dir, 'slapd.conf');
+    fs.writeFileSync(
+      conf,
+      [
+        ...['core', 'cosine', 'nis', 'inetorgperson'].map((s) => `include /etc/ldap/schema/${s}.schema`),
+        'modulepath /usr/lib/ldap',
+        'moduleload back_mdb',
+        'database mdb',
+        'maxsize 10485760',
+        `suffix "${root}"`,
+        `directory ${path.join(dir, 'db')}`,
+        '',
+      ].join('\n'),
+    );
+    for (const f of ldifs) {
+      const r = runTool('slapadd', ['-f', conf, '-l', f], { timeoutMs: 30_000 });
+      expect([path.basename(f), r.code, r.stderr.split('\n').filter((l) => /error|invalid|unknown/i.test(l))]).toEqual([path.basename(f), 0, []]);
+    }
+    const cat = runTool('slapcat', ['-f', conf], { timeoutMs: 30_000 });
+    expect(cat.code).toBe(0);
+    const dns = cat.stdout.split('\n').filter((l) => l.startsWith('dn: '));
+    expect(dns[0]).toBe(`dn: ${root}`);
+    expect(dns.length).toBeGreaterThan(1);
+  });
+
   it('prometheus: promtool accepts the scrape config; it scrapes both hubs on server.bind /metrics and loads the mounted rules', () => {
     const cfgFile = hostPath('prometheus', '/etc/prometheus/prometheus.yml');
     const check = runTool('promtool', ['check', 'config', '--syntax-only', cfgFile]);

@@ -22,6 +22,7 @@ import { Proc } from './support/proc';
 import { httpRequest, waitForHttpStatus } from './support/http';
 import { certChecks, envWithout, execForm, parseDockerfile, runTool, sansCover } from './support/deploy';
 import { kustomizeBuild, kustomizeHash, type K8sObject } from './support/kustomize';
+import { strictFieldErrors } from './support/k8s-types';
 
 const ROOT = path.resolve(__dirname, '..');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -217,6 +218,20 @@ describe.each(VARIANTS)('deploy/k8s/%s', (v) => {
       expect(() => new Model(o as never).validate()).not.toThrow();
       expect(o.metadata.labels?.['app.kubernetes.io/part-of']).toBe('nowconnect');
     }
+  });
+});
+
+describe('every rendered object, all kustomizations', () => {
+  it('has only fields its API type knows (TypeScript excess-property check; a planted typo is caught)', () => {
+    const all = VARIANTS.flatMap((v) => objects(v));
+    // Negative control in the same compile: a Deployment with a misspelt probe field must be reported.
+    const typo = structuredClone(one('overlays/ha', 'Deployment', 'nowconnect-cloud'));
+    typo.metadata.name = 'planted-typo';
+    const c = container(typo) as unknown as Obj;
+    c['readinesProbe'] = c['readinessProbe'];
+    delete c['readinessProbe'];
+    const errors = strictFieldErrors([...all, typo]);
+    expect(errors).toEqual([expect.stringMatching(/^Deployment\/planted-typo: .*readinesProbe/)]);
   });
 });
 
