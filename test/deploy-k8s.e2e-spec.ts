@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
+import WebSocket from 'ws';
 import { parse as parseYaml, stringify } from 'yaml';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
@@ -460,7 +461,7 @@ describe('a hub started from the rendered manifests', () => {
     expect(exit).toEqual({ code: 0, signal: null });
   });
 
-  it('HA overlay (through the container command, real redis-server): probes 200, the advertised mesh URL is the pod name the certificate covers, mesh mTLS handshake succeeds', async () => {
+  it('HA overlay (through the container command, real redis-server): probes 200, the advertised mesh URL is the pod name the certificate covers, mesh mTLS: a peer with the Secret certificate gets the /mesh upgrade, one without is refused', async () => {
     const redis = await startRedis();
     try {
       const { proc, http, meshPort, cfg } = await startFromManifests('overlays/ha', redis);
@@ -469,26 +470,26 @@ describe('a hub started from the rendered manifests', () => {
       const advertised = `wss://10-1-2-3.nowconnect-cloud-mesh.${POD['metadata.namespace']}.svc.cluster.local:8766/mesh`;
       expect(started['mesh_url']).toBe(advertised);
       expect(new URL(advertised).port).toBe(String(hubConfig('overlays/ha').cfg.ha.mesh.listen!.port));
-      // A peer's dial: client certificate from the same Secret, server name = the advertised host.
+      // A peer's dial: a WebSocket upgrade on /mesh over TLS, server name = the advertised host. With the
+      // Secret's certificate as client certificate the upgrade completes; without one the hub refuses it.
       const t = cfg.ha.mesh.tls;
-      const authorized = await new Promise<boolean>((resolve, reject) => {
-        const s = tls.connect({
-          host: '127.0.0.1',
-          port: meshPort!,
-          servername: new URL(advertised).hostname,
-          ca: fs.readFileSync(t.caBundle!),
-          cert: fs.readFileSync(t.certFile!),
-          key: fs.readFileSync(t.keyFile!),
-          checkServerIdentity: (_h, cert) => tls.checkServerIdentity(new URL(advertised).hostname, cert),
+      const dial = (withCert: boolean): Promise<string> =>
+        new Promise((resolve) => {
+          const ws = new WebSocket(`wss://127.0.0.1:${meshPort!}/mesh`, {
+            servername: new URL(advertised).hostname,
+            ca: fs.readFileSync(t.caBundle!),
+            ...(withCert ? { cert: fs.readFileSync(t.certFile!), key: fs.readFileSync(t.keyFile!) } : {}),
+            checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(new URL(advertised).hostname, cert),
+            handshakeTimeout: 20_000,
+          });
+          ws.once('open', () => {
+            resolve('open');
+            ws.terminate();
+          });
+          ws.once('error', (err) => resolve(`error: ${err.message}`));
         });
-        s.once('secureConnect', () => {
-          resolve(s.authorized);
-          s.destroy();
-        });
-        s.once('error', reject);
-        s.setTimeout(20_000, () => reject(new Error('mesh TLS handshake timed out')));
-      });
-      expect(authorized).toBe(true);
+      expect(await dial(true)).toBe('open');
+      expect(await dial(false)).toMatch(/^error: .*certificate required/);
       const exit = await proc.stop('SIGTERM', podSpec(one('overlays/ha', 'Deployment', 'nowconnect-cloud')).terminationGracePeriodSeconds! * 1000);
       expect(exit).toEqual({ code: 0, signal: null });
     } finally {
