@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import WebSocket from 'ws';
 import { parse as parseYaml, stringify } from 'yaml';
-import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
@@ -175,6 +175,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/Service': Service,
   'v1/ConfigMap': ConfigMap,
   'v1/Secret': Secret,
+  'v1/Namespace': Namespace,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
@@ -193,12 +194,16 @@ describe('offline kustomize renderer', () => {
     const summary = Object.fromEntries(VARIANTS.map((v) => [v, objects(v).map((o) => `${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, '-<hash>')}`).sort()]));
     expect(summary).toEqual({
       base: ['ConfigMap/nowconnect-cloud-config-<hash>', 'Deployment/nowconnect-cloud', 'NetworkPolicy/nowconnect-cloud', 'PodDisruptionBudget/nowconnect-cloud', 'PrometheusRule/nowconnect', 'Service/nowconnect-cloud', 'ServiceMonitor/nowconnect-cloud'],
-      'overlays/single': ['ConfigMap/nowconnect-cloud-config-<hash>', 'Deployment/nowconnect-cloud', 'NetworkPolicy/nowconnect-cloud', 'PodDisruptionBudget/nowconnect-cloud', 'PrometheusRule/nowconnect', 'Secret/nowconnect-jwt-<hash>', 'Service/nowconnect-cloud', 'ServiceMonitor/nowconnect-cloud'],
-      'overlays/ha': ['ConfigMap/nowconnect-cloud-config-<hash>', 'Deployment/nowconnect-cloud', 'NetworkPolicy/nowconnect-cloud', 'NetworkPolicy/nowconnect-cloud-mesh', 'PodDisruptionBudget/nowconnect-cloud', 'PrometheusRule/nowconnect', 'Secret/nowconnect-jwt-<hash>', 'Secret/nowconnect-mesh-tls-<hash>', 'Service/nowconnect-cloud', 'Service/nowconnect-cloud-mesh', 'ServiceMonitor/nowconnect-cloud'],
-      premise: ['ConfigMap/nowconnect-premise-config-<hash>', 'Deployment/nowconnect-premise', 'NetworkPolicy/nowconnect-premise', 'Secret/nowconnect-agent-token-<hash>'],
+      'overlays/single': ['ConfigMap/nowconnect-cloud-config-<hash>', 'Deployment/nowconnect-cloud', 'Namespace/nowconnect', 'NetworkPolicy/nowconnect-cloud', 'PodDisruptionBudget/nowconnect-cloud', 'PrometheusRule/nowconnect', 'Secret/nowconnect-jwt-<hash>', 'Service/nowconnect-cloud', 'ServiceMonitor/nowconnect-cloud'],
+      'overlays/ha': ['ConfigMap/nowconnect-cloud-config-<hash>', 'Deployment/nowconnect-cloud', 'Namespace/nowconnect', 'NetworkPolicy/nowconnect-cloud', 'NetworkPolicy/nowconnect-cloud-mesh', 'PodDisruptionBudget/nowconnect-cloud', 'PrometheusRule/nowconnect', 'Secret/nowconnect-jwt-<hash>', 'Secret/nowconnect-mesh-tls-<hash>', 'Service/nowconnect-cloud', 'Service/nowconnect-cloud-mesh', 'ServiceMonitor/nowconnect-cloud'],
+      premise: ['ConfigMap/nowconnect-premise-config-<hash>', 'Deployment/nowconnect-premise', 'Namespace/nowconnect-premise', 'NetworkPolicy/nowconnect-premise', 'Secret/nowconnect-agent-token-<hash>'],
     });
     for (const v of ['overlays/single', 'overlays/ha', 'premise'] as const) {
-      for (const o of objects(v)) expect([v, o.kind, o.metadata.name, o.metadata.namespace]).toEqual([v, o.kind, o.metadata.name, v === 'premise' ? 'nowconnect-premise' : 'nowconnect']);
+      const ns = v === 'premise' ? 'nowconnect-premise' : 'nowconnect';
+      for (const o of objects(v)) {
+        if (o.kind === 'Namespace') expect([o.metadata.name, o.metadata.namespace]).toEqual([ns, undefined]);
+        else expect([v, o.kind, o.metadata.name, o.metadata.namespace]).toEqual([v, o.kind, o.metadata.name, ns]);
+      }
       for (const d of objects(v).filter((o) => o.kind === 'Deployment')) {
         for (const vol of podSpec(d).volumes ?? []) {
           const ref = vol.configMap?.name ?? vol.secret?.secretName;
@@ -320,6 +325,26 @@ describe.each(['overlays/single', 'overlays/ha'] as const)('hub Deployment in %s
     expect(svcPorts).toContain('http');
     const compose = parseYaml(fs.readFileSync(path.join(ROOT, 'deploy/compose/prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string }> };
     expect(svcLabels[sm.jobLabel]).toBe(compose.scrape_configs[0]!.job_name);
+  });
+});
+
+describe.each(['overlays/single', 'overlays/ha', 'premise'] as const)('Pod Security in %s', (v) => {
+  it('the namespace enforces "restricted" and every pod meets it (non-root, no escalation, no capabilities, RuntimeDefault seccomp, allowed volume types)', () => {
+    const ns = objects(v).find((o) => o.kind === 'Namespace')!;
+    expect(ns.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    for (const d of objects(v).filter((o) => o.kind === 'Deployment')) {
+      const ps = podSpec(d) as PodSpec & { hostNetwork?: boolean; hostPID?: boolean; securityContext?: { seccompProfile?: { type: string } } };
+      expect(ps.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(ps.securityContext?.runAsUser).toBeGreaterThan(0);
+      expect([ps.hostNetwork ?? false, ps.hostPID ?? false]).toEqual([false, false]);
+      for (const vol of ps.volumes ?? []) {
+        expect([vol.name, Object.keys(vol).filter((k) => k !== 'name')]).toEqual([vol.name, [expect.stringMatching(/^(configMap|secret|emptyDir|projected|downwardAPI)$/)]]);
+      }
+      for (const c of ps.containers as Array<Container & { securityContext?: Obj }>) {
+        expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+        expect((c.ports ?? []).every((p) => (p as { hostPort?: number }).hostPort === undefined)).toBe(true);
+      }
+    }
   });
 });
 

@@ -17,6 +17,7 @@ const TYPES: Record<string, [module: string, iface: string]> = {
   'v1/Service': ['kubernetes-models/v1/Service', 'IService'],
   'v1/ConfigMap': ['kubernetes-models/v1/ConfigMap', 'IConfigMap'],
   'v1/Secret': ['kubernetes-models/v1/Secret', 'ISecret'],
+  'v1/Namespace': ['kubernetes-models/v1/Namespace', 'INamespace'],
   'policy/v1/PodDisruptionBudget': ['kubernetes-models/policy/v1/PodDisruptionBudget', 'IPodDisruptionBudget'],
   'networking.k8s.io/v1/NetworkPolicy': ['kubernetes-models/networking.k8s.io/v1/NetworkPolicy', 'INetworkPolicy'],
   'monitoring.coreos.com/v1/ServiceMonitor': ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor', 'IServiceMonitor'],
