@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import WebSocket from 'ws';
 import { parse as parseYaml, stringify } from 'yaml';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
@@ -495,17 +496,19 @@ describe('a hub started from the rendered manifests', () => {
       expect(started['mesh_url']).toBe(advertised);
       expect(new URL(advertised).port).toBe(String(hubConfig('overlays/ha').cfg.ha.mesh.listen!.port));
       // A peer's dial: a WebSocket upgrade on /mesh over TLS, server name (SNI and the certificate identity
-      // check) = the advertised host. With the
-      // Secret's certificate as client certificate the upgrade completes; without one the hub refuses it.
+      // check) = the advertised host. With the Secret's certificate as client certificate
+      // the upgrade completes; without one the hub refuses it.
       const t = cfg.ha.mesh.tls;
       const dial = (withCert: boolean): Promise<string> =>
         new Promise((resolve) => {
-          const ws = new WebSocket(`wss://127.0.0.1:${meshPort!}/mesh`, {
+          // ws hands these to tls.connect (its ClientOptions type does not list servername).
+          const opts: WebSocket.ClientOptions & ConnectionOptions = {
             servername: new URL(advertised).hostname,
             ca: fs.readFileSync(t.caBundle!),
             ...(withCert ? { cert: fs.readFileSync(t.certFile!), key: fs.readFileSync(t.keyFile!) } : {}),
             handshakeTimeout: 20_000,
-          });
+          };
+          const ws = new WebSocket(`wss://127.0.0.1:${meshPort!}/mesh`, opts);
           ws.once('open', () => {
             resolve('open');
             ws.terminate();
