@@ -7,9 +7,24 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { jwtVerify } from 'jose';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify } from 'yaml';
 import { loadCloudConfig, loadPremiseConfig, type CloudConfig } from '@nowconnect/ha-config';
-import { cleanupAll, makeTmpDir } from './support';
+import {
+  AGENT_MAIN,
+  HUB_MAIN,
+  cleanupAll,
+  findBin,
+  freePort,
+  ldapsearch,
+  makeTmpDir,
+  metricValue,
+  requireBuilt,
+  startRedis,
+  waitForHttpStatus,
+  waitForMetric,
+} from './support';
+import { pollUntil } from './support/http';
+import { Proc } from './support/proc';
 import {
   certChecks,
   certSans,
@@ -107,6 +122,40 @@ function seconds(duration: string | undefined): number {
   const m = /^(?:(\d+)m)?(?:(\d+)s)?$/.exec(duration ?? '');
   if (m === null || duration === undefined || duration === '') throw new Error(`unsupported duration ${duration}`);
   return Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0);
+}
+
+/** slapadd the compose openldap service's seed LDIFs into a fresh mdb database (schemas as in Debian's slapd). */
+function seedLdapDb(): { dir: string; conf: string; root: string } {
+  const env = service('openldap').environment ?? {};
+  const seedDir = hostPath('openldap', env['LDAP_CUSTOM_LDIF_DIR'] ?? '/ldifs');
+  const ldifs = filesUnder(seedDir).filter((f) => f.endsWith('.ldif'));
+  expect(ldifs.length).toBeGreaterThan(0);
+  const root = env['LDAP_ROOT']!;
+  const dir = makeTmpDir('nc-ldap-seed-');
+  fs.mkdirSync(path.join(dir, 'db'));
+  const conf = path.join(dir, 'slapd.conf');
+  fs.writeFileSync(
+    conf,
+    [
+      ...['core', 'cosine', 'nis', 'inetorgperson'].map((x) => `include /etc/ldap/schema/${x}.schema`),
+      `pidfile ${path.join(dir, 'slapd.pid')}`,
+      `argsfile ${path.join(dir, 'slapd.args')}`,
+      'modulepath /usr/lib/ldap',
+      'moduleload back_mdb',
+      'database mdb',
+      'maxsize 10485760',
+      `suffix "${root}"`,
+      `rootdn "cn=${env['LDAP_ADMIN_USERNAME']},${root}"`,
+      `directory ${path.join(dir, 'db')}`,
+      'access to * by * read',
+      '',
+    ].join('\n'),
+  );
+  for (const f of ldifs) {
+    const r = runTool('slapadd', ['-f', conf, '-l', f], { timeoutMs: 30_000 });
+    expect([path.basename(f), r.code, r.stderr.split('\n').filter((l) => /error|invalid|unknown/i.test(l))]).toEqual([path.basename(f), 0, []]);
+  }
+  return { dir, conf, root };
 }
 
 describe('scripts/dev-certs.sh', () => {
@@ -218,30 +267,7 @@ describe('docker-compose.yml (validated by `docker-compose config`)', () => {
   });
 
   it('openldap: the mounted seed LDIF loads into a real OpenLDAP database (slapadd, standard schemas) under LDAP_ROOT', () => {
-    const seedDir = hostPath('openldap', service('openldap').environment?.['LDAP_CUSTOM_LDIF_DIR'] ?? '/ldifs');
-    const ldifs = filesUnder(seedDir).filter((f) => f.endsWith('.ldif'));
-    expect(ldifs.length).toBeGreaterThan(0);
-    const root = service('openldap').environment?.['LDAP_ROOT'];
-    const dir = makeTmpDir('nc-ldap-seed-');
-    fs.mkdirSync(path.join(dir, 'db'));
-    const conf = path.join(dir, 'slapd.conf');
-    fs.writeFileSync(
-      conf,
-      [
-        ...['core', 'cosine', 'nis', 'inetorgperson'].map((s) => `include /etc/ldap/schema/${s}.schema`),
-        'modulepath /usr/lib/ldap',
-        'moduleload back_mdb',
-        'database mdb',
-        'maxsize 10485760',
-        `suffix "${root}"`,
-        `directory ${path.join(dir, 'db')}`,
-        '',
-      ].join('\n'),
-    );
-    for (const f of ldifs) {
-      const r = runTool('slapadd', ['-f', conf, '-l', f], { timeoutMs: 30_000 });
-      expect([path.basename(f), r.code, r.stderr.split('\n').filter((l) => /error|invalid|unknown/i.test(l))]).toEqual([path.basename(f), 0, []]);
-    }
+    const { conf, root } = seedLdapDb();
     const cat = runTool('slapcat', ['-f', conf], { timeoutMs: 30_000 });
     expect(cat.code).toBe(0);
     const dns = cat.stdout.split('\n').filter((l) => l.startsWith('dn: '));
@@ -274,6 +300,107 @@ describe('docker-compose.yml (validated by `docker-compose config`)', () => {
     expect([...m.keys()].sort()).toEqual(['/etc/grafana/provisioning', '/var/lib/grafana/dashboards']);
     expect(path.relative(ROOT, m.get('/etc/grafana/provisioning')!)).toBe('deploy/grafana/provisioning');
     expect(path.relative(ROOT, m.get('/var/lib/grafana/dashboards')!)).toBe('deploy/grafana/dashboards');
+  });
+});
+
+/**
+ * The compose stack as plain processes: the hubs and the agent from dist/ with the compose config files
+ * and dev secrets, a real redis-server and an slapd loaded with the compose seed. Only addresses are
+ * translated (service:port -> 127.0.0.1:free port, cert SAN IP:127.0.0.1); everything else is the files.
+ */
+describe('the compose stack without a container engine', () => {
+  type Raw = Record<string, any>;
+  const portOf = (hostPort: string): number => Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
+
+  it('two hubs link over mesh mTLS; the agent serves OpenLDAP; ldapsearch through either hub (hub-b: across the mesh) returns the seed; counters move', async () => {
+    requireBuilt(HUB_MAIN);
+    requireBuilt(AGENT_MAIN);
+    const redis = await startRedis();
+    try {
+      const { dir, conf, root } = seedLdapDb();
+      const ldapPort = await freePort();
+      const ldapUrl = `ldap://127.0.0.1:${ldapPort}`;
+      const slapd = new Proc(findBin('slapd'), ['-d', '0', '-f', conf, '-h', `${ldapUrl}/`], { name: 'slapd(compose seed)', cwd: dir });
+      await pollUntil(async () => ((await ldapsearch(ldapUrl, '', '(objectClass=*)', { scope: 'base', timeoutMs: 3000 })).code === 0 ? true : undefined), {
+        timeoutMs: 30_000,
+        what: 'slapd',
+        abort: () => (slapd.running ? undefined : slapd.tail()),
+      });
+
+      // service:containerPort -> local port
+      const ports = new Map<string, number>([[`redis:6379`, redis.port], [`openldap:${service('openldap').environment?.['LDAP_PORT_NUMBER']}`, ldapPort]]);
+      for (const hub of HUBS) {
+        const cfg = hubConfig(hub);
+        for (const p of [cfg.server.bind.port, cfg.ha.mesh.listen!.port, ...cfg.listeners.map((l) => l.bind.port)]) ports.set(`${hub}:${p}`, await freePort());
+      }
+      const local = (svc: string, port: number): number => {
+        const p = ports.get(`${svc}:${port}`);
+        if (p === undefined) throw new Error(`no local port for ${svc}:${port}`);
+        return p;
+      };
+      const url = (u: string): string => {
+        const x = new URL(u);
+        x.port = String(local(x.hostname, Number(x.port)));
+        x.hostname = '127.0.0.1';
+        return x.toString().replace(/\/$/, '');
+      };
+
+      const hubs = new Map<string, { proc: Proc; http: string; ldap: number }>();
+      for (const hub of HUBS) {
+        const env = { ...(service(hub).environment ?? {}) };
+        const raw = parseYaml(fs.readFileSync(hostPath(hub, env['NC_CONFIG']!), 'utf8')) as Raw;
+        raw['server'].bind = `127.0.0.1:${local(hub, portOf(raw['server'].bind))}`;
+        for (const l of raw['listeners']) l.bind = `127.0.0.1:${local(hub, portOf(l.bind))}`;
+        raw['auth'].hs256_secret_file = hostPath(hub, raw['auth'].hs256_secret_file);
+        const ha = raw['ha'];
+        ha.redis_url = url(ha.redis_url);
+        ha.mesh.listen = `127.0.0.1:${local(hub, portOf(ha.mesh.listen))}`;
+        ha.mesh.advertise_url = url(ha.mesh.advertise_url);
+        ha.mesh.peers = ha.mesh.peers.map(url);
+        for (const k of ['ca_bundle', 'cert_file', 'key_file']) ha.mesh.tls[k] = hostPath(hub, ha.mesh.tls[k]);
+        const file = path.join(makeTmpDir('nc-compose-hub-'), 'cloud.yaml');
+        fs.writeFileSync(file, stringify(raw));
+        env['NC_CONFIG'] = file;
+        env['NC_MESH_ADVERTISE_URL'] = url(env['NC_MESH_ADVERTISE_URL']!);
+        const proc = Proc.node(HUB_MAIN, [], { name: hub, env, cwd: path.dirname(file) });
+        const cfg = hubConfig(hub);
+        hubs.set(hub, { proc, http: `http://127.0.0.1:${local(hub, cfg.server.bind.port)}`, ldap: local(hub, cfg.listeners[0]!.bind.port) });
+      }
+      const [a, b] = HUBS.map((h) => hubs.get(h)!) as [{ proc: Proc; http: string; ldap: number }, { proc: Proc; http: string; ldap: number }];
+      await Promise.all([a, b].map((h) => h.proc.waitForEvent('mesh_link_up', undefined, 60_000)));
+      // The link was dialed over wss:// to the peer's TLS mesh listener, which requires a CA-signed client certificate.
+      const ups = [a, b].flatMap((h) => h.proc.eventsNamed('mesh_link_up'));
+      expect(ups.some((e) => String(e['url']).startsWith('wss://127.0.0.1:'))).toBe(true);
+      for (const h of [a, b]) await waitForHttpStatus(`${h.http}/readyz`, 200, { timeoutMs: 60_000, abort: () => (h.proc.running ? undefined : h.proc.tail()) });
+
+      const agentEnv = { ...(service('nowconnect-premise').environment ?? {}) };
+      const raw = parseYaml(fs.readFileSync(hostPath('nowconnect-premise', agentEnv['NC_CONFIG']!), 'utf8')) as Raw;
+      raw['cloud_url'] = raw['cloud_url'].map(url);
+      raw['token_file'] = hostPath('nowconnect-premise', raw['token_file']);
+      for (const c of raw['connectors']) {
+        const [host, port] = [c.target.slice(0, c.target.lastIndexOf(':')), portOf(c.target)];
+        c.target = `127.0.0.1:${local(host, port)}`;
+      }
+      const agentFile = path.join(makeTmpDir('nc-compose-agent-'), 'premise.yaml');
+      fs.writeFileSync(agentFile, stringify(raw));
+      const agent = Proc.node(AGENT_MAIN, [], { name: 'nowconnect-premise', env: { ...agentEnv, NC_CONFIG: agentFile }, cwd: path.dirname(agentFile) });
+      await a.proc.waitForEvent('ownership_claimed', (e) => e['agent_id'] === 'dev-agent-1', 60_000);
+      expect(agent.running).toBe(true);
+
+      // The guide's ping-pong through each hub's LDAP listener: hub-a holds the agent, hub-b forwards over the mesh.
+      for (const h of [a, b]) {
+        const r = await ldapsearch(`ldap://127.0.0.1:${h.ldap}`, root, '(uid=alice)', { attrs: ['mail'], timeoutMs: 20_000 });
+        expect([r.code, r.stdout.trim()]).toEqual([0, `dn: uid=alice,ou=people,${root}\nmail: alice@example.org`]);
+        for (const direction of ['c2a', 'a2c']) {
+          expect(await waitForMetric(h.http, 'nowconnect_tcp_bytes_total', { direction, connector: 'addomain' }, (v) => v > 0)).toBeGreaterThan(0);
+        }
+      }
+      const metricsB = await (await fetch(`${b.http}/metrics`)).text();
+      expect(metricValue(metricsB, 'nowconnect_flows_total', { path: 'cross_replica' })).toBeGreaterThanOrEqual(1);
+      expect(b.proc.eventsNamed('connection_open').some((e) => e['path'] === 'cross_replica' && e['owner_replica'] === 'hub-a')).toBe(true);
+    } finally {
+      await redis.stop();
+    }
   });
 });
 

@@ -26,7 +26,6 @@ import { kustomizeBuild, kustomizeHash, type K8sObject } from './support/kustomi
 import { strictFieldErrors } from './support/k8s-types';
 
 const ROOT = path.resolve(__dirname, '..');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const promRuleGen = require(path.join(ROOT, 'scripts/gen-k8s-prometheusrule.js')) as { render(text: string): string; RULES: string; OUT: string };
 
 type Obj = Record<string, unknown>;
