@@ -310,9 +310,10 @@ describe('docker-compose.yml (validated by `docker-compose config`)', () => {
  */
 describe('the compose stack without a container engine', () => {
   type Raw = Record<string, any>;
+  type HubRun = { proc: Proc; http: string; ldap: number };
   const portOf = (hostPort: string): number => Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
 
-  it('two hubs link over mesh mTLS; the agent serves OpenLDAP; ldapsearch through either hub (hub-b: across the mesh) returns the seed; counters move', async () => {
+  it('two hubs link over mesh mTLS; the agent serves OpenLDAP; ldapsearch through either hub (the one without the agent: across the mesh) returns the seed; counters move', async () => {
     requireBuilt(HUB_MAIN);
     requireBuilt(AGENT_MAIN);
     const redis = await startRedis();
@@ -345,7 +346,7 @@ describe('the compose stack without a container engine', () => {
         return x.toString().replace(/\/$/, '');
       };
 
-      const hubs = new Map<string, { proc: Proc; http: string; ldap: number }>();
+      const hubs = new Map<string, HubRun>();
       for (const hub of HUBS) {
         const env = { ...(service(hub).environment ?? {}) };
         const raw = parseYaml(fs.readFileSync(hostPath(hub, env['NC_CONFIG']!), 'utf8')) as Raw;
@@ -366,7 +367,7 @@ describe('the compose stack without a container engine', () => {
         const cfg = hubConfig(hub);
         hubs.set(hub, { proc, http: `http://127.0.0.1:${local(hub, cfg.server.bind.port)}`, ldap: local(hub, cfg.listeners[0]!.bind.port) });
       }
-      const [a, b] = HUBS.map((h) => hubs.get(h)!) as [{ proc: Proc; http: string; ldap: number }, { proc: Proc; http: string; ldap: number }];
+      const [a, b] = HUBS.map((h) => hubs.get(h)!) as [HubRun, HubRun];
       await Promise.all([a, b].map((h) => h.proc.waitForEvent('mesh_link_up', undefined, 60_000)));
       // The link was dialed over wss:// to the peer's TLS mesh listener, which requires a CA-signed client certificate.
       const ups = [a, b].flatMap((h) => h.proc.eventsNamed('mesh_link_up'));
@@ -384,10 +385,14 @@ describe('the compose stack without a container engine', () => {
       const agentFile = path.join(makeTmpDir('nc-compose-agent-'), 'premise.yaml');
       fs.writeFileSync(agentFile, stringify(raw));
       const agent = Proc.node(AGENT_MAIN, [], { name: 'nowconnect-premise', env: { ...agentEnv, NC_CONFIG: agentFile }, cwd: path.dirname(agentFile) });
-      await a.proc.waitForEvent('ownership_claimed', (e) => e['agent_id'] === 'dev-agent-1', 60_000);
+      // The agent dials the first URL of its fail-over list (hub-a); whichever hub it lands on owns it.
+      const claimed = (h: HubRun): Promise<HubRun> => h.proc.waitForEvent('ownership_claimed', (e) => e['agent_id'] === 'dev-agent-1', 60_000).then(() => h);
+      const owner = await Promise.any([claimed(a), claimed(b)]);
+      const origin = owner === a ? b : a;
+      const ownerId = service(owner === a ? HUBS[0] : HUBS[1]).environment?.['NC_REPLICA_ID'];
       expect(agent.running).toBe(true);
 
-      // The guide's ping-pong through each hub's LDAP listener: hub-a holds the agent, hub-b forwards over the mesh.
+      // The guide's ping-pong through each hub's LDAP listener: the owner serves locally, the other forwards over the mesh.
       for (const h of [a, b]) {
         const r = await ldapsearch(`ldap://127.0.0.1:${h.ldap}`, root, '(uid=alice)', { attrs: ['mail'], timeoutMs: 20_000 });
         expect([r.code, r.stdout.trim()]).toEqual([0, `dn: uid=alice,ou=people,${root}\nmail: alice@example.org`]);
@@ -395,9 +400,9 @@ describe('the compose stack without a container engine', () => {
           expect(await waitForMetric(h.http, 'nowconnect_tcp_bytes_total', { direction, connector: 'addomain' }, (v) => v > 0)).toBeGreaterThan(0);
         }
       }
-      const metricsB = await (await fetch(`${b.http}/metrics`)).text();
-      expect(metricValue(metricsB, 'nowconnect_flows_total', { path: 'cross_replica' })).toBeGreaterThanOrEqual(1);
-      expect(b.proc.eventsNamed('connection_open').some((e) => e['path'] === 'cross_replica' && e['owner_replica'] === 'hub-a')).toBe(true);
+      const originMetrics = await (await fetch(`${origin.http}/metrics`)).text();
+      expect(metricValue(originMetrics, 'nowconnect_flows_total', { path: 'cross_replica' })).toBeGreaterThanOrEqual(1);
+      expect(origin.proc.eventsNamed('connection_open').some((e) => e['path'] === 'cross_replica' && e['owner_replica'] === ownerId)).toBe(true);
     } finally {
       await redis.stop();
     }
