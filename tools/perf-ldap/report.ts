@@ -163,7 +163,7 @@ export function renderMarkdown(r: PerfReport): string {
         ['error rate', pct(r.totals.error_rate)],
         ['measured time', `${r.totals.elapsed_s.toFixed(2)} s`],
         ['throughput', `${r.throughput_ops_s.toFixed(1)} ops/s`],
-        ['connections opened', String(r.totals.connections_opened)],
+        ['connections opened (warm-up included)', String(r.totals.connections_opened)],
       ],
     ),
   );

@@ -17,6 +17,7 @@ export interface LatencySummaryMs {
 export class Stats {
   recording = false;
   ok = 0;
+  /** Connections opened over the whole run, warm-up included. */
   connects = 0;
   readonly errors = new Map<string, number>();
   private readonly hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 3 });

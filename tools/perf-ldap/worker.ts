@@ -56,7 +56,7 @@ export async function runWorker(ctx: WorkerContext): Promise<void> {
           }
         }
         client = c;
-        if (stats.recording) stats.connects++;
+        stats.connects++;
       }
       const t0 = process.hrtime.bigint();
       try {
