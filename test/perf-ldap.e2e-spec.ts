@@ -4,7 +4,7 @@
  * confirm the connections and bytes); an impossible p99 threshold exits 1 naming p99; a listener
  * without an agent blows the error budget (exit 1); usage errors exit 2.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -46,6 +46,7 @@ function runPerf(args: string[], timeoutMs = 60_000): Promise<ToolResult> {
 }
 
 interface ReportJson {
+  interrupted: boolean;
   parameters: Record<string, unknown>;
   totals: { attempts: number; ok: number; errors: number; error_rate: number; elapsed_s: number; connections_opened: number };
   throughput_ops_s: number;
@@ -179,6 +180,37 @@ describe('perf:ldap through the tunnel (hub + agent + slapd)', () => {
     expect(Object.keys(json.errors_by_kind)).toEqual(['ldap_49_invalid_credentials']);
     expect(json.totals.ok).toBe(0);
     for (const text of [md, JSON.stringify(json), r.stdout, r.stderr]) expect(text).not.toContain(secret);
+  });
+
+  it('Ctrl-C (SIGINT) mid-run: stops early, still writes the report of what was measured, marked interrupted', async () => {
+    const out = makeTmpDir('nc-perf-int-');
+    const a2c = { name: 'nowconnect_tcp_bytes_total', labels: { direction: 'a2c', connector: CONNECTOR } };
+    const before = await snapshot(hub.httpUrl, { a2c });
+    const child = spawn(process.execPath, [PERF, '--url', ldapUrl, '--base', slapd.baseDn, '--concurrency', '2', '--duration', '120s', '--out', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      // searches are flowing through the tunnel: the hub carried reply bytes
+      await waitForMetric(hub.httpUrl, a2c.name, a2c.labels, (v) => v > before.a2c! + 10_000, 30_000);
+      const t0 = Date.now();
+      child.kill('SIGINT');
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([exited, new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), 20_000)))]);
+      clearTimeout(timer);
+      expect(code).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(20_000);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    expect(stderr).toContain('perf:ldap: SIGINT: stopping, writing the report of what was measured');
+    const { json, md } = readReport(out);
+    expect(json.interrupted).toBe(true);
+    expect(json.totals.ok).toBeGreaterThan(0);
+    expect(json.totals.elapsed_s).toBeLessThan(120);
+    expect(md).toMatch(/^Interrupted: the run was stopped after [\d.]+ s of the 120 s asked for\.$/m);
   });
 
   it('usage errors: one line naming the flag, exit 2, nothing run', async () => {

@@ -69,7 +69,17 @@ async function main(argv: readonly string[]): Promise<number> {
   process.stderr.write(
     `perf:ldap: ${opts.concurrency} workers against ${opts.url} for ${opts.durationMs / 1000} s${opts.warmupMs > 0 ? ` after ${opts.warmupMs / 1000} s warm-up` : ''}\n`,
   );
-  const m = await runLoad(opts, new Progress());
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (abort.signal.aborted) process.exit(130); // a second interrupt: give up at once
+    process.stderr.write(`\nperf:ldap: ${sig}: stopping, writing the report of what was measured (again to quit at once)\n`);
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const m = await runLoad(opts, new Progress(), abort.signal);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   const report = buildReport(parameters(opts), m, { started: m.started, finished: m.finished }, {
     node: process.version,
     platform: `${os.platform()} ${os.arch()}`,

@@ -83,6 +83,15 @@ describe('report', () => {
     expect(renderSummary(bad)).toContain('verdict: FAIL (no successful search;');
   });
 
+  it('an interrupted run says so in the Markdown and the summary', () => {
+    const cut = buildReport(PARAMS, { ...measured(100), elapsedMs: 1500, interrupted: true }, TIMES, ENV);
+    expect(cut.interrupted).toBe(true);
+    expect(renderMarkdown(cut)).toContain('Interrupted: the run was stopped after 1.50 s of the 30 s asked for.');
+    expect(renderSummary(cut).split('\n')[0]).toBe('interrupted after 1.50 s of 30 s');
+    expect(r.interrupted).toBe(false);
+    expect(renderMarkdown(r)).not.toContain('Interrupted');
+  });
+
   it('JSON round-trips', () => {
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
   });

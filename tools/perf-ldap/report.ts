@@ -31,6 +31,8 @@ export interface PerfReport {
   readonly tool: 'nowconnect perf:ldap';
   readonly started_at: string;
   readonly finished_at: string;
+  /** The run was ended early (Ctrl-C): the figures cover elapsed_s, not the full --duration. */
+  readonly interrupted: boolean;
   readonly parameters: PerfParameters;
   readonly environment: { readonly node: string; readonly platform: string; readonly cpus: number; readonly hostname: string };
   readonly totals: {
@@ -53,6 +55,8 @@ export interface Measured {
   readonly elapsedMs: number;
   readonly connectionsOpened: number;
   readonly latency: LatencySummaryMs | undefined;
+  /** Ended early by an interrupt (SIGINT/SIGTERM). */
+  readonly interrupted?: boolean;
 }
 
 const ms = (v: number): string => v.toFixed(3);
@@ -107,6 +111,7 @@ export function buildReport(
     tool: 'nowconnect perf:ldap',
     started_at: times.started.toISOString(),
     finished_at: times.finished.toISOString(),
+    interrupted: m.interrupted === true,
     parameters: p,
     environment,
     totals: {
@@ -133,6 +138,7 @@ export function renderMarkdown(r: PerfReport): string {
   const p = r.parameters;
   const out: string[] = ['# NowConnect LDAP performance report', ''];
   out.push(`**Verdict: ${r.verdict.pass ? 'PASS' : 'FAIL'}**`, '');
+  if (r.interrupted) out.push(`Interrupted: the run was stopped after ${r.totals.elapsed_s.toFixed(2)} s of the ${r.parameters.duration_s} s asked for.`, '');
   for (const c of r.verdict.checks) out.push(`- ${c.pass ? 'ok' : 'FAIL'}: ${c.text}`);
   out.push('', '## Parameters', '');
   out.push(
@@ -204,6 +210,7 @@ export function renderMarkdown(r: PerfReport): string {
 export function renderSummary(r: PerfReport): string {
   const l = r.latency_ms;
   const lines = [
+    ...(r.interrupted ? [`interrupted after ${r.totals.elapsed_s.toFixed(2)} s of ${r.parameters.duration_s} s`] : []),
     `perf:ldap ${r.parameters.url} base "${r.parameters.base}" scope ${r.parameters.scope}, concurrency ${r.parameters.concurrency}, ${r.parameters.duration_s} s`,
     `  searches ok ${r.totals.ok}, errors ${r.totals.errors} (${pct(r.totals.error_rate)}), throughput ${r.throughput_ops_s.toFixed(1)} ops/s`,
     l === null

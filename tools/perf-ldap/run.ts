@@ -7,14 +7,22 @@ import { runWorker } from './worker';
 const TICK_MS = 250;
 
 /**
- * Runs `concurrency` workers for warm-up + duration (bounded: every worker loop ends at endAt and
+ * Runs `concurrency` workers for warm-up + duration (bounded: every worker loop ends at end.at and
  * each operation has its own deadline), recording only the measured window.
  */
-export async function runLoad(opts: PerfOptions, progress: Progress): Promise<Measured & { started: Date; finished: Date }> {
+export async function runLoad(opts: PerfOptions, progress: Progress, signal?: AbortSignal): Promise<Measured & { started: Date; finished: Date }> {
   const stats = new Stats();
   const t0 = Date.now();
   const measureAt = t0 + opts.warmupMs;
-  const endAt = measureAt + opts.durationMs;
+  const end = { at: measureAt + opts.durationMs };
+  let interrupted = false;
+  // An interrupt (Ctrl-C) ends the run early: searches in flight finish, the report covers the time measured.
+  const onAbort = (): void => {
+    interrupted = true;
+    end.at = Math.min(end.at, Date.now());
+  };
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.warmupMs === 0) stats.recording = true;
   let measureStartedAt = opts.warmupMs === 0 ? t0 : 0;
   let lastOk = 0;
@@ -25,7 +33,7 @@ export async function runLoad(opts: PerfOptions, progress: Progress): Promise<Me
       stats.recording = true;
       measureStartedAt = now;
     }
-    const total = endAt - t0;
+    const total = Math.max(1, measureAt + opts.durationMs - t0);
     const rate = ((stats.ok - lastOk) * 1000) / Math.max(1, now - lastTick);
     lastOk = stats.ok;
     lastTick = now;
@@ -37,23 +45,25 @@ export async function runLoad(opts: PerfOptions, progress: Progress): Promise<Me
     );
   };
   const timer = setInterval(tick, TICK_MS);
-  const workers = Array.from({ length: opts.concurrency }, () => runWorker({ opts, stats, endAt }));
+  const workers = Array.from({ length: opts.concurrency }, () => runWorker({ opts, stats, end }));
   try {
     await Promise.all(workers);
   } finally {
     clearInterval(timer);
+    signal?.removeEventListener('abort', onAbort);
   }
   const finishedAt = Date.now();
   tick();
   progress.done();
   if (measureStartedAt === 0) measureStartedAt = measureAt;
-  const elapsedMs = Math.max(1, Math.min(finishedAt, endAt) - measureStartedAt);
+  const elapsedMs = Math.max(1, Math.min(finishedAt, end.at) - measureStartedAt);
   return {
     ok: stats.ok,
     errors: stats.errors,
     elapsedMs,
     connectionsOpened: stats.connects,
     latency: stats.latency(),
+    interrupted,
     started: new Date(measureStartedAt),
     finished: new Date(finishedAt),
   };

@@ -6,15 +6,19 @@ import type { Stats } from './stats';
 export interface WorkerContext {
   readonly opts: PerfOptions;
   readonly stats: Stats;
-  /** Absolute end (Date.now() ms) of the whole run (warm-up + measurement). */
-  readonly endAt: number;
+  /** Absolute end (Date.now() ms) of the whole run (warm-up + measurement); moved earlier on an interrupt. */
+  readonly end: { at: number };
 }
 
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1000;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+/** Sleeps ms, in slices of at most 100 ms so an interrupt (end.at moved earlier) is seen soon. */
+async function sleepUntilEnd(ms: number, end: { at: number }): Promise<void> {
+  const until = Math.min(Date.now() + ms, end.at);
+  for (let i = 0; i < 100_000 && Date.now() < Math.min(until, end.at); i++) {
+    await new Promise((r) => setTimeout(r, Math.max(1, Math.min(100, Math.min(until, end.at) - Date.now()))));
+  }
 }
 
 async function drop(client: Client | undefined): Promise<void> {
@@ -23,9 +27,9 @@ async function drop(client: Client | undefined): Promise<void> {
 }
 
 /**
- * One worker: its own connection (bound once when --bind-dn), searching in a loop until endAt.
+ * One worker: its own connection (bound once when --bind-dn), searching in a loop until end.at.
  * A connection-level error (timeout, reset, refused, closed) replaces the connection after a
- * back-off (50 ms doubling to 1 s, never past endAt) so a dead target is not hammered.
+ * back-off (50 ms doubling to 1 s, never past end.at) so a dead target is not hammered.
  */
 export async function runWorker(ctx: WorkerContext): Promise<void> {
   const { opts, stats } = ctx;
@@ -38,10 +42,10 @@ export async function runWorker(ctx: WorkerContext): Promise<void> {
     timeLimit: Math.max(1, Math.ceil(opts.timeoutMs / 1000)),
   };
   try {
-    while (Date.now() < ctx.endAt) {
+    while (Date.now() < ctx.end.at) {
       if (backoff > 0) {
-        await sleep(Math.min(backoff, ctx.endAt - Date.now()));
-        if (Date.now() >= ctx.endAt) break;
+        await sleepUntilEnd(backoff, ctx.end);
+        if (Date.now() >= ctx.end.at) break;
       }
       if (client === undefined) {
         const c = new Client({ url: opts.url, timeout: opts.timeoutMs, connectTimeout: opts.timeoutMs });
