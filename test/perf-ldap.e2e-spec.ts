@@ -194,7 +194,7 @@ describe('perf:ldap through the tunnel (hub + agent + slapd)', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       // searches are flowing through the tunnel: the hub carried reply bytes
-      await waitForMetric(hub.httpUrl, a2c.name, a2c.labels, (v) => v > before.a2c! + 10_000, 30_000);
+      await waitForMetric(hub.httpUrl, a2c.name, a2c.labels, (v) => v > before.a2c! + 10_000, { timeoutMs: 30_000 });
       const t0 = Date.now();
       child.kill('SIGINT');
       let timer: NodeJS.Timeout | undefined;
