@@ -137,7 +137,9 @@ describe('perf:ldap through the tunnel (hub + agent + slapd)', () => {
     // every worker connection went through the tunnel: the hub counted them and the bytes
     const conns = await waitForMetric(hub.httpUrl, series.conns.name, series.conns.labels, (v) => v >= before.conns! + json.totals.connections_opened);
     const after = await snapshot(hub.httpUrl, series);
-    expect(conns - before.conns!).toBe(json.totals.connections_opened);
+    // equal unless a connect/bind failed under load (the hub saw that connection, the report counted an error)
+    expect(conns - before.conns!).toBeGreaterThanOrEqual(json.totals.connections_opened);
+    expect(conns - before.conns!).toBeLessThanOrEqual(json.totals.connections_opened + json.totals.errors);
     expect(after.c2a! - before.c2a!).toBeGreaterThan(json.totals.ok * 20); // a search request is > 20 bytes
     expect(after.a2c! - before.a2c!).toBeGreaterThan(json.totals.ok * 4 * 30); // 4 entries, > 30 bytes each
     console.log(`perf:ldap e2e: ${json.totals.ok} searches in ${json.totals.elapsed_s} s (${json.throughput_ops_s.toFixed(1)} ops/s), p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms`);
