@@ -14,6 +14,8 @@ describe('classifyError', () => {
     expect(classifyError(errno('ENOTFOUND'))).toBe('dns');
     expect(classifyError(errno('EHOSTUNREACH'))).toBe('unreachable');
     expect(classifyError(errno('ERR_TLS_CERT_ALTNAME_INVALID'))).toBe('tls');
+    expect(classifyError(errno('UNABLE_TO_VERIFY_LEAF_SIGNATURE'))).toBe('tls');
+    expect(classifyError(errno('DEPTH_ZERO_SELF_SIGNED_CERT'))).toBe('tls');
   });
   it('ldapts messages: its deadlines, a socket error carrying the errno, a closed connection', () => {
     expect(classifyError(new Error('SearchRequest: Operation timed out'))).toBe('timeout');

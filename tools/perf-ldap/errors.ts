@@ -32,7 +32,7 @@ export function classifyError(e: unknown): string {
   const errno = (e as NodeJS.ErrnoException | undefined)?.code;
   if (typeof errno === 'string') {
     if (ERRNO_KIND[errno] !== undefined) return ERRNO_KIND[errno];
-    if (/^ERR_TLS|^ERR_SSL|CERT|DEPTH_ZERO/.test(errno)) return 'tls';
+    if (/^ERR_TLS|^ERR_SSL|CERT|DEPTH_ZERO|^UNABLE_TO_/.test(errno)) return 'tls';
   }
   const msg = e instanceof Error ? e.message : String(e);
   if (/timed out|timeout/i.test(msg)) return 'timeout';
