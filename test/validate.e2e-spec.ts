@@ -14,6 +14,7 @@ import {
   requireBuilt,
   startAgentConnected,
   startHub,
+  startEchoServer,
   startSlapd,
   type AgentHandle,
   type HubHandle,
@@ -24,6 +25,7 @@ import { snapshot } from './support/flows';
 const VALIDATE = path.join(REPO_ROOT, 'dist', 'tools', 'validate', 'main.js');
 const CONNECTOR = 'addomain';
 const ORPHAN = 'nobody-serves-this';
+const ECHO = 'echo';
 
 interface ToolResult {
   code: number;
@@ -60,6 +62,7 @@ describe('validate: the ping-pong in one command against hub + agent + slapd', (
   let agent: AgentHandle;
   let ldapPort: number;
   let orphanPort: number;
+  let echoPort: number;
 
   beforeAll(async () => {
     requireBuilt(VALIDATE);
@@ -67,12 +70,15 @@ describe('validate: the ping-pong in one command against hub + agent + slapd', (
     closers.push(() => slapd.stop());
     ldapPort = await freePort();
     orphanPort = await freePort();
+    echoPort = await freePort();
+    const echo = await startEchoServer();
+    closers.push(() => echo.close());
     hub = await startHub({
-      config: { listeners: [listener('ldap', CONNECTOR, ldapPort), listener('orphan', ORPHAN, orphanPort)] },
+      config: { listeners: [listener('ldap', CONNECTOR, ldapPort), listener('orphan', ORPHAN, orphanPort), listener('echo', ECHO, echoPort)] },
       waitReady: true,
     });
     closers.push(() => hub.stop());
-    agent = await startAgentConnected(hub, { agentId: 'validate-agent', connectors: { [CONNECTOR]: `127.0.0.1:${slapd.port}` } });
+    agent = await startAgentConnected(hub, { agentId: 'validate-agent', connectors: { [CONNECTOR]: `127.0.0.1:${slapd.port}`, [ECHO]: `127.0.0.1:${echo.port}` } });
     closers.push(() => agent.stop());
   });
 
@@ -109,6 +115,14 @@ describe('validate: the ping-pong in one command against hub + agent + slapd', (
     expect(r.stdout).toContain(`[note] connector  derived from the counters the probe moved: "${CONNECTOR}"`);
     expect(r.stdout).toMatch(/^\[ ok \] traffic +TCP connection held open 300 ms, not reset/m);
     expect(printedDelta(r.stdout, `nowconnect_tcp_connections_total{connector="${CONNECTOR}"}`)).toBe(2);
+  });
+
+  it('--send: a TCP round trip through an echo target, the bytes counted both ways', async () => {
+    const r = await runValidate(['--hub', hub.httpUrl, '--listener', `127.0.0.1:${echoPort}`, '--connector', ECHO, '--send', 'ping\\r\\n']);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^\[ ok \] traffic +TCP round trip: sent 6 B, first \d+ B back after \d+ ms$/m);
+    expect(printedDelta(r.stdout, `nowconnect_tcp_bytes_total{direction="c2a",connector="${ECHO}"}`)).toBeGreaterThanOrEqual(6);
+    expect(printedDelta(r.stdout, `nowconnect_tcp_bytes_total{direction="a2c",connector="${ECHO}"}`)).toBeGreaterThanOrEqual(1);
   });
 
   it('a listener whose connector has no agent: exit 1 naming step "agent" and the no_agent counter', async () => {
