@@ -6,7 +6,7 @@
 # token and the mesh certificates are mounted at run time (docker-compose.yml, deploy/k8s/).
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# ---- build: full dependency tree, compile both apps to dist/apps/*/main.js ----------------------------
+# ---- build: full dependency tree, compile both apps to dist/apps/*/main.js and the tools to dist/tools ---
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -14,6 +14,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json nest-cli.json ./
 COPY apps ./apps
 COPY libs ./libs
+COPY tools ./tools
 RUN npm run build
 
 # ---- deps: production dependencies only ---------------------------------------------------------------
@@ -28,6 +29,8 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /src/dist/apps ./dist/apps
+# The operator tools (validate, perf-ldap) ship too: `node dist/tools/validate/main.js --hub ...` in-cluster.
+COPY --from=build --chown=root:root /src/dist/tools ./dist/tools
 COPY --chown=root:root package.json ./
 # The image's files belong to root and are read-only for the service user; config and secrets are mounts.
 RUN mkdir -p /etc/nowconnect && chmod 0755 /etc/nowconnect
