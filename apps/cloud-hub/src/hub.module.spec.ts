@@ -38,7 +38,7 @@ describe('HubModule wiring', () => {
       { server: { bind: '127.0.0.1:0' }, auth: { hs256_secret_file: join(dir, 'secret') }, listeners: [] },
       {},
     );
-    const log = new EventLog(new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) }));
+    const log = new EventLog(new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(...chunk.toString().split('\n').filter(Boolean)), cb()) }));
     const moduleRef = await Test.createTestingModule({
       imports: [HubModule.forRoot(config, await TunnelAuthenticator.fromConfig(config.auth), log)],
     }).compile();

@@ -23,9 +23,11 @@ describe('AgentModule wiring', () => {
     const log = new EventLog(
       new Writable({
         write: (chunk: Buffer, _enc, cb) => {
-          const e = JSON.parse(chunk.toString()) as Record<string, unknown>;
-          events.push(e);
-          if (e.event === 'cloud_connect_failed') onFailed();
+          for (const line of chunk.toString().split('\n').filter(Boolean)) {
+            const e = JSON.parse(line) as Record<string, unknown>;
+            events.push(e);
+            if (e.event === 'cloud_connect_failed') onFailed();
+          }
           cb();
         },
       }),
