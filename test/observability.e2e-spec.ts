@@ -1,7 +1,7 @@
 /**
  * Operations artefacts are checked, not only written (issue 5, items 4-5):
  * - deploy/prometheus: `promtool check rules` and `promtool test rules` pass; every alert has a severity,
- *   a summary, a description and a runbook_url whose anchor is a heading of docs/runbooks.md, and a
+ *   a summary, a description and a runbook_url whose anchor is a heading of docs/runbooks/alerts.md, and a
  *   promtool test case that fires it and one that shows it quiet;
  * - deploy/grafana: dashboards are valid Grafana JSON whose panels query the provisioned Prometheus
  *   through the datasource variable; provisioning files point where the compose stack mounts them;
@@ -28,7 +28,7 @@ const RULES = path.join(REPO_ROOT, 'deploy/prometheus/rules/nowconnect.rules.yml
 const TESTS_DIR = path.join(REPO_ROOT, 'deploy/prometheus/tests');
 const DASHBOARDS_DIR = path.join(REPO_ROOT, 'deploy/grafana/dashboards');
 const PROVISIONING = path.join(REPO_ROOT, 'deploy/grafana/provisioning');
-const RUNBOOKS = path.join(REPO_ROOT, 'docs/runbooks.md');
+const RUNBOOKS = path.join(REPO_ROOT, 'docs/runbooks/alerts.md');
 const HUB_SRC = path.join(REPO_ROOT, 'apps/cloud-hub/src');
 
 /**
@@ -154,7 +154,7 @@ describe('Prometheus rules (deploy/prometheus)', () => {
     expect(r.output).not.toMatch(/FAILED/);
   });
 
-  it('every alert has a severity, summary, description and a runbook_url whose anchor is a heading of docs/runbooks.md', () => {
+  it('every alert has a severity, summary, description and a runbook_url whose anchor is a heading of docs/runbooks/alerts.md', () => {
     const anchors = markdownAnchors(fs.readFileSync(RUNBOOKS, 'utf8'));
     const problems: string[] = [];
     const list = alerts();
@@ -169,9 +169,9 @@ describe('Prometheus rules (deploy/prometheus)', () => {
         if (!(a.annotations?.[k] ?? '').trim()) problems.push(`${n}: annotation ${k} missing`);
       }
       const url = a.annotations?.runbook_url ?? '';
-      const m = /^(?:.*\/)?docs\/runbooks\.md#([\w-]+)$/.exec(url);
-      if (!m) problems.push(`${n}: runbook_url ${url} does not point at docs/runbooks.md#<anchor>`);
-      else if (!anchors.has(m[1]!)) problems.push(`${n}: anchor #${m[1]} is not a heading of docs/runbooks.md`);
+      const m = /^(?:.*\/)?docs\/runbooks\/alerts\.md#([\w-]+)$/.exec(url);
+      if (!m) problems.push(`${n}: runbook_url ${url} does not point at docs/runbooks/alerts.md#<anchor>`);
+      else if (!anchors.has(m[1]!)) problems.push(`${n}: anchor #${m[1]} is not a heading of docs/runbooks/alerts.md`);
     }
     expect(problems).toEqual([]);
   });
