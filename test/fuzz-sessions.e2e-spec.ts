@@ -95,8 +95,9 @@ beforeAll(async () => {
       },
     },
   });
-  agent = await startAgentConnected(hub, { agentId: 'legit', connectors: { echo: `127.0.0.1:${echo.port}` } });
-  epoch = agent.connected.epoch as number;
+  const connected = await startAgentConnected(hub, { agentId: 'legit', connectors: { echo: `127.0.0.1:${echo.port}` } });
+  agent = connected;
+  epoch = connected.connected.epoch as number;
   expect(epoch).toBeGreaterThanOrEqual(1);
 }, 90_000);
 
