@@ -161,3 +161,75 @@ export function upgradeFrom(url: string, opts: { token?: string; localAddress: s
     ws.on('error', () => finish(-1));
   });
 }
+
+/**
+ * Opens `rate` flows per second for `seconds` (10 every 10 ms, paced on the clock), each writing 32
+ * random bytes and expecting exactly them back; prints one {"event":"rate_done", ...} line. Runs in
+ * its own process so the test process (which drains and parses every hub/agent log line) is not the
+ * bottleneck.
+ */
+const RATE_SCRIPT = `
+const net = require('net');
+const crypto = require('crypto');
+const [port, rate, seconds, timeoutMs] = process.argv.slice(1).map(Number);
+const total = rate * seconds;
+const lat = [];
+const res = { event: 'rate_done', flows: total, ok: 0, refused: 0, mismatched: 0, timedOut: 0, connectFailed: 0 };
+let settled = 0;
+const t0 = Date.now();
+function settle(kind, ms) {
+  res[kind]++;
+  if (kind === 'ok') lat.push(ms);
+  if (++settled === total) finish();
+}
+function finish() {
+  lat.sort((a, b) => a - b);
+  const pct = (p) => lat.length ? lat[Math.min(lat.length - 1, Math.ceil(p / 100 * lat.length) - 1)] : null;
+  res.doneMs = Date.now() - t0;
+  Object.assign(res, { p50_ms: pct(50), p99_ms: pct(99), max_ms: lat.length ? lat[lat.length - 1] : null });
+  console.log(JSON.stringify(res));
+  process.exit(0);
+}
+function one() {
+  const start = Date.now();
+  const msg = crypto.randomBytes(32);
+  const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  let got = Buffer.alloc(0), done = false, connected = false;
+  const end = (kind) => { if (done) return; done = true; clearTimeout(t); s.destroy(); settle(kind, Date.now() - start); };
+  const t = setTimeout(() => end('timedOut'), timeoutMs);
+  s.on('connect', () => { connected = true; s.write(msg); });
+  s.on('data', (d) => { got = Buffer.concat([got, d]); if (got.length >= 32) end(got.length === 32 && got.equals(msg) ? 'ok' : 'mismatched'); });
+  s.on('error', () => end(connected ? 'refused' : 'connectFailed'));
+  s.on('end', () => end('refused'));
+  s.on('close', () => end(connected ? 'refused' : 'connectFailed'));
+}
+let tick = 0;
+const ticks = total / 10;
+function pace() {
+  while (tick < ticks && Date.now() >= t0 + tick * 10) { for (let k = 0; k < 10; k++) one(); tick++; }
+  if (tick < ticks) setTimeout(pace, Math.max(0, t0 + tick * 10 - Date.now()));
+  else res.offeredMs = Date.now() - t0;
+}
+pace();
+`;
+
+export interface RateResult {
+  flows: number;
+  ok: number;
+  refused: number;
+  mismatched: number;
+  timedOut: number;
+  connectFailed: number;
+  offeredMs: number;
+  doneMs: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  max_ms: number | null;
+}
+
+export async function flowRate(port: number, rate: number, seconds: number, timeoutMs = 30_000): Promise<RateResult> {
+  const proc = nodeWithFds('rate-client', rate * 4 + 1024, RATE_SCRIPT, [String(port), String(rate), String(seconds), String(timeoutMs)]);
+  const ev = await proc.waitForEvent('rate_done', undefined, seconds * 1000 + timeoutMs + 30_000);
+  await proc.waitForExit(10_000);
+  return ev as unknown as RateResult;
+}
