@@ -11,7 +11,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import WebSocket from 'ws';
-import { encodeControl, FrameType } from '@nowconnect/frames';
+import { encodeControl, FrameType, type Frame } from '@nowconnect/frames';
 import {
   cleanupAll,
   connectTcp,
@@ -41,6 +41,7 @@ import { readExactly } from './support/flows';
 import { openRawTunnel, steppedEcho } from './support/rawtunnel';
 import { upgradeFrom } from './support/flood-procs';
 import { scanLogs } from './support/fuzz-logscan';
+import { FuzzSocket } from './support/fuzz-frames';
 
 const FAILURES = 'nowconnect_tunnel_auth_failures_total';
 const REFUSED = 'nowconnect_hello_refused_total';
@@ -185,10 +186,11 @@ describe('security: connector scope', () => {
     const id = `agent-scope-${crypto.randomBytes(3).toString('hex')}`;
     const token = await hub.token(id, { scope });
     tokens.push(token);
-    const t = await openRawTunnel(hub.tunnelUrl, { token });
-    await t.send(encodeControl(FrameType.HELLO, { agent_id: id, connectors, version: 'test' }));
-    const outcome = await Promise.race([t.waitForFrame(FrameType.HELLO_ACK, 10_000).then(() => 'ack' as const), t.closed.then((c) => c.code)]);
-    t.ws.terminate();
+    const t = await FuzzSocket.open<Frame>(hub.tunnelUrl, { token, mesh: false });
+    await t.send([encodeControl(FrameType.HELLO, { agent_id: id, connectors, version: 'test' })]);
+    const r = await t.until((f) => f.type === FrameType.HELLO_ACK, 10_000);
+    const outcome = r.kind === 'frame' ? ('ack' as const) : r.kind === 'closed' ? r.code : -1;
+    await t.close();
     return outcome;
   }
 
