@@ -417,6 +417,7 @@ describe('fuzz: real /tunnel and /mesh sessions against a live hub', () => {
       protocol_errors_delta: after.protocolErrors - before.protocolErrors,
       hello_refused_delta: after.helloRefused - before.helloRefused,
       mesh_link_errors_delta: after.meshLinkErrors - before.meshLinkErrors,
+      mesh_links_logged_down: hub.proc.eventsNamed('mesh_link_failed').length + hub.proc.eventsNamed('mesh_link_down').length,
       legit_bytes_echoed: legit.sent,
       hub_rss_before_mib: +(rssBefore.rssKiB / 1024).toFixed(1),
       hub_rss_after_mib: +(rssAfter.rssKiB / 1024).toFixed(1),
@@ -430,6 +431,9 @@ describe('fuzz: real /tunnel and /mesh sessions against a live hub', () => {
     expect(line.protocol_errors_delta).toBeGreaterThanOrEqual(Math.max(1, stats.tunnelClosed1002));
     expect(line.hello_refused_delta).toBeGreaterThanOrEqual(Math.max(1, stats.tunnelClosed1008));
     expect(line.mesh_link_errors_delta).toBeGreaterThanOrEqual(Math.max(1, stats.meshClosedByHub));
+    // ... and logged (SPEC §9: a bad link is closed with a counter and a log line): mesh_link_down once
+    // the link was up, mesh_link_failed when it failed before its M_HELLO.
+    expect(line.mesh_links_logged_down).toBeGreaterThanOrEqual(Math.max(1, stats.meshClosedByHub));
     expect(rssAfter.rssKiB - rssBefore.rssKiB).toBeLessThan(RSS_GROWTH_BOUND_MIB * 1024);
 
     const scan = scanLogs([hub.proc, agent.proc], { secrets: [hub.secret], markers: [FUZZ_MARKER] });

@@ -415,6 +415,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     for (const ep of info.endpoints.values()) ep.reset(MeshRstReason.LINK_LOST);
     info.endpoints.clear();
     if (info.wasUp) this.log.warn('mesh_link_down', { peer: link.peerId, role: info.role, reason });
+    else if (info.url === undefined) this.log.warn('mesh_link_failed', { role: info.role, reason, ...(link.peerId === undefined ? {} : { peer: link.peerId }) });
     if (info.url === undefined) return;
     const d = this.dialers.get(info.url);
     if (d === undefined || d.link !== link) return;
