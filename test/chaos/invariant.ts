@@ -295,6 +295,13 @@ export class Tally {
     return t;
   }
 
+  /** The counts of every group but `name`. */
+  without(name: string): Tally {
+    const t = new Tally();
+    for (const r of this.results) if (r.group !== name) t.add(r);
+    return t;
+  }
+
   /**
    * Cross-check completed flows against the target's record of the client->target direction:
    * a completed flow whose bytes the target saw differently is corrupted (target_mismatch).

@@ -52,7 +52,9 @@ export async function ownerKill(o: ScenarioOptions): Promise<ScenarioResult> {
       () => true,
       () => false,
     );
-    const t = run.tally;
+    // Flows of clients connected to the killed process itself are reported apart (see above).
+    const targetChecked = run.tally.crossCheck(echo.records);
+    const t = run.tally.without('direct');
     const viaSurvivor = t.group('cross');
     const d = t.group('direct');
     return finish(
@@ -62,9 +64,11 @@ export async function ownerKill(o: ScenarioOptions): Promise<ScenarioResult> {
         hub_exit: exit,
         held_reset: `${run.held.counts.reset}/${run.held.attempted}`,
         cross_exact: `${viaSurvivor.counts.completed_exact}/${viaSurvivor.attempted}`,
-        direct: d.countsText().replace(/ /g, ','),
+        killed_process_clients: d.countsText().replace(/ /g, ','),
+        killed_process_truncated: d.corruptKinds.truncated ?? 0,
         recovery_ms: run.recoveryMs,
         since_kill_ms: killedAt > 0 ? Date.now() - killedAt : -1,
+        target_checked: targetChecked,
       },
       {
         owner_killed: exit === 'SIGKILL',
@@ -72,7 +76,6 @@ export async function ownerKill(o: ScenarioOptions): Promise<ScenarioResult> {
         agent_moved_to_survivor: moved,
         recovered: run.recoveryMs >= 0,
       },
-      echo,
     );
   } finally {
     await res.close();

@@ -29,7 +29,7 @@ export async function stallTarget(o: ScenarioOptions): Promise<ScenarioResult> {
     const nStall = 6;
     const stalled = Promise.all(
       Array.from({ length: nStall }, () =>
-        runFlow({ port: hub.extraPorts.stall!, bytes: 4 * MiB, seed: o.seed, deadlineMs: stallMs + o.flowDeadlineMs, group: 'stalled' }, (t) => echo.seen.has(t)),
+        runFlow({ port: hub.extraPorts.stall!, bytes: 4 * MiB, seed: o.seed, deadlineMs: stallMs + o.flowDeadlineMs, group: 'stalled' }, (t) => stall.seen.has(t)),
       ),
     );
     // While they stall: normal flows on the same tunnel.

@@ -44,7 +44,14 @@ export class Resources {
   }
 }
 
-export function finish(name: string, tally: Tally, extras: Record<string, string | number>, checks: Record<string, boolean>, echo?: VerifyingEcho): ScenarioResult {
+/** Build the result (after cross-checking completed flows against the target's records). */
+export function finish(
+  name: string,
+  tally: Tally,
+  extras: Record<string, string | number>,
+  checks: Record<string, boolean>,
+  echo?: VerifyingEcho,
+): ScenarioResult {
   if (echo !== undefined) extras.target_checked = tally.crossCheck(echo.records);
   const failed = Object.entries(checks).filter(([, v]) => !v).map(([k]) => k);
   if (failed.length > 0) extras.failed_checks = failed.join(',');

@@ -97,6 +97,8 @@ export async function startVerifyingEcho(): Promise<VerifyingEcho> {
 
 export interface StallTarget {
   port: number;
+  /** Tags of the flows it accepted (it reads the first chunk, then never again). */
+  seen: Set<string>;
   accepted(): number;
   /** Connections we reset ourselves after stallMs. */
   resetByUs(): number;
@@ -105,16 +107,23 @@ export interface StallTarget {
 }
 
 /**
- * Accepts, never reads (the sender fills every buffer on the way), and resets each connection
+ * Accepts, reads the first chunk (the flow tag) and then never again (the sender fills every
+ * buffer on the way), and resets each connection
  * after `stallMs` (0 = never): the tunnel must carry that reset to the client.
  */
 export async function startStallTarget(stallMs: number): Promise<StallTarget> {
   const sockets = new Set<net.Socket>();
+  const seen = new Set<string>();
   let accepted = 0;
   let byUs = 0;
-  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => {
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
     accepted++;
     sockets.add(s);
+    // Read the flow tag (first chunk), then stall: never read again.
+    s.once('data', (d: Buffer) => {
+      s.pause();
+      if (d.length >= TAG_BYTES) seen.add(d.subarray(0, TAG_BYTES).toString('hex'));
+    });
     const t = stallMs > 0 ? setTimeout(() => {
       byUs++;
       s.resetAndDestroy();
@@ -128,6 +137,7 @@ export async function startStallTarget(stallMs: number): Promise<StallTarget> {
   const port = await listen(server);
   return {
     port,
+    seen,
     accepted: () => accepted,
     resetByUs: () => byUs,
     open: () => sockets.size,
