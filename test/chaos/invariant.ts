@@ -26,6 +26,7 @@
  */
 import * as crypto from 'node:crypto';
 import * as net from 'node:net';
+import { kernelEnd } from './kernel-tcp';
 
 export type Outcome = 'completed_exact' | 'reset' | 'refused' | 'corrupted' | 'hung';
 export const OUTCOMES: readonly Outcome[] = ['completed_exact', 'reset', 'refused', 'corrupted', 'hung'];
@@ -123,6 +124,7 @@ export function runFlow(opts: FlowOptions, targetSaw: (tag: string) => boolean =
     let gotFin = false;
     let error: string | undefined;
     let connected = false;
+    const ports: { local?: number; remote?: number } = {};
     const s = net.connect({ port: opts.port, host: opts.host ?? '127.0.0.1', allowHalfOpen: true });
     s.setNoDelay(true);
 
@@ -199,7 +201,13 @@ export function runFlow(opts: FlowOptions, targetSaw: (tag: string) => boolean =
       gotFin = true;
       // A FIN before every byte came back is a silent truncation whatever follows (an error after
       // it, e.g. EPIPE on our next write, does not make the early FIN visible to a reader).
-      if (recv < total) finish('fin');
+      // Node may report an RST behind unread data as 'end' too: ask the kernel (see kernel-tcp.ts).
+      if (recv < total) {
+        if (kernelEnd(ports.local, ports.remote) === 'reset') {
+          error ??= 'ECONNRESET(kernel)';
+          finish(error);
+        } else finish('fin');
+      }
       // Our side is half-closed already (we sent everything before the echo could complete).
       else s.end();
     });
@@ -240,6 +248,8 @@ export function runFlow(opts: FlowOptions, targetSaw: (tag: string) => boolean =
 
     s.once('connect', () => {
       connected = true;
+      ports.local = s.localPort;
+      ports.remote = s.remotePort;
       opts.onConnected?.(s);
       if (opts.pauseReadMs !== undefined && opts.pauseReadMs > 0) {
         s.pause();

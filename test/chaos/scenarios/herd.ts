@@ -59,9 +59,11 @@ export function herd(h: HerdOptions = { agents: 100, processes: 3 }) {
       hub = await meshHub('hub-herd', { redis, secret, connector: 'echo', ...ports });
       res.add(() => hub.kill());
       const upAt = Date.now();
+      // From the hub answering again: the first exact flow, and every agent back.
+      const firstFlow = timeToExact({ group: 'probe', port: hub.listenPort }, o, 60_000, echo);
       const back = await until(async () => (await connected()) >= h.agents, 120_000, 100);
       const allBackMs = Date.now() - upAt;
-      const flowMs = await timeToExact({ group: 'probe', port: hub.listenPort }, o, 60_000, echo);
+      const flowMs = await firstFlow;
       // After: flows over the whole herd; count the agents they used.
       const mark = hub.proc.mark();
       await startLoad({ lanes: [{ group: 'after', port: hub.listenPort }], seed: o.seed, concurrency: o.concurrency, maxFlows: Math.max(o.flows, h.agents), maxMs: o.durationMs, flowDeadlineMs: o.flowDeadlineMs, tally, targetSaw: saw, mix: [{ bytes: 4096 }, { bytes: 32 * 1024, rounds: 2 }] }).done;

@@ -60,7 +60,7 @@ export async function slowClient(o: ScenarioOptions): Promise<ScenarioResult> {
       runFlow(
         {
           port: hub.listenPort,
-          bytes: 2 * MiB,
+          bytes: 4 * MiB,
           seed: o.seed,
           pauseReadMs: 120_000,
           deadlineMs: o.flowDeadlineMs + 120_000,
