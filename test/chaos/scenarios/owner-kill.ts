@@ -56,7 +56,7 @@ export async function ownerKill(o: ScenarioOptions): Promise<ScenarioResult> {
     const targetChecked = run.tally.crossCheck(echo.records);
     const t = run.tally.without('direct');
     const viaSurvivor = t.group('cross');
-    const d = t.group('direct');
+    const d = run.tally.group('direct');
     return finish(
       'owner_kill',
       t,
