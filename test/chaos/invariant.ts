@@ -216,6 +216,8 @@ export function runFlow(opts: FlowOptions, targetSaw: (tag: string) => boolean =
       if (!connected) finish(`connect:${error}`);
     });
     s.on('close', () => {
+      roundWaiter?.resolve();
+      roundWaiter = undefined;
       if (!connected) {
         finish(`connect:${error ?? 'closed'}`);
         return;
@@ -243,7 +245,6 @@ export function runFlow(opts: FlowOptions, targetSaw: (tag: string) => boolean =
         ? Promise.resolve()
         : new Promise<void>((res) => {
             roundWaiter = { upTo, resolve: res };
-            s.once('close', () => res());
           });
 
     s.once('connect', () => {
