@@ -6,7 +6,8 @@
  * on any corrupted or hung flow, or when the fault did not really happen or hit flows.
  */
 import * as net from 'node:net';
-import { cleanupAll, freePort } from './support';
+import * as path from 'node:path';
+import { cleanupAll, freePort, Proc, REPO_ROOT } from './support';
 import { runFlow, Tally, type FlowOptions } from './chaos/invariant';
 import { SCENARIOS } from './chaos/scenarios';
 import { startFaultProxy, type FaultMode } from './chaos/support/fault-proxy';
@@ -121,4 +122,30 @@ describe('chaos scenarios, short bounded forms (npm run chaos)', () => {
     expect(r.tally.counts.hung).toBe(0);
     expect(r.checks).toEqual(Object.fromEntries(Object.keys(r.checks).map((k) => [k, true])));
   }, 240_000);
+});
+
+describe('CLIs: npm run chaos / npm run soak', () => {
+  const run = async (entry: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> => {
+    const p = new Proc(process.execPath, [path.join(REPO_ROOT, 'scripts', 'run-ts.js'), path.join(REPO_ROOT, entry), ...args], { cwd: REPO_ROOT, name: entry });
+    const exit = await p.waitForExit(60_000);
+    return { code: exit.code, out: p.stdoutText(), err: p.stderrText() };
+  };
+
+  it.each([
+    ['test/chaos/main.ts', ['--flows', 'many'], /^chaos: --flows: expected a whole number/],
+    ['test/chaos/main.ts', ['--scenario', 'nope'], /^chaos: --scenario: unknown scenario 'nope'/],
+    ['test/soak/main.ts', ['--duration', '5x'], /^soak: --duration: expected a duration/],
+    ['test/soak/main.ts', ['--bogus'], /^soak: unknown argument '--bogus'/],
+  ])('%s %j: exit 2 with one line', async (entry, args, re) => {
+    const r = await run(entry, args);
+    expect(r.code).toBe(2);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect(r.err.trim()).toMatch(re);
+  }, 90_000);
+
+  it.each(['test/chaos/main.ts', 'test/soak/main.ts'])('%s --help: usage on stdout, exit 0', async (entry) => {
+    const r = await run(entry, ['--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^usage: npm run (chaos|soak) -- /);
+  }, 90_000);
 });
