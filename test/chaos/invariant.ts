@@ -138,6 +138,7 @@ export function runFlow(opts: FlowOptions, targetSaw: (tag: string) => boolean =
       if (end === 'deadline') outcome = 'hung';
       else if (corrupt !== undefined) outcome = 'corrupted';
       else if (!connected) outcome = 'refused';
+      else if (gotFin && recv === total) outcome = 'completed_exact'; // every byte and the FIN; an error after that loses nothing
       else if (end === 'fin') {
         if (recv === total) outcome = 'completed_exact';
         else if (recv === 0 && !targetSaw(tag)) outcome = 'refused';
