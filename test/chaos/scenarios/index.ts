@@ -1,0 +1,19 @@
+import { agentKill } from './agent-kill';
+import { herd } from './herd';
+import { meshCut } from './mesh-cut';
+import { ownerKill } from './owner-kill';
+import { redisKill } from './redis-kill';
+import { slowClient } from './slow-client';
+import { stallTarget } from './stall-target';
+import type { Scenario } from '../support/scenario';
+
+/** Every chaos scenario by name, in the order `npm run chaos` runs them. */
+export const SCENARIOS: Record<string, Scenario> = {
+  redis_kill: redisKill,
+  owner_kill: ownerKill,
+  agent_kill: agentKill,
+  mesh_cut: meshCut,
+  stall_target: stallTarget,
+  slow_client: slowClient,
+  herd: herd({ agents: 100, processes: 3 }),
+};
