@@ -3,4 +3,4 @@ export { type ConnectorScope, parseConnectorScope, scopeAllows } from './connect
 export { TunnelAuthenticator, type AuthResult, AGENT_ID_PATTERN, CLOCK_TOLERANCE_SEC, MAX_TOKEN_LENGTH } from './tunnel-authenticator';
 export { AuthRateLimiter, type AuthRateLimiterOptions } from './auth-rate-limiter';
 export { guardUpgradeHeaders, UPGRADE_HEADER_TIMEOUT_MS, type UpgradeHeaderGuard } from './upgrade-header-guard';
-export { installUpgradeHeaderGuard, HEADER_TIMEOUTS_METRIC } from './install-upgrade-guard';
+export { installUpgradeHeaderGuard } from './install-upgrade-guard';

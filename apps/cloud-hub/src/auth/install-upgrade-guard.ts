@@ -5,15 +5,13 @@ import { maskIp, type EventLog } from '@nowconnect/logging';
 import { counter } from '../metrics/hub-metrics';
 import { guardUpgradeHeaders, UPGRADE_HEADER_TIMEOUT_MS, type UpgradeHeaderGuard } from './upgrade-header-guard';
 
-/** Not in SPEC §7 ("more are welcome"): connections on server.bind closed for a slow request head. */
-export const HEADER_TIMEOUTS_METRIC = 'nowconnect_upgrade_header_timeouts_total';
-
 /**
  * Wires the slow-loris guard onto server.bind: each connection closed by it adds 1 to
- * nowconnect_upgrade_header_timeouts_total and logs `upgrade_header_timeout` (masked client).
+ * nowconnect_upgrade_header_timeouts_total (not in SPEC §7, "more are welcome") and logs
+ * `upgrade_header_timeout` (masked client).
  */
 export function installUpgradeHeaderGuard(server: HttpServer | HttpsServer, log: EventLog, config: CloudConfig): UpgradeHeaderGuard {
-  const timeouts = counter(HEADER_TIMEOUTS_METRIC, 'Connections on server.bind closed because the request head did not arrive in time (slow-loris)');
+  const timeouts = counter('nowconnect_upgrade_header_timeouts_total', 'Connections on server.bind closed because the request head did not arrive in time (slow-loris)');
   timeouts.inc(0);
   return guardUpgradeHeaders(server, {
     headerTimeoutMs: UPGRADE_HEADER_TIMEOUT_MS,

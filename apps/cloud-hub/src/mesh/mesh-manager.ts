@@ -67,6 +67,10 @@ export type CrossReplicaResult = { readonly ok: true } | { readonly ok: false; r
  * replica owns, owner flows into the tunnels of agents this hub holds.
  * Runs in shadow and active mode (shadow: links only, no flows); nothing at all with HA off.
  */
+const zeroMask = (mask: Buffer): void => {
+  mask.fill(0);
+};
+
 @Injectable()
 export class MeshManager implements MeshStatus, OnApplicationShutdown {
   private started = false;
@@ -324,6 +328,11 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       perMessageDeflate: false,
       maxPayload: this.maxPayload(),
       handshakeTimeout: helloMs,
+      // The dialer is the WebSocket client, so RFC 6455 wants its frames masked. A zero mask key (as
+      // the agent's dialer uses) skips the XOR pass and ws's copy of every payload: masking protects
+      // browser intermediaries from hostile scripts, and a hub runs none. bench: mesh download.
+      generateMask: zeroMask,
+      skipUTF8Validation: true,
       ...(d.url.startsWith('wss:') && m !== undefined ? { cert: m.cert, key: m.key, ca: m.ca } : {}),
     });
     const link = new MeshLink(ws, this.linkOptions('dialer', d.target.replicaId), this.handler);
