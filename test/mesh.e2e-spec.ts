@@ -28,6 +28,7 @@ import {
   type HubHandle,
   type RedisHandle,
   type TargetServer,
+  tryMeshUpgrade,
 } from './support';
 import { pollUntil } from './support/http';
 import {
@@ -324,22 +325,6 @@ describe('mesh backpressure: a slow reader on a cross-replica flow', () => {
     expect(got.n).toBe(aRes.written);
   });
 });
-
-/** Resolves 'open' once the upgrade succeeded, or the error text (TLS refusal, HTTP status). */
-function tryMeshUpgrade(url: string, opts: WebSocket.ClientOptions): Promise<string> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 5000, ...opts });
-    ws.once('open', () => {
-      ws.terminate();
-      resolve('open');
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      ws.terminate();
-      resolve(`http ${res.statusCode ?? 0}`);
-    });
-    ws.once('error', (err) => resolve(`error ${err.message}`));
-  });
-}
 
 describe('mesh mTLS on ha.mesh.listen', () => {
   afterAll(killLive);

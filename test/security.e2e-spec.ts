@@ -10,7 +10,6 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import WebSocket from 'ws';
 import { encodeControl, FrameType, type Frame } from '@nowconnect/frames';
 import {
   cleanupAll,
@@ -36,6 +35,7 @@ import {
   type Proc,
   type RedisHandle,
   type TargetServer,
+  tryMeshUpgrade,
 } from './support';
 import { readExactly } from './support/flows';
 import { openRawTunnel, steppedEcho } from './support/rawtunnel';
@@ -244,21 +244,6 @@ describe('security: forged ingress client-cert headers on /mesh with require_mtl
     procs.push(meshHub.proc);
   }, 60_000);
 
-  function tryMesh(url: string, opts: WebSocket.ClientOptions): Promise<string> {
-    return new Promise((resolve) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000, ...opts });
-      ws.once('open', () => {
-        ws.terminate();
-        resolve('open');
-      });
-      ws.once('unexpected-response', (_req, res) => {
-        ws.terminate();
-        resolve(`http ${res.statusCode ?? 0}`);
-      });
-      ws.once('error', (err) => resolve(`error ${err.message}`));
-    });
-  }
-
   const HASH = crypto.createHash('sha256').update('forged').digest('hex');
   it.each<[string, Record<string, string | string[]>, string | undefined]>([
     ['SUCCESS without a subject or cert', { 'ssl-client-verify': 'SUCCESS' }, 'no_client_cert'],
@@ -275,7 +260,7 @@ describe('security: forged ingress client-cert headers on /mesh with require_mtl
     const mark = meshHub.proc.mark();
     const before = await metricOf(meshHub, 'nowconnect_mesh_link_errors_total');
     // Node's http client sends an array value as repeated header lines.
-    expect(await tryMesh(meshHub.meshUrl, { headers: headers as unknown as Record<string, string> })).toBe('http 403');
+    expect(await tryMeshUpgrade(meshHub.meshUrl, { headers: headers as unknown as Record<string, string> })).toBe('http 403');
     await waitForMetric(meshHub.httpUrl, 'nowconnect_mesh_link_errors_total', {}, (v) => v === before + 1);
     const ev = await meshHub.proc.waitForEventSince(mark, 'mesh_upgrade_refused', undefined, 5000);
     if (reason !== undefined) expect(ev.reason).toBe(reason);
@@ -283,18 +268,18 @@ describe('security: forged ingress client-cert headers on /mesh with require_mtl
   });
 
   it('the TLS mesh listener ignores ingress headers: no client certificate + SUCCESS headers is still refused', async () => {
-    const r = await tryMesh(`wss://127.0.0.1:${tlsPort}/mesh`, {
+    const r = await tryMeshUpgrade(`wss://127.0.0.1:${tlsPort}/mesh`, {
       ca: caPem,
       headers: { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=hub-x', 'x-forwarded-client-cert': `Hash=${HASH};Subject="CN=hub-x"` },
     });
     expect(r).not.toBe('open');
     // control: the same listener with a client certificate from the mesh CA
-    expect(await tryMesh(`wss://127.0.0.1:${tlsPort}/mesh`, { ca: caPem, ...client })).toBe('open');
+    expect(await tryMeshUpgrade(`wss://127.0.0.1:${tlsPort}/mesh`, { ca: caPem, ...client })).toBe('open');
   });
 
   it('control: the documented nginx and Envoy proofs are accepted (the ingress must strip client copies)', async () => {
-    expect(await tryMesh(meshHub.meshUrl, { headers: { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=hub-x' } })).toBe('open');
-    expect(await tryMesh(meshHub.meshUrl, { headers: { 'x-forwarded-client-cert': `Hash=${HASH};Subject="CN=hub-x"` } })).toBe('open');
+    expect(await tryMeshUpgrade(meshHub.meshUrl, { headers: { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=hub-x' } })).toBe('open');
+    expect(await tryMeshUpgrade(meshHub.meshUrl, { headers: { 'x-forwarded-client-cert': `Hash=${HASH};Subject="CN=hub-x"` } })).toBe('open');
   });
 });
 

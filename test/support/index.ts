@@ -17,3 +17,4 @@ export * from './tls';
 export * from './tmp';
 export * from './redis-cluster';
 export * from './tcp-proxy';
+export * from './mesh-upgrade';

@@ -8,6 +8,6 @@ export { resetSocket } from './reset-socket';
 export type { FlowHost, FlowInit, FlowEnd } from './flow';
 export { MuxSession } from './mux-session';
 export type { MuxOptions } from './mux-session';
-export { WsTransport } from './ws-transport';
+export { WsTransport, zeroMask } from './ws-transport';
 export { WindowBudget, INITIAL_FLOW_WINDOW_BYTES, DEFAULT_TUNNEL_WINDOW_BYTES } from './window-budget';
 export type { WsTransportOptions } from './ws-transport';

@@ -179,3 +179,12 @@ export class WsTransport implements FrameTransport {
     this.regionStart = this.used;
   }
 }
+
+/**
+ * `generateMask` for a WebSocket client of ours (the agent's dialer, the mesh dialer): a zero mask key.
+ * RFC 6455 masking protects browser intermediaries from hostile scripts; our clients run none, and
+ * with a zero key ws skips the XOR pass and its copy of every payload.
+ */
+export function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}

@@ -4,6 +4,7 @@ import * as https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
+import { zeroMask } from '@nowconnect/flow';
 import { MeshGoawayReason, MeshRstReason } from '@nowconnect/frames';
 import { CLOUD_CONFIG, formatHostPort, type CloudConfig, type ListenerConfig } from '@nowconnect/ha-config';
 import { EventLog, maskIp } from '@nowconnect/logging';
@@ -67,10 +68,6 @@ export type CrossReplicaResult = { readonly ok: true } | { readonly ok: false; r
  * replica owns, owner flows into the tunnels of agents this hub holds.
  * Runs in shadow and active mode (shadow: links only, no flows); nothing at all with HA off.
  */
-const zeroMask = (mask: Buffer): void => {
-  mask.fill(0);
-};
-
 @Injectable()
 export class MeshManager implements MeshStatus, OnApplicationShutdown {
   private started = false;
@@ -328,10 +325,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       perMessageDeflate: false,
       maxPayload: this.maxPayload(),
       handshakeTimeout: helloMs,
-      // The dialer is the WebSocket client, so RFC 6455 wants its frames masked. A zero mask key (as
-      // the agent's dialer uses) skips the XOR pass and ws's copy of every payload: masking protects
-      // browser intermediaries from hostile scripts, and a hub runs none. bench: mesh download.
-      generateMask: zeroMask,
+      generateMask: zeroMask, // the dialer is the WebSocket client: no XOR pass, no payload copy
       skipUTF8Validation: true,
       ...(d.url.startsWith('wss:') && m !== undefined ? { cert: m.cert, key: m.key, ca: m.ca } : {}),
     });

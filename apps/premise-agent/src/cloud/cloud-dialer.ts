@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
+import { zeroMask } from '@nowconnect/flow';
 import { CloudConnectError, classifyConnectError, errorCode } from './connect-error';
 import { resolveProxy } from './proxy-resolver';
 import { proxyConnect } from './http-connect';
@@ -36,10 +37,6 @@ export interface CloudConnection {
 }
 
 const noop = (): void => undefined;
-const zeroMask = (mask: Buffer): void => {
-  mask.fill(0);
-};
-
 type Phase = 'connect' | 'proxy' | 'tls' | 'upgrade';
 
 /**
