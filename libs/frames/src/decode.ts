@@ -49,7 +49,8 @@ export function checkHeader(buf: Buffer, offset: number, maxFrameBytes: number):
   return length;
 }
 
-function checkPayload(type: FrameType, payload: Buffer, offset: number): FrameError | null {
+/** Checks a whole payload's content (only WINDOW_UPDATE has rules). */
+export function checkPayload(type: FrameType, payload: Buffer, offset: number): FrameError | null {
   if (type === FrameType.WINDOW_UPDATE && payload.readUInt32BE(0) === 0) {
     return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'WINDOW_UPDATE: increment must be positive', offset);
   }

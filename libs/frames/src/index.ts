@@ -27,6 +27,8 @@ export {
   encodeControl,
 } from './encode';
 export { decodeFrames, FrameDecoder, checkHeader } from './decode';
+export { MessageStreamDecoder } from './message-stream-decoder';
+export type { MessageStreamHandler } from './message-stream-decoder';
 export type { HelloBody, HelloAckBody, GoawayBody } from './control';
 export { decodeHello, decodeHelloAck, decodeGoaway, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName, NAME_PATTERN } from './control';
 export {
