@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type WebSocket from 'ws';
 import {
   decodeFrames,
   decodeRstReason,
@@ -10,12 +11,14 @@ import {
   FrameType,
   frameTypeName,
   HEADER_BYTES,
+  MessageStreamDecoder,
   RstReason,
 } from '@nowconnect/frames';
 import { Flow, FlowHost } from './flow';
 import type { FlowMetrics } from './flow-metrics';
 import type { FrameTransport } from './frame-transport';
 import { DEFAULT_TUNNEL_WINDOW_BYTES, INITIAL_FLOW_WINDOW_BYTES, WindowBudget } from './window-budget';
+import { WsFrameReader, type WsPayloadSink } from './ws-frame-reader';
 
 export interface MuxOptions {
   readonly maxFrameBytes: number;
@@ -38,7 +41,7 @@ type FrameHandler = (frame: Frame) => void;
  * flow table, relays transport drain to paused flows, and runs the keepalive.
  * Roles (hub, agent) register handlers for the frames only they accept.
  */
-export abstract class MuxSession implements FlowHost {
+export abstract class MuxSession implements FlowHost, WsPayloadSink {
   readonly flows = new Map<number, Flow>();
   readonly metrics: FlowMetrics;
   maxDataPayload: number;
@@ -51,6 +54,8 @@ export abstract class MuxSession implements FlowHost {
   readonly windowBudget: WindowBudget;
 
   private readonly handlers = new Map<FrameType, FrameHandler>();
+  /** Decodes the messages a WsFrameReader streams off the socket (see readFramesFrom). */
+  private readonly stream: MessageStreamDecoder;
   private readonly drainWaiters = new Set<Flow>();
   private lastSeen = Date.now();
   private keepaliveTimer: NodeJS.Timeout | undefined;
@@ -67,6 +72,7 @@ export abstract class MuxSession implements FlowHost {
     this.keepaliveMs = options.keepaliveMs;
     this.windowBudget = new WindowBudget(options.tunnelWindowBytes ?? DEFAULT_TUNNEL_WINDOW_BYTES);
     transport.maxMessageBytes = options.maxFrameBytes;
+    this.stream = new MessageStreamDecoder(options.maxFrameBytes, { frame: this.dispatch, data: this.dispatchData });
     // DATA, WINDOW_UPDATE, FIN and RST are dispatched inline by `dispatch` (no handler lookup,
     // no closure per frame); the table holds the rest.
     this.handlers.set(FrameType.PING, (f) => this.transport.send(encodePing(FrameType.PONG, f.payload)));
@@ -81,6 +87,7 @@ export abstract class MuxSession implements FlowHost {
     this.maxDataPayload = limits.maxFrameBytes - HEADER_BYTES;
     this.keepaliveMs = limits.keepaliveMs;
     this.transport.maxMessageBytes = limits.maxFrameBytes;
+    this.stream.maxFrameBytes = limits.maxFrameBytes;
   }
 
   /** Registers (or replaces) the handler for one frame type. */
@@ -90,6 +97,37 @@ export abstract class MuxSession implements FlowHost {
 
   protected unhandle(type: FrameType): void {
     this.handlers.delete(type);
+  }
+
+  /**
+   * Reads this tunnel's frames straight off the socket instead of from ws 'message'
+   * events: no per-message reassembly copy, DATA payload written on as views of the
+   * socket's reads. Where ws cannot be bypassed safely, its 'message' events go on
+   * feeding handleMessage. `server`: this end accepted the WebSocket.
+   */
+  protected readFramesFrom(ws: WebSocket, socket: Socket, server: boolean): void {
+    WsFrameReader.attach(ws, socket, this, server);
+  }
+
+  // ---- WsPayloadSink ------------------------------------------------------
+
+  wsPayload(bytes: Buffer): void {
+    if (this.closed) return;
+    this.lastSeen = Date.now();
+    const err = this.stream.push(bytes);
+    if (err !== null && !this.closed) this.protocolError(err);
+  }
+
+  wsMessageEnd(): void {
+    if (this.closed) return;
+    const err = this.stream.endMessage();
+    if (err !== null && !this.closed) this.protocolError(err);
+  }
+
+  wsProtocolError(code: string, message: string): void {
+    if (this.closed) return;
+    const frameCode = code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? FrameErrorCode.FRAME_TOO_LARGE : FrameErrorCode.UNEXPECTED_FRAME;
+    this.protocolError(new FrameError(frameCode, message, 0));
   }
 
   /** Feeds one WebSocket message. Never throws. */
@@ -128,6 +166,17 @@ export abstract class MuxSession implements FlowHost {
       return;
     }
     handler(frame);
+  };
+
+  /** A piece of a DATA frame's payload (see MessageStreamDecoder). */
+  private readonly dispatchData = (flowId: number, piece: Buffer, first: boolean): void => {
+    if (this.closed) return;
+    const flow = this.flows.get(flowId);
+    if (flow === undefined) {
+      if (first) this.unknownFlowFrames++;
+      return;
+    }
+    flow.onRemoteData(piece);
   };
 
   protected onFlowRst(flow: Flow, _reason: RstReason): void {

@@ -81,6 +81,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     this.agentId = auth.agentId;
     this.meshFlowMetrics = { ...deps.metrics.flow, bytesOut: () => undefined, bytesIn: () => undefined };
     ws.on('message', (data, isBinary) => this.handleMessage(data as Buffer, isBinary));
+    this.readFramesFrom(ws, socket, true);
     ws.on('close', (code, reason) => this.onWsClose(code, reason.toString('utf8')));
     ws.on('error', (err) => this.onWsError(err)); // 'close' follows
     this.handle(FrameType.HELLO, (f) => this.onHello(f));

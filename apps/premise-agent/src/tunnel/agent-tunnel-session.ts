@@ -68,6 +68,7 @@ export class AgentTunnelSession extends MuxSession {
     });
     this.goaway = new Promise((resolve) => (this.goawayReceived = resolve));
     ws.on('message', (data, isBinary) => this.handleMessage(data as Buffer, isBinary));
+    this.readFramesFrom(ws, socket, false);
     ws.on('error', () => undefined); // 'close' follows
     this.handle(FrameType.HELLO_ACK, (f) => this.onHelloAck(f));
     this.helloTimer = setTimeout(() => {
