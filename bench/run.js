@@ -583,8 +583,16 @@ const WORKLOAD_LIST = [
       await loop(P.rateWarm, 10_000, []);
       say(`connection rate: ${P.rateCount} connections`);
       const lat = [];
+      const cpu0 = cpuOf(v.relays);
+      const self0 = process.cpuUsage();
       const { secs, errors } = await loop(P.rateCount, P.rateMs, lat);
-      return { flows: lat.length, flows_per_s: +(lat.length / secs).toFixed(0), errors, ...latencyStats(lat) };
+      const cpu1 = cpuOf(v.relays);
+      const self = process.cpuUsage(self0);
+      const perFlowUs = (s) => +((s * 1e6) / Math.max(1, lat.length)).toFixed(0);
+      // CPU per flow: the relays (hub + agent; both hubs in mesh) and this process (the client).
+      const cpu = { client_cpu_us_per_flow: perFlowUs((self.user + self.system) / 1e6) };
+      if (v.relays.length > 0) cpu.cpu_us_per_flow = perFlowUs(cpu1.user - cpu0.user + cpu1.sys - cpu0.sys);
+      return { flows: lat.length, flows_per_s: +(lat.length / secs).toFixed(0), errors, ...latencyStats(lat), ...cpu };
     },
   },
   {
@@ -810,6 +818,8 @@ const TABLE = [
   ['connection rate p50', 'rate.p50_us', 'us', 'ratio', '', null],
   ['connection rate p99', 'rate.p99_us', 'us', 'ratio', '', null],
   ['connection rate errors', 'rate.errors', '', 'abs', '= 0', (t) => t === 0],
+  ['  CPU per flow (relays)', 'rate.cpu_us_per_flow', 'us', 'abs', '', null],
+  ['  CPU per flow (client)', 'rate.client_cpu_us_per_flow', 'us', 'abs', '', null],
   ['idle flows open', 'idle.flows', 'flows', 'abs', '', null],
   ['idle flows echoing after hold', 'idle.echoing_after_hold', 'flows', 'abs', '= all', (t, d, r) => t === r.idle?.flows],
   ['idle KiB per flow (hub+agent)', 'idle.kib_per_flow', 'KiB', 'abs', '<= 12', (t) => t <= 12],
