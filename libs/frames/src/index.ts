@@ -29,6 +29,8 @@ export {
 export { decodeFrames, FrameDecoder, checkHeader } from './decode';
 export { MessageStreamDecoder } from './message-stream-decoder';
 export type { MessageStreamHandler } from './message-stream-decoder';
+export { MeshStreamDecoder } from './mesh-stream-decoder';
+export type { MeshStreamHandler, MeshDataStart } from './mesh-stream-decoder';
 export type { HelloBody, HelloAckBody, GoawayBody } from './control';
 export { decodeHello, decodeHelloAck, decodeGoaway, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName, NAME_PATTERN } from './control';
 export {

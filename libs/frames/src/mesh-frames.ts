@@ -188,7 +188,7 @@ const RST_REASONS = new Set<number>(Object.values(MeshRstReason).filter((v): v i
 const GOAWAY_REASONS = new Set<number>(Object.values(MeshGoawayReason).filter((v): v is number => typeof v === 'number'));
 
 /** Parses one frame whose header was checked; `p` is the payload start, `end` its end. */
-function parse(buf: Buffer, type: MeshFrameType, cid: number, p: number, end: number, offset: number): MeshFrame | FrameError {
+export function parseMeshFrame(buf: Buffer, type: MeshFrameType, cid: number, p: number, end: number, offset: number): MeshFrame | FrameError {
   const name = meshFrameTypeName(type);
   switch (type) {
     case MeshFrameType.M_HELLO: {
@@ -241,7 +241,7 @@ function parse(buf: Buffer, type: MeshFrameType, cid: number, p: number, end: nu
 }
 
 /** Checks the header at `offset` (HEADER_BYTES available); returns the payload length or an error. */
-function checkMeshHeader(buf: Buffer, offset: number, maxFrameBytes: number): number | FrameError {
+export function checkMeshHeader(buf: Buffer, offset: number, maxFrameBytes: number): number | FrameError {
   const version = buf[offset + OFFSET_VERSION]!;
   if (version !== PROTOCOL_VERSION) return new FrameError(FrameErrorCode.UNSUPPORTED_VERSION, `unsupported protocol version ${version}`, offset);
   const type = buf[offset + OFFSET_TYPE]!;
@@ -281,7 +281,7 @@ export function decodeMeshFrames(buf: Buffer, maxFrameBytes: number, onFrame: (f
     }
     const p = offset + HEADER_BYTES;
     const type = buf[offset + OFFSET_TYPE]! as MeshFrameType;
-    const frameOrError = parse(buf, type, buf.readUInt32BE(offset + OFFSET_FLOW_ID), p, p + length, offset);
+    const frameOrError = parseMeshFrame(buf, type, buf.readUInt32BE(offset + OFFSET_FLOW_ID), p, p + length, offset);
     if (frameOrError instanceof FrameError) return frameOrError;
     onFrame(frameOrError);
     offset = p + length;
