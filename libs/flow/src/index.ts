@@ -9,5 +9,7 @@ export type { FlowHost, FlowInit, FlowEnd } from './flow';
 export { MuxSession } from './mux-session';
 export type { MuxOptions } from './mux-session';
 export { WsTransport, zeroMask } from './ws-transport';
+export { WsFrameReader } from './ws-frame-reader';
+export type { WsPayloadSink } from './ws-frame-reader';
 export { WindowBudget, INITIAL_FLOW_WINDOW_BYTES, DEFAULT_TUNNEL_WINDOW_BYTES } from './window-budget';
 export type { WsTransportOptions } from './ws-transport';

@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+import { WsFrameReader, type WsPayloadSink } from '@nowconnect/flow';
 import {
   decodeMeshFrames,
   encodeMeshGoaway,
@@ -9,6 +11,8 @@ import {
   MeshFrameType,
   meshFrameTypeName,
   MeshGoawayReason,
+  MeshStreamDecoder,
+  type MeshDataStart,
 } from '@nowconnect/frames';
 import WebSocket from 'ws';
 import { LinkEvent, LinkState, MeshLinkState } from './link-state';
@@ -57,6 +61,19 @@ export abstract class LinkSocket {
   private lastSeen = Date.now();
   private rttSeconds: number | undefined;
   private downReason: string | undefined;
+  /** Decodes what a WsFrameReader streams off the socket (M_DATA payload as views, no reassembly). */
+  private readonly stream: MeshStreamDecoder;
+  private readonly streamSink: WsPayloadSink = {
+    wsPayload: (bytes) => {
+      if (this.state === LinkState.DOWN) return;
+      this.lastSeen = Date.now();
+      if (this.stream.push(bytes) !== null) this.fail('protocol_error', CLOSE_PROTOCOL);
+    },
+    wsMessageEnd: () => {
+      if (this.state !== LinkState.DOWN && this.stream.endMessage() !== null) this.fail('protocol_error', CLOSE_PROTOCOL);
+    },
+    wsProtocolError: () => this.fail('protocol_error', CLOSE_PROTOCOL),
+  };
 
   protected constructor(
     private readonly ws: WebSocket,
@@ -77,6 +94,13 @@ export abstract class LinkSocket {
       [MeshFrameType.M_PONG, (f) => this.onPong(f as PingFrame)],
       [MeshFrameType.M_GOAWAY, () => this.onGoaway()],
     ]);
+    this.stream = new MeshStreamDecoder(socketOptions.maxFrameBytes, {
+      frame: this.dispatch,
+      dataStart: (f, length) => this.dispatchDataStart(f, length),
+      data: (piece) => {
+        if (this.state !== LinkState.DOWN) this.onDataPiece(piece);
+      },
+    });
   }
 
   /** Attaches to the socket; the subclass calls it once its own fields are set. */
@@ -154,6 +178,9 @@ export abstract class LinkSocket {
   // ---- for the subclass -----------------------------------------------------
 
   protected abstract onFlowFrame(f: MeshFlowFrame): void;
+  /** An M_DATA frame read off the socket begins: `length` payload bytes follow through onDataPiece. */
+  protected abstract onDataStart(f: MeshDataStart, length: number): void;
+  protected abstract onDataPiece(piece: Buffer): void;
   /** Handshake done. */
   protected abstract linkUp(): void;
   /** The link is down (state already DOWN, queue closed): end the flows, tell the owner. */
@@ -192,6 +219,9 @@ export abstract class LinkSocket {
   // ---- socket -------------------------------------------------------------
 
   private onOpen(): void {
+    // Frames straight off the socket from now on (ws 'message' events only where that is not safe).
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    if (socket !== undefined) WsFrameReader.attach(this.ws, socket, this.streamSink, this.role === 'acceptor');
     if (this.state === LinkState.CONNECTING && this.role === 'dialer') this.sendHello();
   }
 
@@ -231,6 +261,16 @@ export abstract class LinkSocket {
     if (isMeshFlowFrame(frame)) this.onFlowFrame(frame);
     else this.linkHandlers.get(frame.type)?.(frame);
   };
+
+  private dispatchDataStart(frame: MeshDataStart, length: number): void {
+    if (this.state === LinkState.DOWN) return;
+    this.metrics.frame('in', 'M_DATA');
+    if (this.state === LinkState.CONNECTING) {
+      this.fail('protocol_error', CLOSE_PROTOCOL);
+      return;
+    }
+    this.onDataStart(frame, length);
+  }
 
   // ---- link frames --------------------------------------------------------
 

@@ -6,6 +6,7 @@ import {
   encodeMeshRst,
   encodeMeshWindowUpdate,
   MESH_MAX_WINDOW_BYTES,
+  type MeshDataStart,
   MeshFlowFrame,
   MeshFrameType,
   MeshGoawayReason,
@@ -77,6 +78,8 @@ export class MeshLink extends LinkSocket {
   private readonly drainWaiters = new Set<number>();
   /** Frames for flows that are already gone (normal right after a reset); ignored. */
   unknownFlowFrames = 0;
+  /** The flow the M_DATA frame being read off the socket is for (0: none, or dropped). */
+  private streamCid = 0;
 
   constructor(
     ws: WebSocket,
@@ -233,18 +236,8 @@ export class MeshLink extends LinkSocket {
       this.onRemoteOpen(f);
       return;
     }
-    const ch = this.channels.get(f.cid);
-    if (ch === undefined) {
-      this.unknownFlowFrames++;
-      return;
-    }
-    const fenced = ch.localOpened ? this.fence.acceptExpected(ch.agentId, f.epoch, ch.epoch) : this.fence.accept(ch.agentId, f.epoch);
-    if (!fenced) {
-      // The frame is dropped; its flow cannot go on with a gap, so it is reset (never silently truncated).
-      if (f.type !== MeshFrameType.M_RST) this.resetAndReport(ch, MeshRstReason.STALE_EPOCH);
-      else this.forgetAndReport(ch, MeshRstReason.STALE_EPOCH);
-      return;
-    }
+    const ch = this.admit(f);
+    if (ch === undefined) return;
     switch (f.type) {
       case MeshFrameType.M_OPEN_ACK:
         if (!ch.localOpened || ch.acked) return this.resetAndReport(ch, MeshRstReason.PROTOCOL);
@@ -253,10 +246,7 @@ export class MeshLink extends LinkSocket {
         this.handler.openAck(this, ch.cid);
         return;
       case MeshFrameType.M_DATA:
-        if (!ch.acked || ch.finRecv) return this.resetAndReport(ch, MeshRstReason.PROTOCOL);
-        if (f.payload.length > ch.recvAvailable) return this.resetAndReport(ch, MeshRstReason.FLOW_CONTROL);
-        ch.recvAvailable -= f.payload.length;
-        this.handler.data(this, ch.cid, f.payload);
+        if (this.admitData(ch, f.payload.length)) this.handler.data(this, ch.cid, f.payload);
         return;
       case MeshFrameType.M_FIN:
         if (!ch.acked || ch.finRecv) return this.resetAndReport(ch, MeshRstReason.PROTOCOL);
@@ -275,6 +265,54 @@ export class MeshLink extends LinkSocket {
         this.handler.writable(this, ch.cid);
         return;
     }
+  }
+
+  protected onDataStart(f: MeshDataStart, length: number): void {
+    this.streamCid = 0;
+    if (!this.dedup.accept(f.cid, f.seq)) return;
+    const ch = this.admit(f);
+    if (ch !== undefined && this.admitData(ch, length)) this.streamCid = ch.cid;
+  }
+
+  protected onDataPiece(piece: Buffer): void {
+    const cid = this.streamCid;
+    if (cid === 0) return; // the frame was dropped or refused
+    if (this.channels.get(cid) === undefined) {
+      this.streamCid = 0; // the flow ended while its frame was arriving
+      return;
+    }
+    this.handler.data(this, cid, piece);
+  }
+
+  /** The channel a flow frame (not M_OPEN) is for, once its epoch passed the fence; undefined when it was dropped. */
+  private admit(f: MeshFlowFrame): MeshChannel | undefined {
+    const ch = this.channels.get(f.cid);
+    if (ch === undefined) {
+      this.unknownFlowFrames++;
+      return undefined;
+    }
+    const fenced = ch.localOpened ? this.fence.acceptExpected(ch.agentId, f.epoch, ch.epoch) : this.fence.accept(ch.agentId, f.epoch);
+    if (!fenced) {
+      // The frame is dropped; its flow cannot go on with a gap, so it is reset (never silently truncated).
+      if (f.type !== MeshFrameType.M_RST) this.resetAndReport(ch, MeshRstReason.STALE_EPOCH);
+      else this.forgetAndReport(ch, MeshRstReason.STALE_EPOCH);
+      return undefined;
+    }
+    return ch;
+  }
+
+  /** M_DATA of `length` bytes may come in: the flow is open that way and has the credit. */
+  private admitData(ch: MeshChannel, length: number): boolean {
+    if (!ch.acked || ch.finRecv) {
+      this.resetAndReport(ch, MeshRstReason.PROTOCOL);
+      return false;
+    }
+    if (length > ch.recvAvailable) {
+      this.resetAndReport(ch, MeshRstReason.FLOW_CONTROL);
+      return false;
+    }
+    ch.recvAvailable -= length;
+    return true;
   }
 
   private onRemoteOpen(f: Extract<MeshFlowFrame, { type: MeshFrameType.M_OPEN }>): void {
