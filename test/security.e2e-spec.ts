@@ -242,6 +242,8 @@ describe('security: forged ingress client-cert headers on /mesh with require_mtl
       },
     });
     procs.push(meshHub.proc);
+    // /healthz answers as soon as HTTP listens; /mesh upgrades are verified once the mesh started.
+    await meshHub.proc.waitForEvent('mesh_started');
   }, 60_000);
 
   const HASH = crypto.createHash('sha256').update('forged').digest('hex');
