@@ -49,6 +49,7 @@ export {
   encodeMeshOpen,
   encodeMeshOpenAck,
   encodeMeshData,
+  encodeMeshDataHead,
   encodeMeshFin,
   encodeMeshRst,
   encodeMeshWindowUpdate,

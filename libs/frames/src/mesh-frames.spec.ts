@@ -5,6 +5,7 @@ import { MESH_FLOW_PREFIX_BYTES, MESH_FRAME_RULES, MeshFrameType, MeshGoawayReas
 import {
   decodeMeshFrames,
   encodeMeshData,
+  encodeMeshDataHead,
   encodeMeshFin,
   encodeMeshGoaway,
   encodeMeshHello,
@@ -104,6 +105,14 @@ describe('mesh frames: golden vectors', () => {
     if (f.type !== MeshFrameType.M_DATA) throw new Error('not DATA');
     expect(f.payload.buffer).toBe(buf.buffer);
     expect(f.payload.byteOffset).toBe(buf.byteOffset + HEADER_BYTES + MESH_FLOW_PREFIX_BYTES);
+  });
+
+  it('M_DATA head: the same 28 bytes as the start of encodeMeshData, so head + payload is the frame (no payload copy)', () => {
+    const payload = Buffer.from('payload bytes');
+    const head = encodeMeshDataHead(0xfffffffe, 5, 7, payload.length);
+    expect(head.length).toBe(HEADER_BYTES + MESH_FLOW_PREFIX_BYTES);
+    expect(Buffer.concat([head, payload]).equals(encodeMeshData(0xfffffffe, 5, 7, payload))).toBe(true);
+    expect(() => encodeMeshDataHead(1, 1, 1, 0)).toThrow(RangeError);
   });
 
   it('M_PING / M_PONG carry 8 opaque bytes on cid 0', () => {

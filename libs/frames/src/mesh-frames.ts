@@ -68,8 +68,9 @@ function writeU64(out: Buffer, value: number, offset: number): void {
   out.writeUInt32BE(value % HIGH, offset + 4);
 }
 
-function frame(type: MeshFrameType, cid: number, bodyBytes: number): Buffer {
-  const out = Buffer.allocUnsafe(HEADER_BYTES + bodyBytes);
+/** A header announcing `bodyBytes`, in a buffer of HEADER_BYTES + `allocBytes` (default: the whole body). */
+function frame(type: MeshFrameType, cid: number, bodyBytes: number, allocBytes = bodyBytes): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + allocBytes);
   out[OFFSET_VERSION] = PROTOCOL_VERSION;
   out[OFFSET_TYPE] = type;
   out.writeUInt16BE(0, OFFSET_FLAGS);
@@ -79,9 +80,9 @@ function frame(type: MeshFrameType, cid: number, bodyBytes: number): Buffer {
 }
 
 /** A flow frame with its epoch/seq prefix written and `extra` body bytes left to fill at HEADER_BYTES + MESH_FLOW_PREFIX_BYTES. */
-function flowFrame(type: MeshFrameType, cid: number, epoch: number, seq: number, extra: number): Buffer {
+function flowFrame(type: MeshFrameType, cid: number, epoch: number, seq: number, extra: number, allocExtra = extra): Buffer {
   checkFlow(cid, epoch, seq);
-  const out = frame(type, cid, MESH_FLOW_PREFIX_BYTES + extra);
+  const out = frame(type, cid, MESH_FLOW_PREFIX_BYTES + extra, MESH_FLOW_PREFIX_BYTES + allocExtra);
   writeU64(out, epoch, HEADER_BYTES + MESH_OFFSET_EPOCH);
   writeU64(out, seq, HEADER_BYTES + MESH_OFFSET_SEQ);
   return out;
@@ -129,6 +130,15 @@ export function encodeMeshData(cid: number, epoch: number, seq: number, payload:
   const out = flowFrame(MeshFrameType.M_DATA, cid, epoch, seq, payload.length);
   out.set(payload, BODY);
   return out;
+}
+
+/**
+ * The first 28 bytes of an M_DATA frame (header, epoch, seq) whose `length` payload bytes
+ * are sent right after it as they are: the frame without copying the payload.
+ */
+export function encodeMeshDataHead(cid: number, epoch: number, seq: number, length: number): Buffer {
+  check(Number.isInteger(length) && length >= 1, 'M_DATA payload must not be empty');
+  return flowFrame(MeshFrameType.M_DATA, cid, epoch, seq, length, 0);
 }
 
 export function encodeMeshFin(cid: number, epoch: number, seq: number): Buffer {

@@ -35,6 +35,8 @@ export interface LinkSocketOptions {
 }
 
 const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const;
+/** The first fragment of a two-fragment message (an M_DATA head; its payload follows as the last fragment). */
+const FIRST_FRAGMENT_OPTIONS = { binary: true, compress: false, fin: false } as const;
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_PROTOCOL = 1002;
 export const CLOSE_POLICY = 1008;
@@ -84,7 +86,7 @@ export abstract class LinkSocket {
     this.queue = new LinkWriteQueue({
       maxDepth: socketOptions.sendQueueDepth,
       maxInflightBytes: socketOptions.perLinkMaxInflightBytes,
-      sink: (frame, done) => this.write(frame, done),
+      sink: (frame, done, payload) => this.write(frame, done, payload),
     });
     this.queue.onDrain(() => this.onQueueDrain());
     this.lifecycle = new MeshLinkState(LinkState.DOWN, (from, to) => this.stateChanged(from, to));
@@ -194,6 +196,12 @@ export abstract class LinkSocket {
     this.queue.push(frame);
   }
 
+  /** Queues an M_DATA frame as its head and its payload as it is (no copy). */
+  protected emitData(head: Buffer, payload: Buffer): void {
+    this.metrics.frame('out', 'M_DATA');
+    this.queue.push(head, payload);
+  }
+
   protected isOpen(): boolean {
     return this.state === LinkState.UP || this.state === LinkState.DRAINING;
   }
@@ -230,12 +238,21 @@ export abstract class LinkSocket {
     this.emit(encodeMeshHello(this.socketOptions.localReplicaId), MeshFrameType.M_HELLO);
   }
 
-  private write(frame: Buffer, done: () => void): void {
+  private write(frame: Buffer, done: () => void, payload: Buffer | undefined): void {
     if (this.ws.readyState !== WebSocket.OPEN) {
       done();
       return;
     }
-    this.ws.send(frame, SEND_OPTIONS, () => done());
+    if (payload === undefined) {
+      this.ws.send(frame, SEND_OPTIONS, () => done());
+      return;
+    }
+    // One WebSocket message in two fragments (head, payload), written with one writev.
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    socket?.cork();
+    this.ws.send(frame, FIRST_FRAGMENT_OPTIONS);
+    this.ws.send(payload, SEND_OPTIONS, () => done());
+    socket?.uncork();
   }
 
   private onMessage(data: WebSocket.RawData, isBinary: boolean): void {

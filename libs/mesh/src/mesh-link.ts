@@ -1,5 +1,5 @@
 import {
-  encodeMeshData,
+  encodeMeshDataHead,
   encodeMeshFin,
   encodeMeshOpen,
   encodeMeshOpenAck,
@@ -167,7 +167,7 @@ export class MeshLink extends LinkSocket {
         break;
       }
       const n = Math.min(chunk.length - off, ch.sendCredit, this.maxData);
-      this.emit(encodeMeshData(cid, ch.epoch, ++ch.sendSeq, chunk.subarray(off, off + n)), MeshFrameType.M_DATA);
+      this.emitData(encodeMeshDataHead(cid, ch.epoch, ++ch.sendSeq, n), off === 0 && n === chunk.length ? chunk : chunk.subarray(off, off + n));
       ch.sendCredit -= n;
       off += n;
     }

@@ -3,9 +3,11 @@ import { LinkWriteQueue } from './write-queue';
 /** A socket whose writes complete only when the test says so. */
 class ManualSink {
   readonly written: Buffer[] = [];
+  readonly payloads: (Buffer | undefined)[] = [];
   private readonly pending: Array<() => void> = [];
-  readonly sink = (frame: Buffer, done: () => void): void => {
+  readonly sink = (frame: Buffer, done: () => void, payload: Buffer | undefined): void => {
     this.written.push(frame);
+    this.payloads.push(payload);
     this.pending.push(done);
   };
   /** Completes the oldest `n` writes. */
@@ -20,6 +22,22 @@ class ManualSink {
 const frame = (n: number, fill = 1): Buffer => Buffer.alloc(n, fill);
 
 describe('LinkWriteQueue', () => {
+  it('hands a frame with a payload (an M_DATA head and its bytes) over together, counting both against the caps', () => {
+    const s = new ManualSink();
+    const q = new LinkWriteQueue({ maxDepth: 10, maxInflightBytes: 100, sink: s.sink });
+    const payload = frame(50, 9);
+    q.push(frame(28, 1), payload);
+    q.push(frame(28, 2), frame(50, 8)); // 28 + 50 more would pass 100: waits
+    expect(s.written.map((b) => b[0])).toEqual([1]);
+    expect(s.payloads[0]).toBe(payload); // the very buffer: not copied
+    expect(q.inflightBytes).toBe(78);
+    expect(q.queuedBytes).toBe(78);
+    s.complete();
+    expect(s.written.map((b) => b[0])).toEqual([1, 2]);
+    expect(q.inflightBytes).toBe(78);
+    expect(q.queuedBytes).toBe(0);
+  });
+
   it('hands frames to the socket in order while under the in-flight cap', () => {
     const s = new ManualSink();
     const q = new LinkWriteQueue({ maxDepth: 10, maxInflightBytes: 100, sink: s.sink });

@@ -1,7 +1,11 @@
 import type { BackpressureReason } from './mesh-metrics';
 
-/** Hands one frame to the socket; `done` when the socket has taken it (ws.send's callback). */
-export type FrameSink = (frame: Buffer, done: () => void) => void;
+/**
+ * Hands one frame to the socket; `done` when the socket has taken it (ws.send's callback).
+ * With `payload`, the frame is `frame` followed by `payload` (M_DATA: its head, then the
+ * payload as it is, not copied next to it).
+ */
+export type FrameSink = (frame: Buffer, done: () => void, payload: Buffer | undefined) => void;
 
 export interface LinkWriteQueueOptions {
   /** ha.mesh.send_queue_depth: frames waiting for the socket. */
@@ -26,6 +30,8 @@ export interface LinkWriteQueueOptions {
  */
 export class LinkWriteQueue {
   private queue: Buffer[] = [];
+  /** Each frame's payload sent after it as it is (M_DATA), or undefined. */
+  private payloads: (Buffer | undefined)[] = [];
   private head = 0;
   private queued = 0;
   private inflight = 0;
@@ -76,10 +82,12 @@ export class LinkWriteQueue {
     else this.emptyWaiters.push(cb);
   }
 
-  push(frame: Buffer): void {
+  /** Queues a frame; with `payload`, the frame is `frame` then `payload` (kept as it is, not copied). */
+  push(frame: Buffer, payload?: Buffer): void {
     if (this.closed) return;
     this.queue.push(frame);
-    this.queued += frame.length;
+    this.payloads.push(payload);
+    this.queued += frame.length + (payload === undefined ? 0 : payload.length);
     this.pump();
     if (this.congested) this.wasCongested = true;
   }
@@ -88,6 +96,7 @@ export class LinkWriteQueue {
   close(): void {
     this.closed = true;
     this.queue = [];
+    this.payloads = [];
     this.head = 0;
     this.queued = 0;
     this.emptyWaiters = [];
@@ -108,22 +117,30 @@ export class LinkWriteQueue {
     const { maxInflightBytes, sink } = this.options;
     while (!this.closed && this.head < this.queue.length) {
       const frame = this.queue[this.head]!;
-      if (this.inflight > 0 && this.inflight + frame.length > maxInflightBytes) break;
+      const payload = this.payloads[this.head];
+      const bytes = frame.length + (payload === undefined ? 0 : payload.length);
+      if (this.inflight > 0 && this.inflight + bytes > maxInflightBytes) break;
       this.queue[this.head] = EMPTY;
+      this.payloads[this.head] = undefined;
       this.head++;
-      this.queued -= frame.length;
-      this.inflight += frame.length;
+      this.queued -= bytes;
+      this.inflight += bytes;
       let called = false;
-      sink(frame, () => {
-        if (called) return;
-        called = true;
-        this.inflight -= frame.length;
-        this.pump();
-        this.maybeDrained();
-      });
+      sink(
+        frame,
+        () => {
+          if (called) return;
+          called = true;
+          this.inflight -= bytes;
+          this.pump();
+          this.maybeDrained();
+        },
+        payload,
+      );
     }
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
+      this.payloads = this.payloads.slice(this.head);
       this.head = 0;
     }
     if (this.depth === 0 && this.emptyWaiters.length > 0) {
