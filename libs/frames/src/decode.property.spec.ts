@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { cutFractions, splitAt } from './split.test-util';
 import { decodeFrames, FrameDecoder } from './decode';
 import { encodeFrame } from './encode';
 import type { Frame } from './frame';
@@ -46,19 +47,7 @@ const validFrame: fc.Arbitrary<Spec> = fc.oneof(
 const encode = (s: Spec): Buffer => encodeFrame(s.type, s.flowId, s.payload);
 const view = (f: Frame | Spec): string => `${f.type}/${f.flowId}/${Buffer.from(f.payload).toString('hex')}`;
 
-/** Cut points as fractions, so one arbitrary fits any buffer length. */
-const cuts = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 12 });
-function chunk(buf: Buffer, fractions: readonly number[]): Buffer[] {
-  const points = fractions.map((x) => Math.floor(x * buf.length)).sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(buf.subarray(prev, p));
-    prev = p;
-  }
-  out.push(buf.subarray(prev));
-  return out;
-}
+const cuts = cutFractions(12);
 
 interface Outcome {
   readonly frames: string[];
@@ -110,7 +99,7 @@ function checkAnyInput(buf: Buffer, fractions: readonly number[]): void {
     expect(w.err.offset).toBe(w.reencoded.length);
     expect(w.reencoded.equals(buf.subarray(0, w.err.offset))).toBe(true);
   }
-  const i = incremental(chunk(buf, fractions));
+  const i = incremental(splitAt(buf, fractions));
   expect(i.frames).toEqual(w.frames);
   expect(i.err?.code).toBe(w.err?.code);
   expect(i.err?.offset).toBe(w.err?.offset);
@@ -121,7 +110,7 @@ describe('codec properties (fast-check)', () => {
     fc.assert(
       fc.property(fc.array(validFrame, { maxLength: 8 }), cuts, (specs, fractions) => {
         const stream = Buffer.concat(specs.map(encode));
-        const out = incremental(chunk(stream, fractions));
+        const out = incremental(splitAt(stream, fractions));
         expect(out.err).toBeNull();
         expect(out.frames).toEqual(specs.map(view));
         expect(out.reencoded.equals(stream)).toBe(true);
