@@ -63,6 +63,8 @@ export abstract class LinkSocket {
   private lastSeen = Date.now();
   private rttSeconds: number | undefined;
   private downReason: string | undefined;
+  /** The socket ws owns (known once open): read by the WsFrameReader, corked around an M_DATA's two fragments. */
+  private socket: Socket | undefined;
   /** Decodes what a WsFrameReader streams off the socket (M_DATA payload as views, no reassembly). */
   private readonly stream: MeshStreamDecoder;
   private readonly streamSink: WsPayloadSink = {
@@ -228,8 +230,8 @@ export abstract class LinkSocket {
 
   private onOpen(): void {
     // Frames straight off the socket from now on (ws 'message' events only where that is not safe).
-    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
-    if (socket !== undefined) WsFrameReader.attach(this.ws, socket, this.streamSink, this.role === 'acceptor');
+    this.socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    if (this.socket !== undefined) WsFrameReader.attach(this.ws, this.socket, this.streamSink, this.role === 'acceptor');
     if (this.state === LinkState.CONNECTING && this.role === 'dialer') this.sendHello();
   }
 
@@ -248,11 +250,10 @@ export abstract class LinkSocket {
       return;
     }
     // One WebSocket message in two fragments (head, payload), written with one writev.
-    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
-    socket?.cork();
+    this.socket?.cork();
     this.ws.send(frame, FIRST_FRAGMENT_OPTIONS);
     this.ws.send(payload, SEND_OPTIONS, () => done());
-    socket?.uncork();
+    this.socket?.uncork();
   }
 
   private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
