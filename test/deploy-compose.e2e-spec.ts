@@ -370,8 +370,11 @@ describe('the compose stack without a container engine', () => {
       const [a, b] = HUBS.map((h) => hubs.get(h)!) as [HubRun, HubRun];
       await Promise.all([a, b].map((h) => h.proc.waitForEvent('mesh_link_up', undefined, 60_000)));
       // The link was dialed over wss:// to the peer's TLS mesh listener, which requires a CA-signed client certificate.
-      const ups = [a, b].flatMap((h) => h.proc.eventsNamed('mesh_link_up'));
-      expect(ups.some((e) => String(e['url']).startsWith('wss://127.0.0.1:'))).toBe(true);
+      // Both hubs dial their static peer at start (peer ids still unknown), so a hub's first mesh_link_up may be the
+      // acceptor side of the other hub's dial (no url) while its own dial is still in the handshake: wait for the
+      // dialer side itself. The preferred dialer's link is the one the tie-break keeps, so one always comes up.
+      const dialed = await Promise.any([a, b].map((h) => h.proc.waitForEvent('mesh_link_up', (e) => e['role'] === 'dialer', 60_000)));
+      expect(String(dialed['url'])).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\//);
       for (const h of [a, b]) await waitForHttpStatus(`${h.http}/readyz`, 200, { timeoutMs: 60_000, abort: () => (h.proc.running ? undefined : h.proc.tail()) });
 
       const agentEnv = { ...(service('nowconnect-premise').environment ?? {}) };
