@@ -40,6 +40,42 @@ function findBinary(name) {
   return null;
 }
 
+// Not in Debian's archive (apt cannot install it): checked separately, and named with how to install it.
+// The tests render deploy/k8s with `kubectl kustomize` (kubectl 1.32 bundles kustomize 5.5).
+const KUBECTL_HELP =
+  'kubectl (>= 1.27, bundles kustomize v5; tested with 1.32): not installable with apt-get from Debian. Install it from ' +
+  'https://dl.k8s.io/release/v1.32.4/bin/linux/amd64/kubectl (or arm64) to /usr/bin/kubectl and chmod +x it, ' +
+  "or add Kubernetes' apt repository (pkgs.k8s.io/core:/stable:/v1.32/deb) and apt-get install kubectl; " +
+  'or point $KUBECTL at an existing kubectl binary';
+
+function findKubectl() {
+  const env = process.env.KUBECTL;
+  if (env) {
+    try {
+      fs.accessSync(env, fs.constants.X_OK);
+      return env;
+    } catch {
+      return null;
+    }
+  }
+  return findBinary('kubectl');
+}
+
+function checkKubectl() {
+  const where = findKubectl();
+  if (!where) {
+    process.stderr.write(`NowConnect tests need ${KUBECTL_HELP} [missing binary: kubectl]\n`);
+    process.exit(1);
+  }
+  const r = spawnSync(where, ['version', '--client'], { encoding: 'utf8', timeout: 30_000 });
+  const m = /Kustomize Version: v(\d+)\./.exec(r.stdout || '');
+  if (r.status !== 0 || !m || Number(m[1]) < 5) {
+    process.stderr.write(`NowConnect tests need ${KUBECTL_HELP} [${where} does not report Kustomize Version: v5+]\n`);
+    process.exit(1);
+  }
+  return where;
+}
+
 function check() {
   const found = {};
   const missing = [];
@@ -91,6 +127,7 @@ function failLoudly(missing) {
 
 function summary(found) {
   const parts = REQUIRED.map(([bin]) => `${bin}=${found[bin] || 'MISSING'}`);
+  parts.push(`kubectl=${checkKubectl()}`);
   process.stdout.write(`ensure-system-deps: ok: ${parts.join(' ')}\n`);
 }
 
