@@ -4,7 +4,8 @@
 // person can try at once:
 //   127.0.0.1:18080 -> tunnel -> agent -> the hub's own HTTP port (try it with curl)
 //   127.0.0.1:17007 -> tunnel -> agent -> a bundled TCP echo server (try it with nc)
-// Ctrl-C stops everything cleanly. Ports: NC_DEMO_HUB_PORT, NC_DEMO_HTTP_PORT, NC_DEMO_ECHO_PORT.
+// Ctrl-C stops everything cleanly. Ports: NC_DEMO_HUB_PORT, NC_DEMO_HTTP_PORT, NC_DEMO_ECHO_PORT;
+// generated files: NC_DEMO_RUN_DIR (default .run/demo).
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -14,7 +15,7 @@ const path = require('node:path');
 const readline = require('node:readline');
 
 const root = path.resolve(__dirname, '..');
-const runDir = path.join(root, '.run', 'demo');
+const runDir = path.resolve(process.env.NC_DEMO_RUN_DIR || path.join(root, '.run', 'demo'));
 const hubPort = Number(process.env.NC_DEMO_HUB_PORT || 8765);
 const httpPort = Number(process.env.NC_DEMO_HTTP_PORT || 18080);
 const echoPort = Number(process.env.NC_DEMO_ECHO_PORT || 17007);
@@ -61,6 +62,7 @@ function startEcho() {
 function run(name, script, env, onEvent) {
   const child = spawn(process.execPath, [script], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
+  say(`${name} started (pid ${child.pid})`);
   readline.createInterface({ input: child.stdout }).on('line', (line) => {
     process.stdout.write(`[${name}] ${line}\n`);
     try {
