@@ -22,26 +22,81 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { parseArgs } = require('node:util');
 
 const root = path.resolve(__dirname, '..');
 const argv = process.argv.slice(2);
-const flag = (name) => argv.includes(name);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(name);
-  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
-};
-const QUICK = flag('--quick');
-const CPU_PROF = flag('--cpu-prof');
-const ONLY = opt('--only', '').split(',').filter(Boolean);
-const WORKLOADS = opt('--workloads', '').split(',').filter(Boolean);
-const OUT = path.resolve(opt('--out', path.join(__dirname, 'results', 'latest.json')));
-const IDLE_FLOWS = Number(opt('--flows', 10_000));
-const AGENTS = Number(opt('--agents', 1000));
+
+const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.js [options]; run npm run build first)
+
+The tunnel against the direct path on 127.0.0.1 (docs/benchmarks.md). Not a test: prints a progress line
+per step on stderr; on stdout one header line, then the results table. Writes JSON (--out).
+
+Options:
+  --quick                 ~1 minute: smaller counts and shorter loops
+  --only LIST             variants, comma-separated: direct,tunnel,mesh (default: all)
+  --workloads LIST        bulk,rr,rate,idle,agents,failover (default: all)
+  --flows N               idle flows (default 10000)
+  --agents N              idle agents on one hub (default 1000)
+  --window BYTES          limits.flow_window_bytes of the bench's hubs (default 4194304)
+  --dist DIR              the built apps to measure (default: this checkout's dist/; compare another build)
+  --out FILE              the JSON results (default bench/results/latest.json)
+  --cpu-prof              hub/agent .cpuprofile files under bench/profiles/ (see bench/profile-summary.js)
+  -h, --help              this text
+
+Environment: NC_BENCH_KEEP=1 keeps the temporary directory; NC_BENCH_NODE_ARGS adds node flags to hubs/agents.
+Ctrl-C (SIGINT), SIGTERM, SIGHUP, or the reader of stdout going away (e.g. | head) stops the run: the bench
+kills the processes it started and removes its temporary directory.
+`;
+
+let args;
+try {
+  args = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      quick: { type: 'boolean' },
+      'cpu-prof': { type: 'boolean' },
+      only: { type: 'string' },
+      workloads: { type: 'string' },
+      out: { type: 'string' },
+      flows: { type: 'string' },
+      agents: { type: 'string' },
+      dist: { type: 'string' },
+      window: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }).values;
+} catch (err) {
+  process.stderr.write(`bench: ${err.message}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (args.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+function positiveInt(name, dflt) {
+  if (args[name] === undefined) return dflt;
+  const n = Number(args[name]);
+  if (!Number.isInteger(n) || n <= 0) {
+    process.stderr.write(`bench: --${name}: expected a positive integer, got ${JSON.stringify(args[name])}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+const QUICK = args.quick === true;
+const CPU_PROF = args['cpu-prof'] === true;
+const ONLY = (args.only ?? '').split(',').filter(Boolean);
+const WORKLOADS = (args.workloads ?? '').split(',').filter(Boolean);
+const OUT = path.resolve(args.out ?? path.join(__dirname, 'results', 'latest.json'));
+const IDLE_FLOWS = positiveInt('flows', 10_000);
+const AGENTS = positiveInt('agents', 1000);
 /** limits.flow_window_bytes in the bench's hub config (the per-flow window ceiling). */
-const WINDOW = Number(opt('--window', 4 * 1024 * 1024));
+const WINDOW = positiveInt('window', 4 * 1024 * 1024);
 const MiB = 1024 * 1024;
 /** Where the built apps are (default: this checkout's dist/); another build can be compared with --dist. */
-const DIST = path.resolve(opt('--dist', path.join(root, 'dist')));
+const DIST = path.resolve(args.dist ?? path.join(root, 'dist'));
 
 /** Sizes and bounds of every loop: each is capped by count and by time. */
 const P = QUICK
@@ -68,11 +123,16 @@ function ensureFdLimit(need) {
     return true;
   }
   const target = hard === Infinity ? 1048576 : hard;
-  const res = spawnSync('sh', ['-c', `ulimit -n ${target} && exec "$0" "$@"`, process.execPath, __filename, ...argv], {
+  // The re-executed bench does the work (and the cleanup); this process forwards signals to it and exits
+  // with its status, so `kill <this pid>` stops the run too.
+  const child = spawn('sh', ['-c', `ulimit -n ${target} && exec "$0" "$@"`, process.execPath, __filename, ...argv], {
     stdio: 'inherit',
     env: { ...process.env, NC_BENCH_REEXEC: '1' },
   });
-  process.exit(res.status ?? 1);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
+  process.stdout.on('error', () => undefined); // the child reports a closed stdout itself
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
+  return false;
 }
 
 function fdLimit() {
@@ -97,6 +157,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * `ready` (the file is polled: start-up only, never during measurements).
  */
 async function startNode(name, script, env, ready, extraArgs = []) {
+  if (bailing) throw new Error('the bench is stopping'); // nothing new once the cleanup has begun
   const log = path.join(tmpDir, `${name}.log`);
   const fd = fs.openSync(log, 'w');
   const args = [...extraArgs];
@@ -106,6 +167,7 @@ async function startNode(name, script, env, ready, extraArgs = []) {
   fs.closeSync(fd);
   children.add(proc);
   proc.on('exit', () => children.delete(proc));
+  note(`started ${name} (pid ${proc.pid})`);
   const deadline = Date.now() + 20_000;
   let seen = 0;
   const found = {};
@@ -250,6 +312,7 @@ function httpGet(port, pathName) {
 
 /** A redis-server of the bench's own, on a free port, nothing on disk. */
 async function startRedis() {
+  if (bailing) throw new Error('the bench is stopping');
   const port = await new Promise((resolve) => {
     const srv = net.createServer().listen(0, '127.0.0.1', () => {
       const { port: p } = srv.address();
@@ -257,6 +320,7 @@ async function startRedis() {
     });
   });
   const log = path.join(tmpDir, 'redis.log');
+  if (bailing) throw new Error('the bench is stopping');
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpDir, '--logfile', log], { stdio: 'ignore' });
   children.add(proc);
   proc.on('exit', () => children.delete(proc));
@@ -888,12 +952,25 @@ function renderMeshTable(results) {
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  ensureFdLimit(IDLE_FLOWS + 1000);
+  if (!ensureFdLimit(IDLE_FLOWS + 1000)) return; // re-executed with a higher ulimit -n: the child runs
+  for (const [flagName, picked, known] of [['--only', ONLY, VARIANTS.map((v) => v.name)], ['--workloads', WORKLOADS, WORKLOAD_LIST.map((w) => w.key)]]) {
+    const bad = picked.filter((x) => !known.includes(x));
+    if (bad.length > 0) {
+      process.stderr.write(`bench: ${flagName}: unknown ${bad.join(', ')} (known: ${known.join(', ')})\n`);
+      process.exit(2);
+    }
+  }
   for (const f of ['apps/cloud-hub/main.js', 'apps/premise-agent/main.js']) {
     if (!fs.existsSync(path.join(DIST, f))) throw new Error(`${path.join(DIST, f)} missing: run npm run build first`);
   }
   jose = require(path.join(root, 'node_modules/jose'));
+  watchStdoutReader();
   tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-bench-'));
+  note(`temporary directory ${tmpDir} (pid ${process.pid})`);
+  const names = (list, picked) => (picked.length === 0 ? list : list.filter((x) => picked.includes(x))).join(',');
+  process.stdout.write(
+    `NowConnect bench${QUICK ? ' (quick)' : ''}: variants ${names(VARIANTS.map((v) => v.name), ONLY)}; workloads ${names(WORKLOAD_LIST.map((w) => w.key), WORKLOADS)}\n`,
+  );
   secret = crypto.randomBytes(32).toString('hex');
   fs.writeFileSync(path.join(tmpDir, 'secret'), secret);
   fs.writeFileSync(path.join(tmpDir, 'none.yaml'), 'connectors: []\n');
@@ -926,7 +1003,7 @@ async function main() {
         results[v.name][w.key] = await w.run(inst, say);
       } catch (err) {
         results[v.name][w.key] = { error: String(err && err.message) };
-        process.stderr.write(`\nbench: ${tag} failed: ${err && err.message}\n`);
+        if (!bailing) process.stderr.write(`\nbench: ${tag} failed: ${err && err.message}\n`);
       } finally {
         await inst.close();
       }
@@ -950,22 +1027,110 @@ async function main() {
   process.stdout.write(`${table}\n\nJSON: ${path.relative(process.cwd(), OUT)}${CPU_PROF ? `\nprofiles: ${path.relative(process.cwd(), profDir)}` : ''}\n`);
 }
 
-let exiting = false;
-function killChildren() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+// ---------------------------------------------------------------------------------------------
+// Cleanup: the processes this bench started and its temporary directory go away on every exit path —
+// normal end, failure, SIGINT / SIGTERM / SIGHUP, and the reader of stdout going away (EPIPE, or found
+// gone by the watcher below while nothing is being written).
+
+let cleanedUp = false;
+/** Synchronous: SIGKILL what is still running, remove the temporary directory (the 'exit' backstop). */
+function cleanup() {
+  if (cleanedUp) return;
+  cleanedUp = true;
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  if (tmpDir && !process.env.NC_BENCH_KEEP) fs.rmSync(tmpDir, { recursive: true, force: true });
 }
-process.on('SIGINT', () => {
-  if (exiting) return;
-  exiting = true;
-  killChildren();
-  process.exit(130);
-});
+
+/** SIGKILL what is still running and wait (bounded) until each has exited and been reaped; then cleanup(). */
+async function stopEverything() {
+  // Bounded: a start-up already past its spawn when the cleanup began shows up in the next round.
+  for (let round = 0; round < 3; round++) {
+    const alive = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+    if (alive.length === 0) break;
+    const exited = Promise.all(alive.map((c) => new Promise((r) => c.once('exit', r))));
+    for (const c of alive) c.kill('SIGKILL');
+    let timer;
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
+  }
+  cleanup();
+}
+
+let bailing = false;
+function bail(code, why) {
+  if (bailing) return;
+  bailing = true;
+  void stopEverything().then(() => {
+    try {
+      process.stderr.write(`\n[bench] ${why}: stopped; its processes killed and its temporary directory removed\n`);
+    } catch {
+      /* stderr gone too */
+    }
+    process.exit(code);
+  });
+}
+
+process.on('SIGINT', () => bail(130, 'interrupted (SIGINT)'));
+process.on('SIGTERM', () => bail(143, 'terminated (SIGTERM)'));
+process.on('SIGHUP', () => bail(129, 'hung up (SIGHUP)'));
+process.stdout.on('error', (err) => bail(err.code === 'EPIPE' ? 141 : 1, `stdout closed (${err.code ?? err.message})`));
+process.stderr.on('error', () => bail(141, 'stderr closed'));
+process.on('exit', cleanup); // last resort (uncaught exception): synchronous kills and rm
+
+/** One line on stderr (pids, directories): always a whole line, also between \r progress updates. */
+function note(msg) {
+  process.stderr.write(`${isTty ? '\r\x1b[K' : ''}[bench] ${msg}\n`);
+}
+
+/**
+ * When stdout is a pipe, the bench writes to it only at the start and the end: a reader that went away
+ * (`npm run bench | head -3`) would be noticed minutes later. Linux: find the processes holding the pipe's
+ * read end (/proc/PID/fd + fdinfo) once, then check every 500 ms that one still does. Best effort: when no
+ * reader can be seen (another user's process), the EPIPE of the next write is the signal.
+ */
+function watchStdoutReader() {
+  let link;
+  try {
+    if (!fs.fstatSync(1).isFIFO()) return;
+    link = fs.readlinkSync('/proc/self/fd/1');
+  } catch {
+    return;
+  }
+  const readers = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid)) {
+    let fds;
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) !== link) continue;
+        const flags = /^flags:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+        if (flags && (parseInt(flags[1], 8) & 3) === 0) readers.push(`/proc/${pid}/fd/${fd}`); // O_RDONLY: a read end
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+  }
+  if (readers.length === 0) return;
+  const stillReading = (fdPath) => {
+    try {
+      return fs.readlinkSync(fdPath) === link;
+    } catch {
+      return false;
+    }
+  };
+  setInterval(() => {
+    if (!readers.some(stillReading)) bail(141, 'stdout closed (its reader went away)');
+  }, 500).unref();
+}
+
 main()
   .catch((err) => {
+    if (bailing) return; // stopping on a signal or a closed stdout: bail() reports and sets the exit code
     process.stderr.write(`\nbench failed: ${err.stack || err.message}\n`);
     process.exitCode = 1;
   })
-  .finally(() => {
-    killChildren();
-    if (tmpDir && !process.env.NC_BENCH_KEEP) fs.rmSync(tmpDir, { recursive: true, force: true });
-  });
+  .finally(() => (bailing ? undefined : stopEverything()));
