@@ -262,6 +262,36 @@ describe('HA with a real redis-server', () => {
     await first.kill();
   });
 
+  it('active mode: a hub paused past its lease re-claims its agent above the old epoch, and fences that epoch when another replica claims', async () => {
+    // What a stall on a loaded machine does to the fencing test above, made deterministic with SIGSTOP/SIGCONT.
+    const redis = await freshRedis();
+    const secret = 'shared-secret-for-paused-hubs-0000000000';
+    const ha = { lease_sec: 1 };
+    const hubA = await haHub('pause-a', 'active', { redisUrl: redis.url, ha, secret });
+    const hubB = await haHub('pause-b', 'active', { redisUrl: redis.url, ha, secret });
+    const reg = await inspect(redis.url);
+    const first = await startAgentConnected(hubA, { agentId: 'sleeper', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    closers.push(() => first.kill());
+    const e1 = first.connected.epoch as number;
+    const markA = hubA.proc.mark();
+    hubA.proc.signal('SIGSTOP');
+    try {
+      // Paused, hub A cannot heartbeat: its owner entry runs out with the 1 s lease.
+      await pollUntil(async () => ((await reg.getOwner('sleeper')) === undefined ? true : undefined), { timeoutMs: 15_000, intervalMs: 50, what: () => 'owner lease expiry while hub A is paused' });
+    } finally {
+      hubA.proc.signal('SIGCONT');
+    }
+    const again = await hubA.proc.waitForEventSince(markA, 'ownership_reasserted', (e) => e.agent_id === 'sleeper', 15_000);
+    expect(again.epoch as number).toBeGreaterThan(e1);
+    expect(again.previous_epoch).toBe(e1);
+    const second = await startAgentConnected(hubB, { agentId: 'sleeper', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    closers.push(() => second.kill());
+    expect(second.connected.epoch as number).toBeGreaterThan(again.epoch as number);
+    const lost = await hubA.proc.waitForEventSince(markA, 'ownership_lost', (e) => e.agent_id === 'sleeper', 15_000);
+    expect(lost.epoch).toBe(again.epoch);
+    await first.kill();
+  });
+
   it('the sweeper prunes dangling connector-index entries', async () => {
     const redis = await freshRedis();
     const hub = await haHub('hub-sweep', 'shadow', { redisUrl: redis.url, ha: { sweep_interval_sec: 1 } });
