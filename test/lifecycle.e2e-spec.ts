@@ -105,6 +105,9 @@ describe('lifecycle: agent reconnection', () => {
       connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` },
     });
 
+    // startAgentConnected waited on the HUB's log; the agent's own lines come on another pipe. Its
+    // tunnel_established follows every earlier attempt in that stream, so once it is seen they all are.
+    await agent.proc.waitForEvent('tunnel_established');
     const failed = agent.proc.eventsNamed('cloud_connect_failed');
     expect(failed.length).toBeGreaterThanOrEqual(1);
     expect(failed[0]).toMatchObject({ url: deadUrl, reason: 'refused' });
@@ -113,7 +116,6 @@ describe('lifecycle: agent reconnection', () => {
     const attempts = agent.proc.eventsNamed('connecting_to_cloud').map((e) => e.url);
     expect(attempts[0]).toBe(deadUrl);
     expect(attempts[attempts.length - 1]).toBe(hub.tunnelUrl);
-    await agent.proc.waitForEvent('tunnel_established');
 
     await expectEcho(listenPort);
     await agent.stop();
