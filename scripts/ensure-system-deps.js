@@ -18,8 +18,9 @@ const REQUIRED = [
   ['openssl', 'openssl'],
   ['promtool', 'prometheus'], // promtool check/test rules (deploy/prometheus)
   ['docker-compose', 'docker-compose'], // docker-compose config (no engine needed)
+  ['systemd-analyze', 'systemd'], // systemd-analyze verify of the agent unit in docs/quickstart-ldap.md
 ];
-const ALL_PACKAGES = ['redis-server', 'redis-tools', 'slapd', 'ldap-utils', 'openssl', 'prometheus', 'docker-compose'];
+const ALL_PACKAGES = ['redis-server', 'redis-tools', 'slapd', 'ldap-utils', 'openssl', 'prometheus', 'docker-compose', 'systemd'];
 const EXTRA_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/usr/local/sbin', '/usr/local/bin'];
 
 function searchDirs() {
