@@ -12,6 +12,7 @@ import { AGENT_MAIN, HUB_MAIN, cleanupAll, freePorts, makeTmpDir, pumpEcho, requ
 import { Proc } from './support/proc';
 
 const ROOT = path.resolve(__dirname, '..');
+const VALIDATE_MAIN = path.join(ROOT, 'dist/tools/validate/main.js');
 let echo: TargetServer;
 
 beforeAll(async () => {
@@ -26,6 +27,7 @@ describe('README: run your own hub and agent', () => {
   it('dev-credentials.js makes config/dev-secret and config/dev-token; the example configs then connect and echo', async () => {
     requireBuilt(HUB_MAIN);
     requireBuilt(AGENT_MAIN);
+    requireBuilt(VALIDATE_MAIN);
     // A fresh clone's config/: what git tracks (the credentials are git-ignored, never committed).
     const clone = makeTmpDir('nc-walkthrough-');
     fs.cpSync(path.join(ROOT, 'config'), path.join(clone, 'config'), { recursive: true, filter: (src) => !/dev-(secret|token)$/.test(src) });
@@ -61,6 +63,13 @@ describe('README: run your own hub and agent', () => {
     expect(connected.connectors).toEqual(['addomain']);
     const r = await pumpEcho(ldapPort, 64 * 1024, { timeoutMs: 20_000 });
     expect(r.recvSha).toBe(r.sentSha);
+
+    // The README's check: `npm run validate -- --hub … --listener … --connector addomain` (TCP mode here).
+    const validate = Proc.node(VALIDATE_MAIN, ['--hub', `http://127.0.0.1:${httpPort}`, '--listener', `127.0.0.1:${ldapPort}`, '--connector', 'addomain'], { name: 'validate', cwd: clone });
+    const v = await validate.waitForExit(60_000);
+    expect([v.code, validate.stdoutText()]).toEqual([0, expect.stringContaining('[ ok ]')]);
+    expect(validate.stdoutText()).not.toContain('[FAIL]');
+
     expect((await agent.stop('SIGTERM')).code).toBe(0);
     expect((await hub.stop('SIGTERM')).code).toBe(0);
   });
