@@ -3,6 +3,7 @@
 //
 //   npm run build && npm run bench            full run (several minutes)
 //   npm run bench -- --quick                  ~1 minute, smaller counts
+//   npm run bench -- --help                   every flag
 //   options: --only direct,tunnel,mesh   --workloads bulk,rr,rate,idle,agents,failover   --cpu-prof (hub/agent
 //            profiles under bench/profiles/)   --out FILE (default bench/results/latest.json)
 //            --flows N (idle flows, default 10000)   --agents N (default 1000)
@@ -129,7 +130,11 @@ function ensureFdLimit(need) {
     stdio: 'inherit',
     env: { ...process.env, NC_BENCH_REEXEC: '1' },
   });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.removeAllListeners(sig); // not bail(): this process starts nothing; the child cleans up and exits
+    process.on(sig, () => child.kill(sig));
+  }
+  process.stdout.removeAllListeners('error');
   process.stdout.on('error', () => undefined); // the child reports a closed stdout itself
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
   return false;
