@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AGENT_MAIN, HUB_MAIN, cleanupAll, makeTmpDir, requireBuilt } from './support';
+import { pollUntil } from './support/http';
 import { Proc } from './support/proc';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -60,6 +61,23 @@ describe('npm run bench (bench/run.js)', () => {
     expect(children.filter(([, pid]) => exists(pid))).toEqual([]);
     expect(fs.existsSync(path.join(dir, 'out.json'))).toBe(false);
   });
+  it('the issue\'s case, `npm run bench | head -3` (head takes npm\'s banner and exits first): stops at its first write, nothing left', async () => {
+    requireBuilt(HUB_MAIN);
+    const dir = makeTmpDir('nc-bench-npm-');
+    const errFile = path.join(dir, 'bench.err');
+    const sh = new Proc('sh', ['-c', 'npm run bench -- --quick --out "$0" 2>"$1" | head -3', path.join(dir, 'out.json'), errFile], { name: 'npm run bench | head -3', cwd: ROOT });
+    expect(await sh.waitForExit(120_000)).toEqual({ code: 0, signal: null });
+    // npm's bench process runs on after head has gone; wait (bounded) for the bench to report, by its stderr.
+    await pollUntil(async () => (fs.readFileSync(errFile, 'utf8').includes('[bench] stdout closed') ? true : undefined), { timeoutMs: 60_000, intervalMs: 100, what: () => fs.readFileSync(errFile, 'utf8') });
+    const err = fs.readFileSync(errFile, 'utf8');
+    const tmp = /\[bench\] temporary directory (\S+) \(pid (\d+)\)/.exec(err)!;
+    await pollUntil(async () => (exists(Number(tmp[2])) ? undefined : true), { timeoutMs: 30_000, intervalMs: 50, what: () => `bench pid ${tmp[2]} to exit` });
+    const children = [...err.matchAll(/\[bench\] started (\S+) \(pid (\d+)\)/g)].map((m) => [m[1]!, Number(m[2])] as const);
+    expect(children.filter(([, pid]) => exists(pid))).toEqual([]);
+    expect(fs.existsSync(tmp[1]!)).toBe(false);
+    expect(err).not.toContain('done in');
+  });
+
   it.each([
     ['SIGTERM', 143],
     ['SIGINT', 130],
