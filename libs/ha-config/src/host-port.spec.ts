@@ -59,6 +59,11 @@ describe('parseHostPort / formatHostPort', () => {
         'parseCloudConfig',
         'parsePremiseConfig',
         'readSecretFile',
+        'parseYaml',
+        'configKindOf',
+        'cloudConfigFiles',
+        'premiseConfigFiles',
+        'checkFilesReadable',
       ].sort(),
     );
   });

@@ -20,7 +20,9 @@ export type {
 export { ConfigError } from './config-error';
 export { parseCloudConfig } from './cloud-config';
 export { parsePremiseConfig } from './premise-config';
-export { loadCloudConfig, loadPremiseConfig, readSecretFile } from './load';
+export { loadCloudConfig, loadPremiseConfig, readSecretFile, parseYaml } from './load';
+export { configKindOf } from './keys/config-kind';
+export { cloudConfigFiles, premiseConfigFiles, checkFilesReadable, type NamedFile } from './config-files';
 export { exitOnConfigError } from './run-with-config';
 export { parseCidr, cidrAllows } from './cidr';
 export { formatHostPort } from './host-port';
