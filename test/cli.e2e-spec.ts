@@ -53,6 +53,16 @@ describe('nowconnect: help, version, usage errors', () => {
     expect(version).toMatchObject({ code: 0, stdout: expect.stringMatching(/^nowconnect \d+\.\d+\.\d+\n$/) });
   });
 
+  it.each(['cloud-hub', 'premise-agent'])('dist/apps/%s/main.js answers --help (exit 0) and refuses an argument (exit 2)', (app) => {
+    const main = path.join(REPO_ROOT, 'dist', 'apps', app, 'main.js');
+    const help = spawnSync(process.execPath, [main, '--help'], { env: cleanEnv(), encoding: 'utf8', timeout: 30_000 });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('NC_CONFIG');
+    const bad = spawnSync(process.execPath, [main, '--config', 'x.yaml'], { env: cleanEnv(), encoding: 'utf8', timeout: 30_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--config: unknown argument');
+  });
+
   it.each([
     [['token', 'issue', '--bogus'], '--bogus'],
     [['token', 'issue', '--agent'], '--agent'],

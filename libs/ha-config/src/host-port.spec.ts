@@ -64,6 +64,7 @@ describe('parseHostPort / formatHostPort', () => {
         'cloudConfigFiles',
         'premiseConfigFiles',
         'checkFilesReadable',
+        'handleMainArgs',
       ].sort(),
     );
   });

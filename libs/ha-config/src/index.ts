@@ -23,7 +23,7 @@ export { parsePremiseConfig } from './premise-config';
 export { loadCloudConfig, loadPremiseConfig, readSecretFile, parseYaml } from './load';
 export { configKindOf } from './keys/config-kind';
 export { cloudConfigFiles, premiseConfigFiles, checkFilesReadable, type NamedFile } from './config-files';
-export { exitOnConfigError } from './run-with-config';
+export { exitOnConfigError, handleMainArgs } from './run-with-config';
 export { parseCidr, cidrAllows } from './cidr';
 export { formatHostPort } from './host-port';
 export { HaConfigModule, CLOUD_CONFIG, PREMISE_CONFIG } from './ha-config.module';
