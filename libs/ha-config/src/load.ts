@@ -63,14 +63,16 @@ function readConfig(env: Env, defaultPath: string): unknown {
 const DEFAULT_MISSING = Object.freeze({});
 
 /**
- * Parses; when the default file was absent and env alone is not enough, the error says so first
+ * Parses; when the default file was absent and env alone is not enough (a key is missing, not an
+ * env value wrong), the error says so first
  * (`config/cloud.yaml: default config file not found in /dir (set NC_CONFIG or --config); ...`).
  */
 function parseOrNameDefault<T>(raw: unknown, defaultPath: string, parse: (raw: unknown) => T): T {
   try {
     return parse(raw);
   } catch (err) {
-    if (raw !== DEFAULT_MISSING || !(err instanceof ConfigError)) throw err;
+    // A bad env value is about the env var, not about the missing file: its message stays as is.
+    if (raw !== DEFAULT_MISSING || !(err instanceof ConfigError) || err.path.startsWith('NC_')) throw err;
     throw new ConfigError(defaultPath, `default config file not found in ${process.cwd()} (set NC_CONFIG or --config); with env alone: ${err.message}`);
   }
 }
