@@ -82,7 +82,7 @@ describe('loading', () => {
     process.chdir(dir);
     const config = loadPremiseConfig({ NC_CLOUD_URL: 'ws://h/tunnel', NC_AGENT_ID: 'a1', NC_TOKEN: 't', NC_CONNECTORS: 'x=h:1' });
     expect(config.agentId).toBe('a1');
-    expect(failure(() => loadPremiseConfig({ NC_CONNECTORS: 'bad' })).path).toBe('NC_CONNECTORS[0]');
+    expect(failure(() => loadPremiseConfig({ NC_CLOUD_URL: 'ws://h/tunnel', NC_AGENT_ID: 'a1', NC_TOKEN: 't', NC_CONNECTORS: 'bad' })).path).toBe('NC_CONNECTORS[0]');
     const err = failure(() => loadPremiseConfig({}));
     expect(err.path).toBe('config/premise.yaml');
     expect(err.message).toBe(
