@@ -1,8 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { bootstrap as hubBootstrap } from '../../../cloud-hub/src/bootstrap';
-import { bootstrap as agentBootstrap } from '../../../premise-agent/src/bootstrap';
 import { optionalString, type Command } from '../usage';
 
 /** `nowconnect hub|agent` (the same bootstrap as dist/apps/*\/main.js) and the operator tools. */
@@ -23,7 +21,9 @@ export const hub: Command = {
   options: { config: { type: 'string' } },
   async run(values) {
     setConfig(values);
-    await hubBootstrap();
+    // Loaded on demand: the other commands start without Nest and the data plane.
+    const { bootstrap } = await import('../../../cloud-hub/src/bootstrap');
+    await bootstrap();
     return forever();
   },
 };
@@ -36,7 +36,8 @@ export const agent: Command = {
   options: { config: { type: 'string' } },
   async run(values) {
     setConfig(values);
-    await agentBootstrap();
+    const { bootstrap } = await import('../../../premise-agent/src/bootstrap');
+    await bootstrap();
     return forever();
   },
 };
