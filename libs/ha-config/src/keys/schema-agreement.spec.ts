@@ -11,7 +11,8 @@ import { withKeyReference } from './key-docs';
  * mapping of both files. For each property the schema lists, a config carrying just that key (on a
  * valid base) must get past the parser's unknown-key check AND the parser must actually read the
  * key (a getter records the read); for each mapping, a key the schema does not list must be refused
- * by the parser as `unknown key`. A key added to a parser but not to its table does not type-check.
+ * by the parser as `unknown key`; every integer key's bounds are the parser's. A key added to a parser
+ * but not to its table does not type-check.
  */
 
 type Json = Record<string, unknown>;
@@ -19,6 +20,7 @@ type Parse = (raw: unknown) => unknown;
 
 const ROOT = resolve(__dirname, '../../../..');
 const SENTINEL = 'zz_not_a_key';
+const CROSS_KEY_MINIMUM = new Set(['ha.mesh.per_link_max_inflight_bytes']);
 
 /** A valid item for each list of mappings, so a key can be placed inside `list[0]`. */
 const BASE_ITEMS: Record<string, Json> = {
@@ -136,6 +138,24 @@ describe.each([
         const err = outcome(parse, raw);
         expect(err?.detail).not.toBe('unknown key');
         expect(reads).toBeGreaterThan(0);
+      });
+    }
+
+    for (const [key, child] of Object.entries(props)) {
+      if (child['type'] !== 'integer' || typeof child['minimum'] !== 'number' || typeof child['maximum'] !== 'number') continue;
+      const keyPath = label([...node.steps, key]);
+      const [min, max] = [child['minimum'], child['maximum']];
+      it(`${keyPath}: the parser's bounds are the schema's (${min}..${max})`, () => {
+        const at = (value: number): ConfigError | undefined => {
+          const raw = BASES[file]();
+          mappingAt(raw, node.steps)[key] = value;
+          return outcome(parse, raw);
+        };
+        expect(at(min - 1)?.path).toBe(keyPath);
+        expect(at(max + 1)?.path).toBe(keyPath);
+        // A rule across keys may refuse the bare minimum (per_link_max_inflight_bytes >= max_frame_bytes), never the maximum.
+        if (!CROSS_KEY_MINIMUM.has(keyPath)) expect(at(min)?.path).not.toBe(keyPath);
+        expect(at(max)?.path).not.toBe(keyPath);
       });
     }
 
