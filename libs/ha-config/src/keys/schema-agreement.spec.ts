@@ -159,6 +159,17 @@ describe.each([
       });
     }
 
+    const requiredKeys = (node.schema['required'] as string[] | undefined) ?? [];
+    for (const key of requiredKeys) {
+      it(`${label([...node.steps, key])}: required by the schema and by the parser`, () => {
+        const raw = BASES[file]();
+        const target = mappingAt(raw, node.steps);
+        for (const other of requiredKeys) if (!(other in target)) target[other] = sample(props[other] ?? {});
+        delete target[key];
+        expect(outcome(parse, raw)?.path).toBe(label([...node.steps, key]));
+      });
+    }
+
     it(`refuses a key the schema does not list at ${label(node.steps)}`, () => {
       expect(node.schema['additionalProperties']).toBe(false);
       const raw = BASES[file]();
