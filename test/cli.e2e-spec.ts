@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { httpRequest } from './support/http';
@@ -196,6 +197,22 @@ describe('nowconnect config check and start-up diagnostics', () => {
     expect(hub.stderrText()).toContain('ha.mesh.tls.ca_bundle: cannot read');
     expect(hub.eventsNamed('admin_started')).toHaveLength(0);
     expect(hub.eventsNamed('hub_started')).toHaveLength(0);
+  });
+
+  it('an explicit server.admin_bind that cannot be bound exits 2 naming the key, before server.bind', async () => {
+    const { secret, write } = files();
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const adminPort = (taken.address() as net.AddressInfo).port;
+      const file = write('cloud.yaml', { server: { bind: `127.0.0.1:${await freePort()}`, admin_bind: `127.0.0.1:${adminPort}` }, auth: { hs256_secret_file: secret } });
+      const hub = agentProc(['hub', '--config', file]);
+      expect((await hub.waitForExit()).code).toBe(2);
+      expect(hub.stderrText()).toContain(`server.admin_bind: cannot listen on 127.0.0.1:${adminPort} (EADDRINUSE)`);
+      expect(hub.eventsNamed('hub_started')).toHaveLength(0);
+    } finally {
+      taken.close();
+    }
   });
 
   it('NC_HA_MODE without ha.enabled exits 2 naming both keys', async () => {
