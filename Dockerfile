@@ -32,6 +32,9 @@ COPY --from=build --chown=root:root /src/dist/apps ./dist/apps
 # The operator tools (validate, perf-ldap) ship too: `node dist/tools/validate/main.js --hub ...` in-cluster.
 COPY --from=build --chown=root:root /src/dist/tools ./dist/tools
 COPY --chown=root:root package.json ./
+# The `nowconnect` CLI (hub, agent, token, config check, status, validate, perf-ldap): `nowconnect --help`.
+COPY --chown=root:root bin ./bin
+RUN ln -s /app/bin/nowconnect.js /usr/local/bin/nowconnect
 # The image's files belong to root and are read-only for the service user; config and secrets are mounts.
 RUN mkdir -p /etc/nowconnect && chmod 0755 /etc/nowconnect
 # uid/gid 1000 is the node image's unprivileged "node" user (numeric so runAsNonRoot can verify it).

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { readFileSync } from 'node:fs';
-import { ConfigError, exitOnConfigError, formatHostPort, loadCloudConfig, type CloudConfig } from '@nowconnect/ha-config';
+import { checkFilesReadable, cloudConfigFiles, ConfigError, exitOnConfigError, formatHostPort, loadCloudConfig, type CloudConfig } from '@nowconnect/ha-config';
 import { validateRedisUrl } from '@nowconnect/registry';
 import { installUpgradeHeaderGuard, TunnelAuthenticator } from './auth';
 import { HubModule } from './hub.module';
@@ -14,6 +14,7 @@ import { HubState } from './health/hub-state';
 import { DrainService } from './drain/drain.service';
 import { HaCoordinator } from './ha/ha-coordinator';
 import { MeshManager } from './mesh/mesh-manager';
+import { startAdmin } from './admin/start-admin';
 
 /** Slack over max_frame_bytes for one WebSocket message (several small frames may share one). */
 const WS_PAYLOAD_SLACK = 64 * 1024;
@@ -61,6 +62,7 @@ function checkRedisUrl(config: CloudConfig): void {
 
 export async function bootstrap(): Promise<void> {
   const config = exitOnConfigError(() => loadCloudConfig(process.env));
+  exitOnConfigError(() => checkFilesReadable(cloudConfigFiles(config, process.env)));
   checkRedisUrl(config);
   const authenticator = await loadAuthenticator(config);
   const httpsOptions = readTls(config);
@@ -85,6 +87,7 @@ export async function bootstrap(): Promise<void> {
   );
   app.disable('x-powered-by');
   installUpgradeHeaderGuard(app.getHttpServer(), log, config);
+  const admin = await startAdmin(app, config, log, fail);
   await app.listen(config.server.bind.port, config.server.bind.host);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address !== null ? address.port : config.server.bind.port;
@@ -106,6 +109,7 @@ export async function bootstrap(): Promise<void> {
     void (async () => {
       await app.get(DrainService).drain(signal);
       await app.close();
+      await admin?.close();
       log.info('hub_stopped', { signal });
       process.exit(0);
     })();

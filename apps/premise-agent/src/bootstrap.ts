@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { exitOnConfigError, formatHostPort, loadPremiseConfig } from '@nowconnect/ha-config';
+import { checkFilesReadable, exitOnConfigError, formatHostPort, loadPremiseConfig, premiseConfigFiles } from '@nowconnect/ha-config';
 import { EventLog, JsonNestLogger } from '@nowconnect/logging';
 import { AgentModule } from './agent.module';
 import { AgentRunner } from './tunnel/agent-runner';
@@ -8,6 +8,7 @@ import { AgentRunner } from './tunnel/agent-runner';
 /** Config first (exit 2 with one line on a bad one), then a Nest application context (no HTTP). */
 export async function bootstrap(): Promise<void> {
   const config = exitOnConfigError(() => loadPremiseConfig(process.env));
+  exitOnConfigError(() => checkFilesReadable(premiseConfigFiles(config, process.env)));
   const log = new EventLog();
   const app = await NestFactory.createApplicationContext(AgentModule.forRoot(config, log), {
     logger: new JsonNestLogger(log, process.env.NC_LOG_NEST === '1'),

@@ -33,7 +33,7 @@ describe('parseCloudConfig: defaults', () => {
   it('fills every default from a minimal config', () => {
     const config = parseCloudConfig({ auth: { hs256_secret_file: 's' } }, {});
     expect(config).toEqual({
-      server: { bind: { host: '0.0.0.0', port: 8765 }, drainTimeoutSec: 30, tls: undefined },
+      server: { bind: { host: '0.0.0.0', port: 8765 }, adminBind: { host: '127.0.0.1', port: 9765 }, drainTimeoutSec: 30, tls: undefined },
       auth: { audience: 'nowconnect', issuer: undefined, key: { kind: 'hs256_secret_file', path: 's' } },
       listeners: [],
       limits: {
@@ -105,7 +105,19 @@ describe('parseCloudConfig: defaults', () => {
 });
 
 describe('parseCloudConfig: env overrides', () => {
-  const raw = (): Raw => ({ ...base(), ha: { mode: 'shadow', replica_id: 'hub-x', redis_url: 'redis://file:6379/0' } });
+  const raw = (): Raw => ({ ...base(), ha: { enabled: true, mode: 'shadow', replica_id: 'hub-x', redis_url: 'redis://file:6379/0' } });
+
+  it('NC_HA_MODE other than off without ha.enabled exits naming both keys', () => {
+    const err = failure(() => parseCloudConfig({ ...base(), ha: { enabled: false } }, { NC_HA_MODE: 'active' }));
+    expect(err.path).toBe('NC_HA_MODE');
+    expect(err.message).toContain('ha.enabled');
+    expect(parseCloudConfig(base(), { NC_HA_MODE: 'off' }).ha.mode).toBe('off');
+  });
+
+  it('server.admin_bind takes host:port (port 0 = ephemeral)', () => {
+    expect(parseCloudConfig({ ...base(), server: { admin_bind: '127.0.0.1:0' } }, {}).server.adminBind).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(failure(() => parseCloudConfig({ ...base(), server: { admin_bind: 'nope' } }, {})).path).toBe('server.admin_bind');
+  });
 
   it('NC_REPLICA_ID, NC_REDIS_URL, NC_HA_MODE win over the file', () => {
     const config = parseCloudConfig(raw(), { NC_REPLICA_ID: 'hub-b', NC_REDIS_URL: 'rediss://env:6380/1', NC_HA_MODE: 'active' });

@@ -1,8 +1,18 @@
-import { HEADER_BYTES, MAX_CONTROL_PAYLOAD_BYTES } from '@nowconnect/frames';
-import type { AuthConfig, AuthKeyConfig, Cidr, CloudConfig, LimitsConfig, ListenerConfig, ServerConfig } from './config.types';
+import type { AuthConfig, AuthKeyConfig, Cidr, CloudConfig, HostPort, LimitsConfig, ListenerConfig, ServerConfig } from './config.types';
 import { parseCidr } from './cidr';
 import { ConfigError } from './config-error';
-import { childPath, deepFreeze, envValue, itemPath, optBool, optInt, optList, optString, reqName, ROOT_PATH, section } from './fields';
+import { childPath, deepFreeze, envValue, intField, itemPath, optBool, optList, optString, reqName, ROOT_PATH, section } from './fields';
+import {
+  AUTH_FIELDS,
+  CLOUD_FIELDS,
+  LIMIT_FIELDS,
+  LISTENER_FIELDS,
+  LOGGING_FIELDS,
+  MIN_FLOW_WINDOW_BYTES,
+  MIN_MAX_FRAME_BYTES,
+  SERVER_FIELDS,
+  TLS_FIELDS,
+} from './keys/cloud-keys';
 import { parseHa } from './ha-section';
 import { formatHostPort, parseHostPort } from './host-port';
 
@@ -13,55 +23,46 @@ import { formatHostPort, parseHostPort } from './host-port';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const TOP_KEYS = ['server', 'auth', 'listeners', 'limits', 'logging', 'ha'] as const;
-const SERVER_KEYS = ['bind', 'drain_timeout_sec', 'tls'] as const;
-const TLS_KEYS = ['cert_file', 'key_file'] as const;
 const AUTH_KEY_KINDS = ['hs256_secret_file', 'public_key_file', 'jwks_file'] as const;
-const AUTH_KEYS = ['audience', 'issuer', ...AUTH_KEY_KINDS] as const;
-const LISTENER_KEYS = ['name', 'bind', 'connector', 'allow_cidrs'] as const;
-const LIMIT_KEYS = [
-  'max_frame_bytes',
-  'flow_window_bytes',
-  'tunnel_window_bytes',
-  'max_flows_per_agent',
-  'max_pending_opens_per_agent',
-  'hello_timeout_sec',
-  'keepalive_sec',
-] as const;
 const KINDS_TEXT = AUTH_KEY_KINDS.join(' | ');
 
-/** The smallest frame must still carry a full control payload. */
-export const MIN_MAX_FRAME_BYTES = HEADER_BYTES + MAX_CONTROL_PAYLOAD_BYTES;
-export const MIN_FLOW_WINDOW_BYTES = 16 * 1024;
+export { MIN_MAX_FRAME_BYTES, MIN_FLOW_WINDOW_BYTES };
 
+const L = LIMIT_FIELDS;
 export const LIMIT_DEFAULTS: LimitsConfig = Object.freeze({
-  maxFrameBytes: 1024 * 1024,
-  flowWindowBytes: 256 * 1024,
-  tunnelWindowBytes: 64 * 1024 * 1024,
-  maxFlowsPerAgent: 10_000,
-  maxPendingOpensPerAgent: 256,
-  helloTimeoutSec: 10,
-  keepaliveSec: 15,
+  maxFrameBytes: L.max_frame_bytes.default,
+  flowWindowBytes: L.flow_window_bytes.default,
+  tunnelWindowBytes: L.tunnel_window_bytes.default,
+  maxFlowsPerAgent: L.max_flows_per_agent.default,
+  maxPendingOpensPerAgent: L.max_pending_opens_per_agent.default,
+  helloTimeoutSec: L.hello_timeout_sec.default,
+  keepaliveSec: L.keepalive_sec.default,
 });
 
+function optHostPort(raw: unknown, path: string, fallback: string): HostPort {
+  return parseHostPort(raw === undefined || raw === null ? fallback : raw, path, 0);
+}
+
 function parseServer(raw: unknown): ServerConfig {
-  const f = section(raw, 'server', SERVER_KEYS);
-  const bind = f['bind'] === undefined || f['bind'] === null ? { host: '0.0.0.0', port: 8765 } : parseHostPort(f['bind'], 'server.bind', 0);
+  const S = SERVER_FIELDS;
+  const f = section(raw, 'server', S);
+  const bind = optHostPort(f['bind'], 'server.bind', S.bind.default);
+  const adminBind = optHostPort(f['admin_bind'], 'server.admin_bind', S.admin_bind.default);
   let tls: ServerConfig['tls'];
   if (f['tls'] !== undefined && f['tls'] !== null) {
-    const t = section(f['tls'], 'server.tls', TLS_KEYS);
+    const t = section(f['tls'], 'server.tls', TLS_FIELDS);
     const certFile = optString(t['cert_file'], 'server.tls.cert_file');
     const keyFile = optString(t['key_file'], 'server.tls.key_file');
     if (certFile === undefined) throw new ConfigError('server.tls.cert_file', 'required when server.tls is set');
     if (keyFile === undefined) throw new ConfigError('server.tls.key_file', 'required when server.tls is set');
     tls = { certFile, keyFile };
   }
-  return { bind, drainTimeoutSec: optInt(f['drain_timeout_sec'], 'server.drain_timeout_sec', 30, 0, 3600), tls };
+  return { bind, adminBind, drainTimeoutSec: intField(S.drain_timeout_sec, f['drain_timeout_sec'], 'server.drain_timeout_sec'), tls };
 }
 
 function parseAuth(raw: unknown, env: Env): AuthConfig {
-  const f = section(raw, 'auth', AUTH_KEYS);
-  const audience = optString(f['audience'], 'auth.audience') ?? 'nowconnect';
+  const f = section(raw, 'auth', AUTH_FIELDS);
+  const audience = optString(f['audience'], 'auth.audience') ?? AUTH_FIELDS.audience.default;
   const issuer = optString(f['issuer'], 'auth.issuer');
   const keys: AuthKeyConfig[] = [];
   for (const kind of AUTH_KEY_KINDS) {
@@ -92,7 +93,7 @@ function parseListeners(raw: unknown): ListenerConfig[] {
   (optList(raw, 'listeners') ?? []).forEach((item, i) => {
     const path = itemPath('listeners', i);
     if (item === null || item === undefined) throw new ConfigError(path, 'expected a mapping');
-    const f = section(item, path, LISTENER_KEYS);
+    const f = section(item, path, LISTENER_FIELDS);
     const name = reqName(f['name'], `${path}.name`);
     const other = listeners.findIndex((l) => l.name === name);
     if (other >= 0) throw new ConfigError(`${path}.name`, `duplicate listener name (also listeners[${other}])`);
@@ -107,17 +108,16 @@ function parseListeners(raw: unknown): ListenerConfig[] {
 }
 
 function parseLimits(raw: unknown): LimitsConfig {
-  const f = section(raw, 'limits', LIMIT_KEYS);
-  const d = LIMIT_DEFAULTS;
+  const f = section(raw, 'limits', L);
   const at = (key: string): string => childPath('limits', key);
   return {
-    maxFrameBytes: optInt(f['max_frame_bytes'], at('max_frame_bytes'), d.maxFrameBytes, MIN_MAX_FRAME_BYTES, 64 * 1024 * 1024),
-    flowWindowBytes: optInt(f['flow_window_bytes'], at('flow_window_bytes'), d.flowWindowBytes, MIN_FLOW_WINDOW_BYTES, 1024 * 1024 * 1024),
-    tunnelWindowBytes: optInt(f['tunnel_window_bytes'], at('tunnel_window_bytes'), d.tunnelWindowBytes, 1024 * 1024, 1024 * 1024 * 1024),
-    maxFlowsPerAgent: optInt(f['max_flows_per_agent'], at('max_flows_per_agent'), d.maxFlowsPerAgent, 1, 1_000_000),
-    maxPendingOpensPerAgent: optInt(f['max_pending_opens_per_agent'], at('max_pending_opens_per_agent'), d.maxPendingOpensPerAgent, 1, 100_000),
-    helloTimeoutSec: optInt(f['hello_timeout_sec'], at('hello_timeout_sec'), d.helloTimeoutSec, 1, 300),
-    keepaliveSec: optInt(f['keepalive_sec'], at('keepalive_sec'), d.keepaliveSec, 1, 3600),
+    maxFrameBytes: intField(L.max_frame_bytes, f['max_frame_bytes'], at('max_frame_bytes')),
+    flowWindowBytes: intField(L.flow_window_bytes, f['flow_window_bytes'], at('flow_window_bytes')),
+    tunnelWindowBytes: intField(L.tunnel_window_bytes, f['tunnel_window_bytes'], at('tunnel_window_bytes')),
+    maxFlowsPerAgent: intField(L.max_flows_per_agent, f['max_flows_per_agent'], at('max_flows_per_agent')),
+    maxPendingOpensPerAgent: intField(L.max_pending_opens_per_agent, f['max_pending_opens_per_agent'], at('max_pending_opens_per_agent')),
+    helloTimeoutSec: intField(L.hello_timeout_sec, f['hello_timeout_sec'], at('hello_timeout_sec')),
+    keepaliveSec: intField(L.keepalive_sec, f['keepalive_sec'], at('keepalive_sec')),
   };
 }
 
@@ -127,12 +127,12 @@ function parseLimits(raw: unknown): LimitsConfig {
  * Blank env values count as unset. NC_CONFIG is the loader's business.
  */
 export function parseCloudConfig(raw: unknown, env: Env): CloudConfig {
-  const top = section(raw, ROOT_PATH, TOP_KEYS);
+  const top = section(raw, ROOT_PATH, CLOUD_FIELDS);
   const server = parseServer(top['server']);
   const auth = parseAuth(top['auth'], env);
   const listeners = parseListeners(top['listeners']);
   const limits = parseLimits(top['limits']);
-  const logging = { maskIps: optBool(section(top['logging'], 'logging', ['mask_ips'])['mask_ips'], 'logging.mask_ips', true) };
+  const logging = { maskIps: optBool(section(top['logging'], 'logging', LOGGING_FIELDS)['mask_ips'], 'logging.mask_ips', LOGGING_FIELDS.mask_ips.default) };
   const ha = parseHa(top['ha'], env, limits.maxFrameBytes);
   return deepFreeze({ server, auth, listeners, limits, logging, ha });
 }

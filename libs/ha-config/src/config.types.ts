@@ -16,6 +16,7 @@ export interface TlsFiles {
 
 export interface ServerConfig {
   readonly bind: HostPort; // default 0.0.0.0:8765
+  readonly adminBind: HostPort; // default 127.0.0.1:9765 (GET /status only)
   readonly drainTimeoutSec: number; // default 30
   readonly tls: TlsFiles | undefined; // optional
 }

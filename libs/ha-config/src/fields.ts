@@ -1,5 +1,6 @@
 import { NAME_PATTERN } from '@nowconnect/frames';
 import { ConfigError } from './config-error';
+import type { FieldTable, IntSpec } from './keys/field-table';
 
 /**
  * Small readers from `unknown` (what the YAML parser hands us) to typed values.
@@ -27,15 +28,26 @@ function isAbsent(value: unknown): value is null | undefined {
   return value === undefined || value === null;
 }
 
-/** A mapping with only the allowed keys; absent => `{}`. */
-export function section(value: unknown, path: string, allowed: readonly string[]): Fields {
+/** The raw values of a section's keys; only keys of its table can be read (a typo does not type-check). */
+export type SectionFields<T extends FieldTable> = { readonly [K in keyof T]?: unknown };
+
+/**
+ * A mapping with only the keys of `table` (keys/*-keys.ts, the one source of truth shared with the
+ * JSON Schema); absent => `{}`.
+ */
+export function section<T extends FieldTable>(value: unknown, path: string, table: T): SectionFields<T> {
   if (isAbsent(value)) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(path, 'expected a mapping');
   const fields = value as Fields;
   for (const key of Object.keys(fields)) {
-    if (!allowed.includes(key)) throw new ConfigError(childPath(path, key), 'unknown key');
+    if (!Object.hasOwn(table, key)) throw new ConfigError(childPath(path, key), 'unknown key');
   }
-  return fields;
+  return fields as SectionFields<T>;
+}
+
+/** An integer key with bounds and default from its table entry. */
+export function intField(spec: IntSpec & { readonly default: number }, value: unknown, path: string): number {
+  return optInt(value, path, spec.default, spec.min, spec.max);
 }
 
 /** A list; absent => undefined. */

@@ -1,6 +1,7 @@
 import type { HaConfig, HaMode, MeshConfig, MeshTlsConfig } from './config.types';
 import { ConfigError } from './config-error';
-import { childPath, envValue, itemPath, optBool, optInt, optList, optName, optString, section } from './fields';
+import { childPath, envValue, intField, itemPath, optBool, optInt, optList, optName, optString, section } from './fields';
+import { HA_FIELDS, HA_MODES, MAX_INFLIGHT_BYTES, MESH_FIELDS, MESH_TLS_FIELDS } from './keys/cloud-keys';
 import { parseHostPort } from './host-port';
 import { parseRedisUrl, parseWsUrl } from './urls';
 
@@ -11,30 +12,18 @@ import { parseRedisUrl, parseWsUrl } from './urls';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const HA_KEYS = ['enabled', 'mode', 'replica_id', 'redis_url', 'readiness_degraded_code', 'lease_sec', 'sweep_interval_sec', 'mesh'] as const;
-const MESH_KEYS = [
-  'listen',
-  'peers',
-  'require_mtls',
-  'tls',
-  'send_queue_depth',
-  'per_link_max_inflight_bytes',
-  'connect_backoff_max_sec',
-  'advertise_url',
-] as const;
-const MESH_TLS_KEYS = ['ca_bundle', 'cert_file', 'key_file'] as const;
-const HA_MODES: readonly HaMode[] = ['off', 'shadow', 'active'];
-const MAX_INFLIGHT_BYTES = 1024 * 1024 * 1024;
 const MODE_RULE = "expected 'off' | 'shadow' | 'active'";
+const H = HA_FIELDS;
+const M = MESH_FIELDS;
 
 export const HA_DEFAULTS = {
-  replicaId: 'hub-a',
-  readinessDegradedCode: 503,
-  sendQueueDepth: 1000,
-  perLinkMaxInflightBytes: 8 * 1024 * 1024,
-  connectBackoffMaxSec: 30,
-  leaseSec: 15,
-  sweepIntervalSec: 30,
+  replicaId: H.replica_id.default,
+  readinessDegradedCode: H.readiness_degraded_code.default,
+  sendQueueDepth: M.send_queue_depth.default,
+  perLinkMaxInflightBytes: M.per_link_max_inflight_bytes.default,
+  connectBackoffMaxSec: M.connect_backoff_max_sec.default,
+  leaseSec: H.lease_sec.default,
+  sweepIntervalSec: H.sweep_interval_sec.default,
 } as const;
 
 /**
@@ -50,7 +39,7 @@ export function parseHaMode(value: unknown, path: string): HaMode {
 }
 
 function parseMeshTls(raw: unknown, path: string): MeshTlsConfig {
-  const f = section(raw, path, MESH_TLS_KEYS);
+  const f = section(raw, path, MESH_TLS_FIELDS);
   const caBundle = optString(f['ca_bundle'], childPath(path, 'ca_bundle'));
   const certFile = optString(f['cert_file'], childPath(path, 'cert_file'));
   const keyFile = optString(f['key_file'], childPath(path, 'key_file'));
@@ -73,12 +62,12 @@ function parsePeers(raw: unknown, path: string): string[] {
 }
 
 function parseMesh(raw: unknown, path: string, maxFrameBytes: number, env: Env): MeshConfig {
-  const f = section(raw, path, MESH_KEYS);
+  const f = section(raw, path, M);
   const at = (key: string): string => childPath(path, key);
   const listen = f['listen'] === undefined || f['listen'] === null ? undefined : parseHostPort(f['listen'], at('listen'), 0);
   const inflightPath = at('per_link_max_inflight_bytes');
   const inflightDefault = Math.max(HA_DEFAULTS.perLinkMaxInflightBytes, maxFrameBytes);
-  const perLinkMaxInflightBytes = optInt(f['per_link_max_inflight_bytes'], inflightPath, inflightDefault, 1, MAX_INFLIGHT_BYTES);
+  const perLinkMaxInflightBytes = optInt(f['per_link_max_inflight_bytes'], inflightPath, inflightDefault, M.per_link_max_inflight_bytes.min, MAX_INFLIGHT_BYTES);
   if (perLinkMaxInflightBytes < maxFrameBytes) {
     throw new ConfigError(inflightPath, `must be at least limits.max_frame_bytes (${maxFrameBytes})`);
   }
@@ -87,9 +76,9 @@ function parseMesh(raw: unknown, path: string, maxFrameBytes: number, env: Env):
     peers: parsePeers(f['peers'], at('peers')),
     requireMtls: optBool(f['require_mtls'], at('require_mtls'), true),
     tls: parseMeshTls(f['tls'], at('tls')),
-    sendQueueDepth: optInt(f['send_queue_depth'], at('send_queue_depth'), HA_DEFAULTS.sendQueueDepth, 1, 1_000_000),
+    sendQueueDepth: intField(M.send_queue_depth, f['send_queue_depth'], at('send_queue_depth')),
     perLinkMaxInflightBytes,
-    connectBackoffMaxSec: optInt(f['connect_backoff_max_sec'], at('connect_backoff_max_sec'), HA_DEFAULTS.connectBackoffMaxSec, 1, 3600),
+    connectBackoffMaxSec: intField(M.connect_backoff_max_sec, f['connect_backoff_max_sec'], at('connect_backoff_max_sec')),
     advertiseUrl: parseAdvertiseUrl(f['advertise_url'], at('advertise_url'), env),
   };
 }
@@ -110,7 +99,7 @@ function parseDegradedCode(value: unknown, path: string): number {
 /** `maxFrameBytes` (already parsed limits) bounds the mesh in-flight budget from below: one frame must fit. */
 export function parseHa(raw: unknown, env: Env, maxFrameBytes: number): HaConfig {
   const path = 'ha';
-  const f = section(raw, path, HA_KEYS);
+  const f = section(raw, path, H);
   const at = (key: string): string => childPath(path, key);
 
   const modeEnv = envValue(env, 'NC_HA_MODE');
@@ -123,14 +112,19 @@ export function parseHa(raw: unknown, env: Env, maxFrameBytes: number): HaConfig
   const redisFile = optString(f['redis_url'], at('redis_url'));
   const redisUrl = redisEnv !== undefined ? parseRedisUrl(redisEnv, 'NC_REDIS_URL') : redisFile === undefined ? undefined : parseRedisUrl(redisFile, at('redis_url'));
 
+  const enabled = optBool(f['enabled'], at('enabled'), H.enabled.default);
+  if (modeEnv !== undefined && mode !== 'off' && !enabled) {
+    // Chosen over silently enabling HA: an env var must not turn on a registry and a mesh the file never configured.
+    throw new ConfigError('NC_HA_MODE', `${mode} requires ha.enabled: true (set ha.enabled in the config, or unset NC_HA_MODE)`);
+  }
   return {
-    enabled: optBool(f['enabled'], at('enabled'), false),
+    enabled,
     mode,
     replicaId: replicaId ?? HA_DEFAULTS.replicaId,
     redisUrl,
     readinessDegradedCode: parseDegradedCode(f['readiness_degraded_code'], at('readiness_degraded_code')),
-    leaseSec: optInt(f['lease_sec'], at('lease_sec'), HA_DEFAULTS.leaseSec, 1, 3600),
-    sweepIntervalSec: optInt(f['sweep_interval_sec'], at('sweep_interval_sec'), HA_DEFAULTS.sweepIntervalSec, 1, 86_400),
+    leaseSec: intField(H.lease_sec, f['lease_sec'], at('lease_sec')),
+    sweepIntervalSec: intField(H.sweep_interval_sec, f['sweep_interval_sec'], at('sweep_interval_sec')),
     mesh: parseMesh(f['mesh'], at('mesh'), maxFrameBytes, env),
   };
 }

@@ -59,6 +59,12 @@ describe('parseHostPort / formatHostPort', () => {
         'parseCloudConfig',
         'parsePremiseConfig',
         'readSecretFile',
+        'parseYaml',
+        'configKindOf',
+        'cloudConfigFiles',
+        'premiseConfigFiles',
+        'checkFilesReadable',
+        'handleMainArgs',
       ].sort(),
     );
   });

@@ -82,12 +82,19 @@ describe('loading', () => {
     process.chdir(dir);
     const config = loadPremiseConfig({ NC_CLOUD_URL: 'ws://h/tunnel', NC_AGENT_ID: 'a1', NC_TOKEN: 't', NC_CONNECTORS: 'x=h:1' });
     expect(config.agentId).toBe('a1');
-    expect(failure(() => loadPremiseConfig({})).message).toBe('cloud_url: required (or NC_CLOUD_URL)');
+    expect(failure(() => loadPremiseConfig({ NC_CLOUD_URL: 'ws://h/tunnel', NC_AGENT_ID: 'a1', NC_TOKEN: 't', NC_CONNECTORS: 'bad' })).path).toBe('NC_CONNECTORS[0]');
+    const err = failure(() => loadPremiseConfig({}));
+    expect(err.path).toBe('config/premise.yaml');
+    expect(err.message).toBe(
+      `config/premise.yaml: default config file not found in ${process.cwd()} (set NC_CONFIG or --config); with env alone: cloud_url: required (or NC_CLOUD_URL)`,
+    );
   });
 
   it('without NC_CONFIG and without the default file the hub needs NC_JWT_SECRET_FILE', () => {
     process.chdir(dir);
-    expect(failure(() => loadCloudConfig({})).message).toBe('auth: one of hs256_secret_file | public_key_file | jwks_file is required');
+    expect(failure(() => loadCloudConfig({})).message).toMatch(
+      /^config\/cloud\.yaml: default config file not found in .* with env alone: auth: one of hs256_secret_file \| public_key_file \| jwks_file is required$/,
+    );
     expect(loadCloudConfig({ NC_JWT_SECRET_FILE: '/s' }).auth.key.path).toBe('/s');
   });
 

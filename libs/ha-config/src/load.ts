@@ -52,19 +52,37 @@ function readConfig(env: Env, defaultPath: string): unknown {
     text = readFileSync(resolve(process.cwd(), file), 'utf8');
   } catch (err) {
     const code = errnoCode(err);
-    if (explicit === undefined && code === 'ENOENT') return {};
+    if (explicit === undefined && code === 'ENOENT') return DEFAULT_MISSING;
     if (explicit !== undefined) throw new ConfigError('NC_CONFIG', `cannot read ${file} (${code})`);
     throw new ConfigError(defaultPath, `cannot read (${code})`);
   }
   return explicit !== undefined ? parseYaml(text, 'NC_CONFIG', file) : parseYaml(text, defaultPath, undefined);
 }
 
+/** Marks "NC_CONFIG unset and the default file absent": env alone must then make a valid config. */
+const DEFAULT_MISSING = Object.freeze({});
+
+/**
+ * Parses; when the default file was absent and env alone is not enough (a key is missing, not an
+ * env value wrong), the error says so first
+ * (`config/cloud.yaml: default config file not found in /dir (set NC_CONFIG or --config); ...`).
+ */
+function parseOrNameDefault<T>(raw: unknown, defaultPath: string, parse: (raw: unknown) => T): T {
+  try {
+    return parse(raw);
+  } catch (err) {
+    // A bad env value is about the env var, not about the missing file: its message stays as is.
+    if (raw !== DEFAULT_MISSING || !(err instanceof ConfigError) || err.path.startsWith('NC_')) throw err;
+    throw new ConfigError(defaultPath, `default config file not found in ${process.cwd()} (set NC_CONFIG or --config); with env alone: ${err.message}`);
+  }
+}
+
 export function loadCloudConfig(env: Env = process.env): CloudConfig {
-  return parseCloudConfig(readConfig(env, DEFAULT_CLOUD_CONFIG), env);
+  return parseOrNameDefault(readConfig(env, DEFAULT_CLOUD_CONFIG), DEFAULT_CLOUD_CONFIG, (raw) => parseCloudConfig(raw, env));
 }
 
 export function loadPremiseConfig(env: Env = process.env): PremiseConfig {
-  return parsePremiseConfig(readConfig(env, DEFAULT_PREMISE_CONFIG), env);
+  return parseOrNameDefault(readConfig(env, DEFAULT_PREMISE_CONFIG), DEFAULT_PREMISE_CONFIG, (raw) => parsePremiseConfig(raw, env));
 }
 
 /** A secret or token file: read, surrounding whitespace trimmed; unreadable or empty => ConfigError naming the file. */

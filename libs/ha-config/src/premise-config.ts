@@ -2,6 +2,7 @@ import type { ConnectorConfig, PremiseConfig, TokenSource } from './config.types
 import { ConfigError } from './config-error';
 import { deepFreeze, envValue, itemPath, NAME_PATTERN, NAME_RULE, optList, optName, optString, reqName, ROOT_PATH, section } from './fields';
 import { parseHostPort } from './host-port';
+import { CONNECTOR_FIELDS, PREMISE_FIELDS } from './keys/premise-keys';
 import { parseProxyUrl, parseWsUrl } from './urls';
 
 /**
@@ -14,8 +15,6 @@ import { parseProxyUrl, parseWsUrl } from './urls';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const TOP_KEYS = ['cloud_url', 'agent_id', 'token_file', 'ca_file', 'proxy_url', 'connectors'] as const;
-const CONNECTOR_KEYS = ['name', 'target'] as const;
 const WS_RULE = 'expected a ws:// or wss:// URL';
 
 /** A list of hub URLs (fail-over order) from a comma-separated string. */
@@ -84,7 +83,7 @@ function parseFileConnectors(raw: unknown): ConnectorConfig[] {
   (optList(raw, 'connectors') ?? []).forEach((item, i) => {
     const path = itemPath('connectors', i);
     if (item === null || item === undefined) throw new ConfigError(path, 'expected a mapping');
-    const f = section(item, path, CONNECTOR_KEYS);
+    const f = section(item, path, CONNECTOR_FIELDS);
     const name = reqName(f['name'], `${path}.name`);
     if (f['target'] === undefined || f['target'] === null) throw new ConfigError(`${path}.target`, 'required');
     pushUnique(connectors, { name, target: parseHostPort(f['target'], `${path}.target`, 1) }, `${path}.name`);
@@ -93,7 +92,7 @@ function parseFileConnectors(raw: unknown): ConnectorConfig[] {
 }
 
 export function parsePremiseConfig(raw: unknown, env: Env): PremiseConfig {
-  const top = section(raw, ROOT_PATH, TOP_KEYS);
+  const top = section(raw, ROOT_PATH, PREMISE_FIELDS);
   const cloudUrls = parseCloudUrls(top['cloud_url'], env);
 
   const agentEnv = envValue(env, 'NC_AGENT_ID');

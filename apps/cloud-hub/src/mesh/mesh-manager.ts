@@ -109,6 +109,15 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     return out;
   }
 
+  /** Every mesh link and dialer, for GET /status. */
+  linkSnapshot(): { peer: string | null; role: string; url: string | null; state: string }[] {
+    const out = [...this.links.values()].map((i) => ({ peer: i.link.peerId ?? null, role: i.role, url: i.url ?? null, state: String(i.link.state) }));
+    for (const d of this.dialers.values()) {
+      if (d.link === undefined || !this.links.has(d.link)) out.push({ peer: null, role: 'dialer', url: d.url, state: 'down' });
+    }
+    return out;
+  }
+
   /** The dedicated ha.mesh.listen port once bound (tests, logs). */
   get listenPort(): number | undefined {
     const a = this.listenServer?.address();

@@ -42,6 +42,7 @@ export interface HubSessionDeps {
 
 interface FlowMeta {
   readonly cid: string;
+  readonly connector: string;
   readonly listener: string;
   /** Opened by a peer hub over the mesh: the client connection (and its bytes) is counted there. */
   readonly viaMesh: boolean;
@@ -105,7 +106,8 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     }
     const outside = hello.connectors.filter((c) => !scopeAllows(this.auth.scope, c));
     if (outside.length > 0) {
-      this.refuse('scope', { connectors: outside });
+      const allowed = scopeList(this.auth.scope);
+      this.refuse('scope', { connectors: outside, allowed }, `${outside.join(', ')} not in the token's scope (allowed: ${allowed.join(', ') || 'none'})`);
       return;
     }
     this.connectors = hello.connectors;
@@ -146,12 +148,20 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     this.deps.onReady(this);
   }
 
-  private refuse(reason: string, extra: Record<string, unknown> = {}): void {
+  /** Close reason `hello refused: <reason>[: <detail>]`, cut to the 123 bytes a close frame carries. */
+  private refuse(reason: string, extra: Record<string, unknown> = {}, detail?: string): void {
     if (this.closed) return;
     this.deps.metrics.helloRefused.labels({ reason }).inc();
     this.deps.log.warn('hello_refused', { reason, agent_id: this.auth.agentId, client: this.auth.client, ...extra });
     this.teardown();
-    this.ws.close(1008, `hello refused: ${reason}`);
+    this.ws.close(1008, closeReason(`hello refused: ${reason}${detail === undefined ? '' : `: ${detail}`}`));
+  }
+
+  /** Active flows per connector (GET /status). */
+  flowsByConnector(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const m of this.meta.values()) out.set(m.connector, (out.get(m.connector) ?? 0) + 1);
+    return out;
   }
 
   // ---- flows --------------------------------------------------------------
@@ -182,7 +192,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   openFlow(client: Socket, connector: string, listener: string, clientAddr: string, viaMesh = false): Flow {
     const id = this.allocateFlowId();
     const cid = this.deps.nextCid();
-    this.meta.set(id, { cid, listener, viaMesh });
+    this.meta.set(id, { cid, connector, listener, viaMesh });
     this.pendingOpens++;
     this.transport.send(encodeOpen(id, connector));
     const flow = this.addFlow(id, connector, client, viaMesh ? this.meshFlowMetrics : undefined);
@@ -307,4 +317,18 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   get flowCount(): number {
     return this.flows.size;
   }
+}
+
+/** The connector names a scope allows, `*` for all. */
+function scopeList(scope: ConnectorScope): string[] {
+  return scope.kind === 'all' ? ['*'] : [...scope.connectors].sort();
+}
+
+const MAX_CLOSE_REASON_BYTES = 123;
+
+function closeReason(text: string): string {
+  if (Buffer.byteLength(text) <= MAX_CLOSE_REASON_BYTES) return text;
+  let cut = text.slice(0, MAX_CLOSE_REASON_BYTES - 3);
+  while (Buffer.byteLength(`${cut}...`) > MAX_CLOSE_REASON_BYTES) cut = cut.slice(0, -1);
+  return `${cut}...`;
 }

@@ -84,7 +84,15 @@ export class TunnelSessions {
     this.sessions.add(session);
   }
 
+  /** Connectors agents offered that no listener routes to (logged once each; GET /status). */
+  readonly unrouted = new Set<string>();
+
   private onReady(session: HubTunnelSession): void {
+    for (const connector of session.connectors) {
+      if (this.unrouted.has(connector) || this.config.listeners.some((l) => l.connector === connector)) continue;
+      this.unrouted.add(connector);
+      this.log.warn('connector_unrouted', { connector, agent_id: session.agentId });
+    }
     for (const old of this.router.byAgentId(session.agentId)) {
       this.log.warn('agent_replaced', { agent_id: old.agentId });
       this.router.remove(old);

@@ -1,3 +1,4 @@
+import { permanentRefusal, permanentRefusalDelay, PERMANENT_REFUSAL_DELAY_MS } from './backoff';
 import { Backoff } from './backoff';
 import { UrlRotation } from './url-rotation';
 
@@ -48,5 +49,20 @@ describe('UrlRotation', () => {
     expect(r.advance()).toBe('ws://only/t');
     expect(r.size).toBe(1);
     expect(() => new UrlRotation([])).toThrow(RangeError);
+  });
+});
+
+describe('permanent hello refusals', () => {
+  it('scope and agent_mismatch (close 1008) are permanent; other refusals and codes are not', () => {
+    expect(permanentRefusal(1008, "hello refused: scope: pg not in the token's scope (allowed: addomain)")).toBe('scope');
+    expect(permanentRefusal(1008, 'hello refused: agent_mismatch')).toBe('agent_mismatch');
+    expect(permanentRefusal(1008, 'hello refused: hello_timeout')).toBeUndefined();
+    expect(permanentRefusal(1001, 'hello refused: scope')).toBeUndefined();
+    expect(permanentRefusal(1008, 'not authorised')).toBeUndefined();
+  });
+
+  it('waits between half and all of PERMANENT_REFUSAL_DELAY_MS', () => {
+    expect(permanentRefusalDelay(() => 0)).toBe(PERMANENT_REFUSAL_DELAY_MS / 2);
+    expect(permanentRefusalDelay(() => 0.999999)).toBeLessThan(PERMANENT_REFUSAL_DELAY_MS);
   });
 });

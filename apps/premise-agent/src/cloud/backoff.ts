@@ -50,3 +50,27 @@ export class Backoff {
     this.attempt = 0;
   }
 }
+
+/** Hello refusals that retrying soon cannot fix: the token's scope or its agent id (SPEC §5). */
+const PERMANENT_HELLO_REFUSALS = ['scope', 'agent_mismatch'] as const;
+const HELLO_REFUSED = /^hello refused: ([a-z_]+)/;
+
+/** Delay range after a permanent refusal: 60 s, jittered down to half so a fleet does not move in step. */
+export const PERMANENT_REFUSAL_DELAY_MS = 60_000;
+
+/**
+ * The hub's refusal reason when the tunnel was closed with code 1008 `hello refused: <reason>...` and
+ * that reason will not fix itself (a new token or config is needed); else undefined. The reason is
+ * the stable code the hub puts first in the close reason, not free text.
+ */
+export function permanentRefusal(code: number, reason: string): string | undefined {
+  if (code !== 1008) return undefined;
+  const found = HELLO_REFUSED.exec(reason)?.[1];
+  return PERMANENT_HELLO_REFUSALS.find((r) => r === found);
+}
+
+/** A delay in [PERMANENT_REFUSAL_DELAY_MS / 2, PERMANENT_REFUSAL_DELAY_MS). */
+export function permanentRefusalDelay(random: () => number = Math.random): number {
+  const r = Math.min(Math.max(random(), 0), 1);
+  return Math.floor(PERMANENT_REFUSAL_DELAY_MS / 2 + (r * PERMANENT_REFUSAL_DELAY_MS) / 2);
+}

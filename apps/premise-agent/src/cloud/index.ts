@@ -1,4 +1,4 @@
-export { Backoff } from './backoff';
+export { Backoff, permanentRefusal, permanentRefusalDelay } from './backoff';
 export type { BackoffOptions } from './backoff';
 export { dialCloud } from './cloud-dialer';
 export type { CloudConnection, DialCloudOptions } from './cloud-dialer';

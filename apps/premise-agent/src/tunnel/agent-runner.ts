@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { readFile } from 'node:fs/promises';
 import { PREMISE_CONFIG, type PremiseConfig, type HostPort } from '@nowconnect/ha-config';
 import { EventLog } from '@nowconnect/logging';
-import { Backoff, CloudConnectError, dialCloud, UrlRotation } from '../cloud';
+import { Backoff, CloudConnectError, dialCloud, permanentRefusal, permanentRefusalDelay, UrlRotation } from '../cloud';
 import { AgentTunnelSession, type SessionEnd } from './agent-tunnel-session';
 
 const VERSION = '0.1.0';
@@ -92,6 +92,14 @@ export class AgentRunner implements OnApplicationBootstrap {
         if (outcome.established && !outcome.dead) {
           failed = false;
           backoff.reset();
+        }
+        const refusal = permanentRefusal(outcome.code, outcome.reason);
+        if (refusal !== undefined && !this.stopping) {
+          const delayMs = permanentRefusalDelay();
+          this.log.warn('hello_refused_permanent', { url, reason: refusal, detail: outcome.reason, retry_in_ms: delayMs });
+          rotation.advance();
+          await this.sleep(delayMs);
+          continue;
         }
       } catch (err) {
         this.reportFailure(url, err);
