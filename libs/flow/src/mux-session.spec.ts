@@ -321,21 +321,25 @@ describe('MuxSession: flows', () => {
 });
 
 describe('MuxSession: keepalive', () => {
-  it('pings every interval and declares the peer dead after three silent intervals', () => {
+  it('pings at once (a first round trip to size windows), every interval, and declares the peer dead after three silent intervals', () => {
     jest.useFakeTimers();
     const { t, s } = setup({ keepaliveMs: 1000 });
     s.keepalive();
-
-    jest.advanceTimersByTime(1000);
     expect(t.frames.map((f) => [f.type, f.flowId, f.payload.length])).toEqual([[FrameType.PING, 0, 8]]);
 
+    jest.advanceTimersByTime(1000);
+    expect(t.frames.map((f) => [f.type, f.flowId, f.payload.length])).toEqual([
+      [FrameType.PING, 0, 8],
+      [FrameType.PING, 0, 8],
+    ]);
+
     jest.advanceTimersByTime(2000); // t = 3000: silent for exactly 3 intervals, not more
-    expect(t.of(FrameType.PING)).toHaveLength(3);
+    expect(t.of(FrameType.PING)).toHaveLength(4);
     expect(s.deadPeers).toBe(0);
 
     jest.advanceTimersByTime(1000); // t = 4000
     expect(s.deadPeers).toBe(1);
-    expect(t.of(FrameType.PING)).toHaveLength(3);
+    expect(t.of(FrameType.PING)).toHaveLength(4);
     expect(s.isClosed).toBe(true);
 
     jest.advanceTimersByTime(10_000); // timer stopped by teardown

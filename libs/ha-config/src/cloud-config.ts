@@ -22,7 +22,9 @@ const LISTENER_KEYS = ['name', 'bind', 'connector', 'allow_cidrs'] as const;
 const LIMIT_KEYS = [
   'max_frame_bytes',
   'flow_window_bytes',
+  'max_flow_window_bytes',
   'tunnel_window_bytes',
+  'process_window_bytes',
   'max_flows_per_agent',
   'max_pending_opens_per_agent',
   'hello_timeout_sec',
@@ -37,7 +39,9 @@ export const MIN_FLOW_WINDOW_BYTES = 16 * 1024;
 export const LIMIT_DEFAULTS: LimitsConfig = Object.freeze({
   maxFrameBytes: 1024 * 1024,
   flowWindowBytes: 256 * 1024,
+  maxFlowWindowBytes: 16 * 1024 * 1024,
   tunnelWindowBytes: 64 * 1024 * 1024,
+  processWindowBytes: 256 * 1024 * 1024,
   maxFlowsPerAgent: 10_000,
   maxPendingOpensPerAgent: 256,
   helloTimeoutSec: 10,
@@ -113,7 +117,9 @@ function parseLimits(raw: unknown): LimitsConfig {
   return {
     maxFrameBytes: optInt(f['max_frame_bytes'], at('max_frame_bytes'), d.maxFrameBytes, MIN_MAX_FRAME_BYTES, 64 * 1024 * 1024),
     flowWindowBytes: optInt(f['flow_window_bytes'], at('flow_window_bytes'), d.flowWindowBytes, MIN_FLOW_WINDOW_BYTES, 1024 * 1024 * 1024),
+    maxFlowWindowBytes: optInt(f['max_flow_window_bytes'], at('max_flow_window_bytes'), d.maxFlowWindowBytes, MIN_FLOW_WINDOW_BYTES, 1024 * 1024 * 1024),
     tunnelWindowBytes: optInt(f['tunnel_window_bytes'], at('tunnel_window_bytes'), d.tunnelWindowBytes, 1024 * 1024, 1024 * 1024 * 1024),
+    processWindowBytes: optInt(f['process_window_bytes'], at('process_window_bytes'), d.processWindowBytes, 1024 * 1024, 16 * 1024 * 1024 * 1024),
     maxFlowsPerAgent: optInt(f['max_flows_per_agent'], at('max_flows_per_agent'), d.maxFlowsPerAgent, 1, 1_000_000),
     maxPendingOpensPerAgent: optInt(f['max_pending_opens_per_agent'], at('max_pending_opens_per_agent'), d.maxPendingOpensPerAgent, 1, 100_000),
     helloTimeoutSec: optInt(f['hello_timeout_sec'], at('hello_timeout_sec'), d.helloTimeoutSec, 1, 300),
