@@ -20,6 +20,7 @@ import { NOOP_FLOW_METRICS } from './flow-metrics';
 import type { FrameTransport } from './frame-transport';
 import { MuxOptions, MuxSession } from './mux-session';
 import { closeSocketPairs, socketPair } from './socket-pair.test-util';
+import { WindowBudget } from './window-budget';
 
 interface Sent {
   readonly type: FrameType;
@@ -225,6 +226,28 @@ describe('MuxSession: session frames', () => {
     ancient.writeDoubleBE(performance.now() - 4_000_000, 0);
     for (const p of [future, nan, ancient]) s.handleMessage(encodePing(FrameType.PONG, p), true);
     expect(s.rtts).toHaveLength(1);
+  });
+
+  it('sizes flow windows with the PONG round trip: no growth before a sample (a probe PING goes out), growth after', async () => {
+    const { t, s } = setup({ processBudget: new WindowBudget(1 << 30) });
+    const { mine } = await socketPair();
+    const flow = s.open(1, mine);
+    const feed = (n: number): void => {
+      for (let off = 0; off < n; off += 4000) s.handleMessage(encodeData(1, Buffer.alloc(Math.min(4000, n - off))), true);
+    };
+    const increments = (): number[] => t.of(FrameType.WINDOW_UPDATE).map((f) => f.payload.readUInt32BE(0));
+    feed(32 * 1024); // half the 64 KiB window: a grant, with no round trip known yet
+    expect(increments()).toEqual([32 * 1024]);
+    expect(t.of(FrameType.PING)).toHaveLength(1); // the probe
+    expect(flow.recvWindow).toBe(64 * 1024);
+    const sentAt = Buffer.alloc(8);
+    sentAt.writeDoubleBE(performance.now() - 50, 0); // a 50 ms round trip
+    s.handleMessage(encodePing(FrameType.PONG, sentAt), true);
+    expect(s.rtt.lastMs).toBeGreaterThanOrEqual(50);
+    feed(32 * 1024); // the next half window, drained at once: far faster than the window needs
+    expect(increments()).toEqual([32 * 1024, 32 * 1024 + 64 * 1024]);
+    expect(flow.recvWindow).toBe(128 * 1024);
+    expect(s.windowBudget.inUse).toBe(64 * 1024);
   });
 
   it('counts and ignores frames for unknown flows', () => {
