@@ -95,14 +95,23 @@ describe('ReceiveWindow: growth from round trip and drain rate', () => {
     expect(processBudget.inUse).toBe(0);
   });
 
-  it('gives growth back, halving at a time, when the flow idles or slows down; credit is never negative', () => {
+  it('gives growth back, halving at a time, once the flow stayed slow for three grants; credit is never negative', () => {
     const { w, clock, budget } = make(50);
     pacedGrants(w, clock, 50, 4); // 4 MiB
     expect(w.size).toBe(4 * MiB);
-    clock.now += 5000; // quiet for 5 s, then the next half window
-    const credit = w.grant(2 * MiB);
-    expect(w.size).toBe(2 * MiB);
-    expect(credit).toBe(0); // 2 MiB consumed, 2 MiB of growth given back
+    clock.now += 5000; // one slow half window (a scheduling hiccup, a short pause of the reader): costs nothing
+    expect(w.grant(2 * MiB)).toBe(2 * MiB);
+    expect(w.size).toBe(4 * MiB);
+    pacedGrants(w, clock, 50, 1); // bulk again: the streak is broken (and the window grows)
+    expect(w.size).toBe(8 * MiB);
+    for (let i = 0; i < 2; i++) {
+      clock.now += 5000; // the flow idles or slows down for good
+      expect(w.grant(4 * MiB)).toBe(4 * MiB);
+    }
+    expect(w.size).toBe(8 * MiB);
+    clock.now += 5000;
+    expect(w.grant(4 * MiB)).toBe(0); // the third slow grant in a row: 4 MiB consumed, 4 MiB of growth given back
+    expect(w.size).toBe(4 * MiB);
     for (let i = 0; i < 10; i++) {
       clock.now += 5000;
       expect(w.grant(w.size / 2)).toBeGreaterThanOrEqual(0);

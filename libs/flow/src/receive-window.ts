@@ -11,8 +11,13 @@ export const MONOTONIC_CLOCK: Clock = () => performance.now();
  * takes under load, and a window of 2 x rate x 4 ms is still small (4 MB at 500 MB/s).
  */
 export const RTT_FLOOR_MS = 4;
-/** A window more than this many times what its flow needs gives growth back, halving at a time. */
+/** A window more than this many times what its flow needs gives growth back, halving at a time ... */
 const SHRINK_FACTOR = 4;
+/**
+ * ... once that held for this many grants in a row: one slow half window (a scheduling hiccup on a
+ * busy host, a short pause of the reader) does not cost a bulk flow half its window.
+ */
+const SHRINK_AFTER_GRANTS = 3;
 
 /** The tunnel's (or mesh link's) smoothed round trip. */
 export interface RttSource {
@@ -27,8 +32,9 @@ export interface RttSource {
  * time since) and the round trip, so the window the flow needs to never wait for
  * credit is rate x RTT. It doubles the window while the window is below twice
  * that (taking the growth from the budget, up to `max`), and halves it (down to
- * `initial`) while the window is more than SHRINK_FACTOR times that — a flow that
- * slows down or idles gives its growth back at its next grants. No fixed timing
+ * `initial`) while the window is more than SHRINK_FACTOR times that, from the
+ * SHRINK_AFTER_GRANTS-th such grant in a row on — a flow that slows down or idles
+ * gives its growth back at its next grants. No fixed timing
  * constant: the criterion scales with the measured round trip, so growth works
  * the same at 1, 50 or 300 ms.
  *
@@ -41,6 +47,8 @@ export class ReceiveWindow {
   /** Current window, bytes. */
   size: number;
   private lastGrantAt: number;
+  /** Grants in a row at which the window was more than SHRINK_FACTOR times what the flow needed. */
+  private oversized = 0;
 
   constructor(
     readonly initial: number,
@@ -66,9 +74,10 @@ export class ReceiveWindow {
     // What the flow drains in one round trip at the rate it just drained, twice over.
     const need = (2 * consumed * Math.max(rtt, RTT_FLOOR_MS)) / Math.max(elapsed, 0.001);
     let growth = 0;
+    this.oversized = need * SHRINK_FACTOR < window ? this.oversized + 1 : 0;
     if (need > window && window < this.max) {
       growth = budget.take(Math.min(window, this.max - window));
-    } else if (need * SHRINK_FACTOR < window && window > this.initial) {
+    } else if (this.oversized >= SHRINK_AFTER_GRANTS && window > this.initial) {
       const shrink = Math.min(consumed, window - Math.max(this.initial, Math.ceil(window / 2)));
       budget.give(shrink);
       growth = -shrink;
