@@ -7,7 +7,9 @@
 //   options: --only direct,tunnel,mesh   --workloads bulk,rr,rate,idle,agents,failover   --cpu-prof (hub/agent
 //            profiles under bench/profiles/)   --out FILE (default bench/results/latest.json)
 //            --flows N (idle flows, default 10000)   --agents N (default 1000)
-//            --dist DIR (another build's dist/, to compare)   --window BYTES (limits.flow_window_bytes for the hub, default 4194304)
+//            --dist DIR (another build's dist/, to compare)   --window BYTES (limits.flow_window_bytes for the hub;
+//            default: not set, the hub's default config)   --rtt MS (WAN rows instead: direct and tunnel across a
+//            delay relay with that round trip, see bench/wan.js)
 //
 // Variants are a list (VARIANTS below): each one starts its own processes and returns the port a
 // client dials plus the relay processes whose CPU and RSS are measured: `direct` (client -> target),
@@ -39,7 +41,8 @@ Options:
   --workloads LIST        bulk,rr,rate,idle,agents,failover (default: all)
   --flows N               idle flows (default 10000)
   --agents N              idle agents on one hub (default 1000)
-  --window BYTES          limits.flow_window_bytes of the bench's hubs (default 4194304)
+  --window BYTES          limits.flow_window_bytes of the bench's hubs (default: the hub's default, auto-tuned)
+  --rtt MS                WAN rows instead (direct and the tunnel across a delay relay of MS round trip)
   --dist DIR              the built apps to measure (default: this checkout's dist/; compare another build)
   --out FILE              the JSON results (default bench/results/latest.json)
   --cpu-prof              hub/agent .cpuprofile files under bench/profiles/ (see bench/profile-summary.js)
@@ -66,6 +69,7 @@ try {
       agents: { type: 'string' },
       dist: { type: 'string' },
       window: { type: 'string' },
+      rtt: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }).values;
@@ -93,8 +97,10 @@ const WORKLOADS = (args.workloads ?? '').split(',').filter(Boolean);
 const OUT = path.resolve(args.out ?? path.join(__dirname, 'results', 'latest.json'));
 const IDLE_FLOWS = positiveInt('flows', 10_000);
 const AGENTS = positiveInt('agents', 1000);
-/** limits.flow_window_bytes in the bench's hub config (the per-flow window ceiling). */
-const WINDOW = positiveInt('window', 4 * 1024 * 1024);
+/** limits.flow_window_bytes in the bench's hub config (undefined: the hub's default, as users run it). */
+const WINDOW = positiveInt('window', undefined);
+/** --rtt MS: the WAN rows (bench/wan.js) instead of the loopback workloads. */
+const RTT = positiveInt('rtt', undefined);
 const MiB = 1024 * 1024;
 /** Where the built apps are (default: this checkout's dist/); another build can be compared with --dist. */
 const DIST = path.resolve(args.dist ?? path.join(root, 'dist'));
@@ -161,14 +167,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Starts `node script`, stdout+stderr to a log file; resolves once a JSON log line satisfies
  * `ready` (the file is polled: start-up only, never during measurements).
  */
-async function startNode(name, script, env, ready, extraArgs = []) {
+async function startNode(name, script, env, ready, extraArgs = [], scriptArgs = []) {
   if (bailing) throw new Error('the bench is stopping'); // nothing new once the cleanup has begun
   const log = path.join(tmpDir, `${name}.log`);
   const fd = fs.openSync(log, 'w');
   const args = [...extraArgs];
   if (name !== 'target' && process.env.NC_BENCH_NODE_ARGS) args.push(...process.env.NC_BENCH_NODE_ARGS.split(' ').filter(Boolean));
   if (CPU_PROF && name !== 'target') args.push('--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}.${Date.now()}.cpuprofile`);
-  const proc = spawn(process.execPath, [...args, script], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  const proc = spawn(process.execPath, [...args, script, ...scriptArgs], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   children.add(proc);
   proc.on('exit', () => children.delete(proc));
@@ -247,7 +253,7 @@ function hubConfig(name, withListener, ha) {
       `server: { bind: '127.0.0.1:0', drain_timeout_sec: 0 }`,
       `auth: { hs256_secret_file: ${path.join(tmpDir, 'secret')} }`,
       // keepalive 1 s on the HA hubs: a mesh PING (an RTT sample) every second on each link.
-      `limits: { flow_window_bytes: ${WINDOW}, max_frame_bytes: 1048576, max_flows_per_agent: 100000, max_pending_opens_per_agent: 2048, keepalive_sec: ${ha ? 1 : 15} }`,
+      `limits: { ${WINDOW === undefined ? '' : `flow_window_bytes: ${WINDOW}, `}max_frame_bytes: 1048576, max_flows_per_agent: 100000, max_pending_opens_per_agent: 2048, keepalive_sec: ${ha ? 1 : 15} }`,
       `logging: { mask_ips: true }`,
       ...haLines,
       withListener ? `listeners:\n  - { name: bench, bind: '127.0.0.1:0', connector: bench }` : 'listeners: []',
@@ -267,13 +273,16 @@ async function startHub(name, withListener = true, ha = undefined) {
   return hub;
 }
 
-async function startAgent(name, hub, targetPort, alsoHubs = []) {
+async function startAgent(name, hub, targetPort, alsoHubs = [], viaPort = undefined) {
   return startNode(
     name,
     path.join(DIST, 'apps/premise-agent/main.js'),
     {
       NC_CONFIG: path.join(tmpDir, 'none.yaml'),
-      NC_CLOUD_URL: [hub, ...alsoHubs].map((h) => `ws://127.0.0.1:${h.found.httpPort}/tunnel`).join(','),
+      NC_CLOUD_URL:
+        viaPort !== undefined
+          ? `ws://127.0.0.1:${viaPort}/tunnel`
+          : [hub, ...alsoHubs].map((h) => `ws://127.0.0.1:${h.found.httpPort}/tunnel`).join(','),
       NC_AGENT_ID: 'bench-agent',
       NC_TOKEN: await token('bench-agent'),
       NC_CONNECTORS: `bench=127.0.0.1:${targetPort}`,
@@ -988,6 +997,10 @@ async function main() {
     if (e.event === 'target_started') f.port = e.port;
     return f.port > 0;
   });
+  if (RTT !== undefined) {
+    await wanMain(target, started);
+    return;
+  }
   const variants = VARIANTS.filter((v) => ONLY.length === 0 || ONLY.includes(v.name));
   const redis = variants.some((v) => v.ha) ? await startRedis() : undefined;
   const ctx = { target: { port: target.found.port }, redis: () => redis };
@@ -1023,7 +1036,7 @@ async function main() {
     when: new Date().toISOString(),
     quick: QUICK,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, kernel: os.release() },
-    params: { ...P, idle_flows: IDLE_FLOWS, agents: AGENTS, flow_window_bytes: WINDOW },
+    params: { ...P, idle_flows: IDLE_FLOWS, agents: AGENTS, flow_window_bytes: WINDOW ?? 'hub default' },
     results,
     table,
   };
@@ -1031,6 +1044,33 @@ async function main() {
   fs.writeFileSync(OUT, `${JSON.stringify(doc, null, 2)}\n`);
   process.stdout.write(`${table}\n\nJSON: ${path.relative(process.cwd(), OUT)}${CPU_PROF ? `\nprofiles: ${path.relative(process.cwd(), profDir)}` : ''}\n`);
 }
+
+/** `--rtt MS`: the WAN rows (bench/wan.js), printed and written to --out (default bench/results/wan-rtt<MS>.json). */
+async function wanMain(target, started) {
+  const { runWan } = require('./wan');
+  const { results, table } = await runWan(RTT, {
+    startNodeArgs: (name, script, args) =>
+      startNode(name, path.join(__dirname, script), {}, (e, f) => {
+        if (e.event === 'relay_ready') f.port = e.port;
+        return f.port > 0;
+      }, [], args),
+    startHub: (name) => startHub(name),
+    startAgent: (name, hub, targetPort, viaPort) => startAgent(name, hub, targetPort, [], viaPort),
+    stopProc,
+    targetPort: target.found.port,
+    quick: QUICK,
+    only: ONLY,
+    progress,
+  });
+  await stopProc(target);
+  progress(`done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  const out = argv.includes('--out') ? OUT : path.join(__dirname, 'results', `wan-rtt${RTT}.json`);
+  const doc = { when: new Date().toISOString(), quick: QUICK, rtt_ms: RTT, flow_window_bytes: WINDOW ?? 'hub default', results, table };
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify(doc, null, 2)}\n`);
+  process.stdout.write(`${table}\n\nJSON: ${path.relative(process.cwd(), out)}\n`);
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // Cleanup: the processes this bench started and its temporary directory go away on every exit path —

@@ -4,6 +4,7 @@ import { FlowEvent, FlowState, transition } from './flow-state';
 import type { FlowMetrics } from './flow-metrics';
 import type { FrameTransport } from './frame-transport';
 import type { WindowBudget } from './window-budget';
+import { Clock, MONOTONIC_CLOCK, ReceiveWindow, RttSource } from './receive-window';
 import { resetSocket } from './reset-socket';
 
 /** What a flow needs from the session that owns it. */
@@ -30,18 +31,17 @@ export interface FlowInit {
   readonly recvWindow: number;
   /**
    * How far the receive window may grow for a bulk flow (default: recvWindow, no growth);
-   * growth is taken from `budget`, the tunnel's cap.
+   * growth is taken from `budget`, the tunnel's cap, and sized from `rtt` (see ReceiveWindow).
    */
   readonly maxRecvWindow?: number;
   readonly budget?: WindowBudget;
+  /** The tunnel's round trip; without it the window does not grow. */
+  readonly rtt?: RttSource;
+  /** Monotonic ms clock for window tuning (default performance.now). */
+  readonly clock?: Clock;
   /** This flow's counters (default: the host's). */
   readonly metrics?: FlowMetrics;
 }
-
-/** A flow that consumed half its window within this is window-limited: its window doubles. */
-const GROW_WITHIN_MS = 20;
-/** A flow that took longer than this for half its window gives its growth back, halving at a time. */
-const SHRINK_AFTER_MS = 1000;
 
 export type FlowEnd = 'fin' | 'rst_sent' | 'rst_recv' | 'transport_lost';
 
@@ -65,10 +65,7 @@ export class Flow {
   end: FlowEnd | undefined;
 
   private credit: number;
-  private recvWindow: number;
-  private readonly initialRecvWindow: number;
-  private readonly maxRecvWindow: number;
-  private readonly budget: WindowBudget | undefined;
+  private readonly window: ReceiveWindow;
   private readonly metrics: FlowMetrics;
   private recvAvailable: number;
   /** Flushed to the socket, not yet granted back to the peer. */
@@ -76,7 +73,6 @@ export class Flow {
   /** Bytes of DATA written to the socket, and how many of them were already counted as flushed. */
   private written = 0;
   private flushed = 0;
-  private lastGrantAt = 0;
   /** One callback for every socket write (Node batches same-callback completions into one tick). */
   private readonly onWritten = (): void => this.countFlushed();
   private held: Buffer | null = null;
@@ -92,13 +88,15 @@ export class Flow {
     this.connector = init.connector;
     this.socket = init.socket;
     this.credit = init.sendWindow;
-    this.recvWindow = init.recvWindow;
-    this.initialRecvWindow = init.recvWindow;
-    this.maxRecvWindow = Math.max(init.recvWindow, init.maxRecvWindow ?? init.recvWindow);
-    this.budget = init.budget;
+    const max = Math.max(init.recvWindow, init.maxRecvWindow ?? init.recvWindow);
+    this.window = new ReceiveWindow(init.recvWindow, max, init.budget, init.rtt, init.clock ?? MONOTONIC_CLOCK);
     this.metrics = init.metrics ?? host.metrics;
     this.recvAvailable = init.recvWindow;
-    this.lastGrantAt = this.startedAt;
+  }
+
+  /** Our current receive window (grows for a bulk flow, see ReceiveWindow). */
+  get recvWindow(): number {
+    return this.window.size;
   }
 
   /** Starts pumping the socket. */
@@ -210,27 +208,12 @@ export class Flow {
     this.consumed += flushed - this.flushed;
     this.flushed = flushed;
     // Like yamux: grant credit back only past half a window, so updates stay rare.
-    if (this.consumed >= this.recvWindow / 2) this.grant();
+    if (this.consumed >= this.window.size / 2) this.grant();
   }
 
-  /** Returns the consumed bytes as credit, growing the window of a bulk flow (or shrinking an idle one). */
+  /** Returns the consumed bytes as credit, growing the window of a bulk flow (or shrinking a slow one). */
   private grant(): void {
-    const now = Date.now();
-    const elapsed = now - this.lastGrantAt;
-    this.lastGrantAt = now;
-    let growth = 0;
-    const budget = this.budget;
-    if (budget !== undefined) {
-      if (elapsed <= GROW_WITHIN_MS && this.recvWindow < this.maxRecvWindow) {
-        growth = budget.take(Math.min(this.recvWindow, this.maxRecvWindow - this.recvWindow));
-      } else if (elapsed >= SHRINK_AFTER_MS && this.recvWindow > this.initialRecvWindow) {
-        const shrink = Math.min(this.consumed, this.recvWindow - Math.max(this.initialRecvWindow, this.recvWindow / 2));
-        budget.give(shrink);
-        growth = -shrink;
-      }
-    }
-    const increment = this.consumed + growth;
-    this.recvWindow += growth;
+    const increment = this.window.grant(this.consumed);
     this.consumed = 0;
     if (increment <= 0) return;
     this.recvAvailable += increment;
@@ -311,10 +294,7 @@ export class Flow {
     if (this.finished || !this.socketClosed || this.state !== FlowState.CLOSED) return;
     this.finished = true;
     this.held = null;
-    if (this.budget !== undefined && this.recvWindow > this.initialRecvWindow) {
-      this.budget.give(this.recvWindow - this.initialRecvWindow);
-      this.recvWindow = this.initialRecvWindow;
-    }
+    this.window.release();
     this.host.flowClosed(this);
   }
 }

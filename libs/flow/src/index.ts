@@ -11,5 +11,14 @@ export type { MuxOptions } from './mux-session';
 export { WsTransport, zeroMask } from './ws-transport';
 export { WsFrameReader } from './ws-frame-reader';
 export type { WsPayloadSink } from './ws-frame-reader';
-export { WindowBudget, INITIAL_FLOW_WINDOW_BYTES, DEFAULT_TUNNEL_WINDOW_BYTES } from './window-budget';
+export {
+  WindowBudget,
+  INITIAL_FLOW_WINDOW_BYTES,
+  DEFAULT_MAX_FLOW_WINDOW_BYTES,
+  DEFAULT_TUNNEL_WINDOW_BYTES,
+  DEFAULT_PROCESS_WINDOW_BYTES,
+  PROCESS_WINDOW_BUDGET,
+} from './window-budget';
+export { ReceiveWindow, RttEstimator, MONOTONIC_CLOCK, RTT_FLOOR_MS, RTT_MAX_AGE_MS } from './receive-window';
+export type { Clock, RttSource } from './receive-window';
 export type { WsTransportOptions } from './ws-transport';

@@ -20,6 +20,7 @@ import { NOOP_FLOW_METRICS } from './flow-metrics';
 import type { FrameTransport } from './frame-transport';
 import { MuxOptions, MuxSession } from './mux-session';
 import { closeSocketPairs, socketPair } from './socket-pair.test-util';
+import { WindowBudget } from './window-budget';
 
 interface Sent {
   readonly type: FrameType;
@@ -227,6 +228,28 @@ describe('MuxSession: session frames', () => {
     expect(s.rtts).toHaveLength(1);
   });
 
+  it('sizes flow windows with the PONG round trip: no growth before a sample (a probe PING goes out), growth after', async () => {
+    const { t, s } = setup({ processBudget: new WindowBudget(1 << 30) });
+    const { mine } = await socketPair();
+    const flow = s.open(1, mine);
+    const feed = (n: number): void => {
+      for (let off = 0; off < n; off += 4000) s.handleMessage(encodeData(1, Buffer.alloc(Math.min(4000, n - off))), true);
+    };
+    const increments = (): number[] => t.of(FrameType.WINDOW_UPDATE).map((f) => f.payload.readUInt32BE(0));
+    feed(32 * 1024); // half the 64 KiB window: a grant, with no round trip known yet
+    expect(increments()).toEqual([32 * 1024]);
+    expect(t.of(FrameType.PING)).toHaveLength(1); // the probe
+    expect(flow.recvWindow).toBe(64 * 1024);
+    const sentAt = Buffer.alloc(8);
+    sentAt.writeDoubleBE(performance.now() - 50, 0); // a 50 ms round trip
+    s.handleMessage(encodePing(FrameType.PONG, sentAt), true);
+    expect(s.rtt.lastMs).toBeGreaterThanOrEqual(50);
+    feed(32 * 1024); // the next half window, drained at once: far faster than the window needs
+    expect(increments()).toEqual([32 * 1024, 32 * 1024 + 64 * 1024]);
+    expect(flow.recvWindow).toBe(128 * 1024);
+    expect(s.windowBudget.inUse).toBe(64 * 1024);
+  });
+
   it('counts and ignores frames for unknown flows', () => {
     const { t, s } = setup();
     s.handleMessage(Buffer.concat([encodeData(42, Buffer.from('x')), encodeFin(42), encodeRst(42, RstReason.LIMIT), encodeWindowUpdate(42, 1)]), true);
@@ -321,21 +344,25 @@ describe('MuxSession: flows', () => {
 });
 
 describe('MuxSession: keepalive', () => {
-  it('pings every interval and declares the peer dead after three silent intervals', () => {
+  it('pings at once (a first round trip to size windows), every interval, and declares the peer dead after three silent intervals', () => {
     jest.useFakeTimers();
     const { t, s } = setup({ keepaliveMs: 1000 });
     s.keepalive();
-
-    jest.advanceTimersByTime(1000);
     expect(t.frames.map((f) => [f.type, f.flowId, f.payload.length])).toEqual([[FrameType.PING, 0, 8]]);
 
+    jest.advanceTimersByTime(1000);
+    expect(t.frames.map((f) => [f.type, f.flowId, f.payload.length])).toEqual([
+      [FrameType.PING, 0, 8],
+      [FrameType.PING, 0, 8],
+    ]);
+
     jest.advanceTimersByTime(2000); // t = 3000: silent for exactly 3 intervals, not more
-    expect(t.of(FrameType.PING)).toHaveLength(3);
+    expect(t.of(FrameType.PING)).toHaveLength(4);
     expect(s.deadPeers).toBe(0);
 
     jest.advanceTimersByTime(1000); // t = 4000
     expect(s.deadPeers).toBe(1);
-    expect(t.of(FrameType.PING)).toHaveLength(3);
+    expect(t.of(FrameType.PING)).toHaveLength(4);
     expect(s.isClosed).toBe(true);
 
     jest.advanceTimersByTime(10_000); // timer stopped by teardown

@@ -17,20 +17,39 @@ import {
 import { Flow, FlowHost } from './flow';
 import type { FlowMetrics } from './flow-metrics';
 import type { FrameTransport } from './frame-transport';
-import { DEFAULT_TUNNEL_WINDOW_BYTES, INITIAL_FLOW_WINDOW_BYTES, WindowBudget } from './window-budget';
+import { MONOTONIC_CLOCK, RttEstimator } from './receive-window';
+import {
+  DEFAULT_MAX_FLOW_WINDOW_BYTES,
+  DEFAULT_TUNNEL_WINDOW_BYTES,
+  INITIAL_FLOW_WINDOW_BYTES,
+  PROCESS_WINDOW_BUDGET,
+  WindowBudget,
+} from './window-budget';
 import { WsFrameReader, type WsPayloadSink } from './ws-frame-reader';
 
 export interface MuxOptions {
   readonly maxFrameBytes: number;
-  /** Per-flow receive window, both directions (the hub announces it in HELLO_ACK). */
+  /**
+   * Per-flow initial receive window, both directions (the hub announces it in HELLO_ACK;
+   * flows start at min(this, INITIAL_FLOW_WINDOW_BYTES)).
+   */
   readonly flowWindowBytes: number;
+  /**
+   * Ceiling of one flow's auto-tuned receive window (limits.max_flow_window_bytes); default
+   * DEFAULT_MAX_FLOW_WINDOW_BYTES. Never below flowWindowBytes.
+   */
+  readonly maxFlowWindowBytes?: number;
   readonly keepaliveMs: number;
   readonly metrics: FlowMetrics;
   /**
    * Per-tunnel cap on receive-window growth (see WindowBudget); default
-   * DEFAULT_TUNNEL_WINDOW_BYTES. Proposed config key: limits.tunnel_window_bytes.
+   * DEFAULT_TUNNEL_WINDOW_BYTES (limits.tunnel_window_bytes).
    */
   readonly tunnelWindowBytes?: number;
+  /** The budget the tunnel's budget takes from (default: PROCESS_WINDOW_BUDGET). */
+  readonly processBudget?: WindowBudget;
+  /** Sets the cap of PROCESS_WINDOW_BUDGET (limits.process_window_bytes), when the process has that config. */
+  readonly processWindowBytes?: number;
 }
 
 type FrameHandler = (frame: Frame) => void;
@@ -52,6 +71,9 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
   unknownFlowFrames = 0;
   /** The tunnel's budget for receive-window growth, shared by its flows. */
   readonly windowBudget: WindowBudget;
+  /** The tunnel's round trip (PING/PONG), which sizes the flows' receive windows. */
+  readonly rtt: RttEstimator;
+  private maxFlowWindowBytes: number;
 
   private readonly handlers = new Map<FrameType, FrameHandler>();
   /** Decodes the messages a WsFrameReader streams off the socket (see readFramesFrom). */
@@ -70,7 +92,10 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
     this.maxFrameBytes = options.maxFrameBytes;
     this.flowWindowBytes = options.flowWindowBytes;
     this.keepaliveMs = options.keepaliveMs;
-    this.windowBudget = new WindowBudget(options.tunnelWindowBytes ?? DEFAULT_TUNNEL_WINDOW_BYTES);
+    this.maxFlowWindowBytes = options.maxFlowWindowBytes ?? DEFAULT_MAX_FLOW_WINDOW_BYTES;
+    if (options.processWindowBytes !== undefined) PROCESS_WINDOW_BUDGET.resize(options.processWindowBytes);
+    this.windowBudget = new WindowBudget(options.tunnelWindowBytes ?? DEFAULT_TUNNEL_WINDOW_BYTES, options.processBudget ?? PROCESS_WINDOW_BUDGET);
+    this.rtt = new RttEstimator(() => this.sendPing(), MONOTONIC_CLOCK);
     transport.maxMessageBytes = options.maxFrameBytes;
     this.stream = new MessageStreamDecoder(options.maxFrameBytes, { frame: this.dispatch, data: this.dispatchData });
     // DATA, WINDOW_UPDATE, FIN and RST are dispatched inline by `dispatch` (no handler lookup,
@@ -81,8 +106,9 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
   }
 
   /** Adopts the limits the hub announced (agent side, after HELLO_ACK); applies to flows opened afterwards. */
-  protected configure(limits: { flowWindowBytes: number; maxFrameBytes: number; keepaliveMs: number }): void {
+  protected configure(limits: { flowWindowBytes: number; maxFrameBytes: number; keepaliveMs: number; maxFlowWindowBytes?: number }): void {
     this.flowWindowBytes = limits.flowWindowBytes;
+    if (limits.maxFlowWindowBytes !== undefined) this.maxFlowWindowBytes = limits.maxFlowWindowBytes;
     this.maxFrameBytes = limits.maxFrameBytes;
     this.maxDataPayload = limits.maxFrameBytes - HEADER_BYTES;
     this.keepaliveMs = limits.keepaliveMs;
@@ -185,8 +211,9 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
 
   /**
    * Creates, registers and starts a flow for a socket. Both ends start every flow at
-   * min(flow_window_bytes, INITIAL_FLOW_WINDOW_BYTES) each way; the receiver grows the
-   * window of a bulk flow up to flow_window_bytes within the tunnel's budget.
+   * min(flow_window_bytes, INITIAL_FLOW_WINDOW_BYTES) each way (the wire contract); the
+   * receiver alone auto-tunes its window from the tunnel's round trip and the flow's drain
+   * rate, up to max(flow_window_bytes, max_flow_window_bytes), within the tunnel's budget.
    */
   protected addFlow(id: number, connector: string, socket: Socket, metrics?: FlowMetrics): Flow {
     const initial = Math.min(this.flowWindowBytes, INITIAL_FLOW_WINDOW_BYTES);
@@ -197,8 +224,9 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
       metrics,
       sendWindow: initial,
       recvWindow: initial,
-      maxRecvWindow: this.flowWindowBytes,
+      maxRecvWindow: Math.max(this.flowWindowBytes, this.maxFlowWindowBytes),
       budget: this.windowBudget,
+      rtt: this.rtt,
     });
     this.flows.set(id, flow);
     flow.start();
@@ -232,11 +260,13 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
 
   // ---- keepalive ----------------------------------------------------------
 
+  /** Starts the keepalive, with a first PING at once: flows get a round trip to size windows within one RTT. */
   protected startKeepalive(): void {
     this.stopKeepalive();
     this.lastSeen = Date.now();
     this.keepaliveTimer = setInterval(() => this.keepaliveTick(), this.keepaliveMs);
     this.keepaliveTimer.unref();
+    this.rtt.rttMs();
   }
 
   protected stopKeepalive(): void {
@@ -250,15 +280,24 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
       this.deadPeer();
       return;
     }
+    this.sendPing();
+  }
+
+  /** A keepalive PING, or a probe for a fresh round trip (RttEstimator). */
+  private sendPing(): void {
+    if (this.closed) return;
     const opaque = Buffer.allocUnsafe(8);
     opaque.writeDoubleBE(performance.now(), 0);
     this.transport.send(encodePing(FrameType.PING, opaque));
   }
 
   private onPong(payload: Buffer): void {
+    if (payload.length < 8) return;
     const sentAt = payload.readDoubleBE(0);
     const rtt = performance.now() - sentAt;
-    if (Number.isFinite(rtt) && rtt >= 0 && rtt < 3_600_000) this.onRtt(rtt / 1000);
+    if (!(Number.isFinite(rtt) && rtt >= 0 && rtt < 3_600_000)) return;
+    this.rtt.sample(rtt);
+    this.onRtt(rtt / 1000);
   }
 
   protected onRtt(_seconds: number): void {}

@@ -125,6 +125,9 @@ describe('decodeHelloAck', () => {
     ['a fractional epoch', json({ ...ACK, epoch: 2.5 })],
     ['a string epoch', json({ ...ACK, epoch: '7' })],
     ['an epoch beyond 2^53', Buffer.from('{"replica_id":"r","flow_window_bytes":1,"max_frame_bytes":1048576,"keepalive_sec":15,"epoch":9007199254740993}')],
+    ['a zero window ceiling', json({ ...ACK, max_flow_window_bytes: 0 })],
+    ['a window ceiling beyond 1 GiB', json({ ...ACK, max_flow_window_bytes: 1024 * 1024 * 1024 + 1 })],
+    ['a string window ceiling', json({ ...ACK, max_flow_window_bytes: '16777216' })],
   ])('refuses %s with INVALID_PAYLOAD', (_what, payload) => {
     expect(codeOf(decodeHelloAck(payload))).toBe(FrameErrorCode.INVALID_PAYLOAD);
   });
@@ -134,6 +137,11 @@ describe('decodeHelloAck', () => {
     const high = { replica_id: 'r', flow_window_bytes: 1024 * 1024 * 1024, max_frame_bytes: 64 * 1024 * 1024, keepalive_sec: 3600 };
     expect(decodeHelloAck(json(low))).toEqual(low);
     expect(decodeHelloAck(json(high))).toEqual(high);
+  });
+
+  it('carries the window ceiling (limits.max_flow_window_bytes) when the hub sends one; older hubs do not', () => {
+    expect(decodeHelloAck(json({ ...ACK, max_flow_window_bytes: 16 * 1024 * 1024 }))).toEqual({ ...ACK, max_flow_window_bytes: 16 * 1024 * 1024 });
+    expect(decodeHelloAck(json(ACK))).not.toHaveProperty('max_flow_window_bytes');
   });
 
   it('carries the HA ownership epoch when the hub sends one', () => {

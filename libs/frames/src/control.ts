@@ -16,6 +16,11 @@ export interface HelloAckBody {
   readonly keepalive_sec: number;
   /** HA: the ownership epoch the hub holds for this agent (absent with HA off or registry down). */
   readonly epoch?: number;
+  /**
+   * Ceiling of a flow's auto-tuned receive window (limits.max_flow_window_bytes); absent from
+   * older hubs (the agent uses its default). Each receiver sizes its own window: not a wire limit.
+   */
+  readonly max_flow_window_bytes?: number;
 }
 
 /** GOAWAY: the sender is draining; no new flows on this session. */
@@ -68,18 +73,23 @@ export function decodeHello(payload: Buffer): HelloBody | FrameError {
 export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
   const obj = parseJson(payload, 'HELLO_ACK');
   if (obj instanceof FrameError) return obj;
-  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch } = obj;
+  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch, max_flow_window_bytes } = obj;
   if (
     typeof replica_id !== 'string' ||
     !isIntIn(flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES) ||
     !isIntIn(max_frame_bytes, ACK_MIN_FRAME_BYTES, ACK_MAX_FRAME_BYTES) ||
     !isIntIn(keepalive_sec, 1, ACK_MAX_KEEPALIVE_SEC) ||
-    (epoch !== undefined && !isIntIn(epoch, 1, Number.MAX_SAFE_INTEGER))
+    (epoch !== undefined && !isIntIn(epoch, 1, Number.MAX_SAFE_INTEGER)) ||
+    (max_flow_window_bytes !== undefined && !isIntIn(max_flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES))
   ) {
     return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO_ACK: missing or invalid fields', 0);
   }
-  const ack = { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec };
-  return epoch === undefined ? ack : { ...ack, epoch };
+  const ack: HelloAckBody = { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec };
+  return {
+    ...ack,
+    ...(epoch === undefined ? {} : { epoch }),
+    ...(max_flow_window_bytes === undefined ? {} : { max_flow_window_bytes }),
+  };
 }
 
 export function decodeGoaway(payload: Buffer): GoawayBody {

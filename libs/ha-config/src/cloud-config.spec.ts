@@ -39,7 +39,9 @@ describe('parseCloudConfig: defaults', () => {
       limits: {
         maxFrameBytes: 1048576,
         flowWindowBytes: 262144,
+        maxFlowWindowBytes: 16777216,
         tunnelWindowBytes: 67108864,
+        processWindowBytes: 268435456,
         maxFlowsPerAgent: 10000,
         maxPendingOpensPerAgent: 256,
         helloTimeoutSec: 10,

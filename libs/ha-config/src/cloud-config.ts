@@ -32,7 +32,9 @@ const L = LIMIT_FIELDS;
 export const LIMIT_DEFAULTS: LimitsConfig = Object.freeze({
   maxFrameBytes: L.max_frame_bytes.default,
   flowWindowBytes: L.flow_window_bytes.default,
+  maxFlowWindowBytes: L.max_flow_window_bytes.default,
   tunnelWindowBytes: L.tunnel_window_bytes.default,
+  processWindowBytes: L.process_window_bytes.default,
   maxFlowsPerAgent: L.max_flows_per_agent.default,
   maxPendingOpensPerAgent: L.max_pending_opens_per_agent.default,
   helloTimeoutSec: L.hello_timeout_sec.default,
@@ -113,7 +115,9 @@ function parseLimits(raw: unknown): LimitsConfig {
   return {
     maxFrameBytes: intField(L.max_frame_bytes, f['max_frame_bytes'], at('max_frame_bytes')),
     flowWindowBytes: intField(L.flow_window_bytes, f['flow_window_bytes'], at('flow_window_bytes')),
+    maxFlowWindowBytes: intField(L.max_flow_window_bytes, f['max_flow_window_bytes'], at('max_flow_window_bytes')),
     tunnelWindowBytes: intField(L.tunnel_window_bytes, f['tunnel_window_bytes'], at('tunnel_window_bytes')),
+    processWindowBytes: intField(L.process_window_bytes, f['process_window_bytes'], at('process_window_bytes')),
     maxFlowsPerAgent: intField(L.max_flows_per_agent, f['max_flows_per_agent'], at('max_flows_per_agent')),
     maxPendingOpensPerAgent: intField(L.max_pending_opens_per_agent, f['max_pending_opens_per_agent'], at('max_pending_opens_per_agent')),
     helloTimeoutSec: intField(L.hello_timeout_sec, f['hello_timeout_sec'], at('hello_timeout_sec')),

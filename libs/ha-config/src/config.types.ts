@@ -48,9 +48,14 @@ export interface ListenerConfig {
 
 export interface LimitsConfig {
   readonly maxFrameBytes: number; // 1048576
-  readonly flowWindowBytes: number; // 262144 (ceiling of one flow's window; flows start at <= 256 KiB and grow)
-  /** Growth budget shared by the flows of one tunnel (windows above their start size). */
+  /** A flow's initial receive window, each way (min(this, 256 KiB) on the wire), and the size it shrinks back to. */
+  readonly flowWindowBytes: number; // 262144
+  /** Ceiling of one flow's auto-tuned receive window (max with flowWindowBytes; equal to it = tuning off). */
+  readonly maxFlowWindowBytes: number; // 16777216
+  /** Growth budget shared by the flows of one tunnel or mesh link (windows above their start size). */
   readonly tunnelWindowBytes: number; // 67108864
+  /** Growth budget shared by every tunnel and mesh link of the process. */
+  readonly processWindowBytes: number; // 268435456
   readonly maxFlowsPerAgent: number; // 10000
   readonly maxPendingOpensPerAgent: number; // 256
   readonly helloTimeoutSec: number; // 10

@@ -323,7 +323,11 @@ export abstract class LinkSocket {
     if (!Number.isFinite(rtt) || rtt < 0 || rtt > 3600) return;
     this.rttSeconds = rtt;
     this.metrics.rtt(rtt);
+    this.rttSample(rtt);
   }
+
+  /** A round trip was measured (seconds): subclasses size flow windows with it. */
+  protected rttSample(_seconds: number): void {}
 
   private onGoaway(): void {
     if (this.state === LinkState.UP) this.lifecycle.apply(LinkEvent.DRAIN);

@@ -1,4 +1,5 @@
 import { MESH_MAX_CID } from '@nowconnect/frames';
+import type { ReceiveWindow } from '@nowconnect/flow';
 
 /** Which end of a link this hub is: it decides the parity of the CIDs it allocates. */
 export type LinkRole = 'dialer' | 'acceptor';
@@ -18,8 +19,10 @@ export interface MeshChannel {
   sendSeq: number;
   /** Bytes of M_DATA the peer still accepts. */
   sendCredit: number;
-  /** Our receive window for the flow. */
+  /** Our initial receive window for the flow (announced in M_OPEN / M_OPEN_ACK). */
   readonly recvWindow: number;
+  /** Our auto-tuned receive window (absent: fixed at recvWindow). */
+  readonly window: ReceiveWindow | undefined;
   /** Bytes the peer may still send before our next M_WINDOW_UPDATE. */
   recvAvailable: number;
   /** Bytes delivered and flushed since the last M_WINDOW_UPDATE. */
@@ -84,8 +87,10 @@ export class ChannelTable {
     localOpened: boolean;
     sendCredit: number;
     recvWindow: number;
+    window?: ReceiveWindow;
   }): MeshChannel {
     const ch: MeshChannel = {
+      window: undefined,
       ...init,
       acked: false,
       sendSeq: 0,

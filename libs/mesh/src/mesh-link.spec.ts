@@ -11,6 +11,7 @@ import {
   MeshRstReason,
 } from '@nowconnect/frames';
 import WebSocket from 'ws';
+import { WindowBudget } from '@nowconnect/flow';
 import { LinkState } from './link-state';
 import { MeshLink, MeshLinkOptions } from './mesh-link';
 import { linkOptions, linkPair, MeshServer, RawPeer, Recorder, RecordingMetrics, stopMeshServers } from './mesh-link.test-util';
@@ -175,6 +176,38 @@ describe('MeshLink: flows', () => {
     expect(a.bytes(fast.cid).equals(big)).toBe(true);
     expect(a.bytes(slow.cid).length).toBe(window);
     expect(dialer.sendData(slow.cid, big)).toBe(0); // still no credit
+  });
+
+  it('a bulk flow\'s receive window grows from the link\'s round trip, within the link budget; closing gives it back', async () => {
+    const processBudget = new WindowBudget(1 << 30);
+    const initial = 64 * 1024;
+    const { dialer, acceptor, d, a } = await linkPair({}, { flowWindowBytes: initial, processBudget, ownerEpoch: () => 1 });
+    const r = dialer.openFlow('agent-1', 'c', 1);
+    if (!('cid' in r)) throw new Error('refused');
+    const cid = r.cid;
+    await d.waitFor('openAck');
+    let grown = 0;
+    a.onData = (link, c, p) => {
+      link.consumed(c, p.length);
+      grown = Math.max(grown, link.channel(c)?.window?.size ?? 0);
+    };
+    const big = randomBytes(16 * 1024 * 1024);
+    let sent = 0;
+    d.onWritable = (_l, c) => {
+      if (c !== cid || sent === big.length) return;
+      sent += dialer.sendData(cid, big.subarray(sent));
+      if (sent === big.length) dialer.finFlow(cid);
+    };
+    sent += dialer.sendData(cid, big);
+    await a.waitFor('fin', (e) => e.cid === cid);
+    expect(createHash('sha256').update(a.bytes(cid)).digest('hex')).toBe(createHash('sha256').update(big).digest('hex'));
+    expect(grown).toBeGreaterThan(initial);
+    expect(acceptor.windowBudget.inUse).toBe(grown - initial);
+    expect(processBudget.inUse).toBe(grown - initial);
+    acceptor.finFlow(cid); // both ways ended: the flow is forgotten, its growth returned
+    expect(acceptor.flowCount).toBe(0);
+    expect(acceptor.windowBudget.inUse).toBe(0);
+    expect(processBudget.inUse).toBe(0);
   });
 
   it('a reset travels to the other end and forgets the flow', async () => {

@@ -13,6 +13,15 @@ import {
   meshMaxDataPayload,
   MeshRstReason,
 } from '@nowconnect/frames';
+import {
+  DEFAULT_MAX_FLOW_WINDOW_BYTES,
+  DEFAULT_TUNNEL_WINDOW_BYTES,
+  MONOTONIC_CLOCK,
+  PROCESS_WINDOW_BUDGET,
+  ReceiveWindow,
+  RttEstimator,
+  WindowBudget,
+} from '@nowconnect/flow';
 import type WebSocket from 'ws';
 import { CidDedup } from './cid-dedup';
 import { EpochFence, EpochLookup } from './epoch-fence';
@@ -22,8 +31,14 @@ import { ChannelTable, MeshChannel } from './mesh-channels';
 import type { BackpressureReason } from './mesh-metrics';
 
 export interface MeshLinkOptions extends LinkSocketOptions {
-  /** Our per-flow receive window (announced in M_OPEN / M_OPEN_ACK); limits.flow_window_bytes. */
+  /** Our per-flow initial receive window (announced in M_OPEN / M_OPEN_ACK); limits.flow_window_bytes. */
   readonly flowWindowBytes: number;
+  /** Ceiling of a flow's auto-tuned receive window (limits.max_flow_window_bytes; default 16 MiB). */
+  readonly maxFlowWindowBytes?: number;
+  /** The link's budget for window growth (limits.tunnel_window_bytes; default 64 MiB), taken from the process's. */
+  readonly linkWindowBytes?: number;
+  /** The budget the link's budget takes from (default: PROCESS_WINDOW_BUDGET). */
+  readonly processBudget?: WindowBudget;
   /** Current owner epoch of an agent on this hub (undefined: not owned here). */
   readonly ownerEpoch: EpochLookup;
   /** CIDs remembered by the dedup LRU (default 65 536). */
@@ -80,6 +95,9 @@ export class MeshLink extends LinkSocket {
   unknownFlowFrames = 0;
   /** The flow the M_DATA frame being read off the socket is for (0: none, or dropped). */
   private streamCid = 0;
+  /** Growth of the flows' receive windows (see ReceiveWindow), sized from the link's round trip. */
+  readonly windowBudget: WindowBudget;
+  private readonly rtt: RttEstimator;
 
   constructor(
     ws: WebSocket,
@@ -91,6 +109,8 @@ export class MeshLink extends LinkSocket {
     this.channels = new ChannelTable(options.role);
     this.dedup = new CidDedup({ maxEntries: options.dedupMaxEntries ?? 65_536, onDrop: () => this.metrics.dedupDropped() });
     this.fence = new EpochFence(options.ownerEpoch, () => this.metrics.epochMismatch());
+    this.windowBudget = new WindowBudget(options.linkWindowBytes ?? DEFAULT_TUNNEL_WINDOW_BYTES, options.processBudget ?? PROCESS_WINDOW_BUDGET);
+    this.rtt = new RttEstimator(() => this.ping(), MONOTONIC_CLOCK);
     this.start();
   }
 
@@ -132,7 +152,7 @@ export class MeshLink extends LinkSocket {
     const window = this.options.flowWindowBytes;
     // Encode first: bad names or epoch throw RangeError (a caller bug) before any state changes.
     const frame = encodeMeshOpen({ cid, epoch, seq: 1, connector, agentId, window });
-    const ch = this.channels.add({ cid, agentId, connector, epoch, localOpened: true, sendCredit: 0, recvWindow: window });
+    const ch = this.channels.add({ cid, agentId, connector, epoch, localOpened: true, sendCredit: 0, recvWindow: window, window: this.tunedWindow() });
     ch.sendSeq = 1;
     this.emit(frame, MeshFrameType.M_OPEN);
     return { cid };
@@ -179,11 +199,25 @@ export class MeshLink extends LinkSocket {
     const ch = this.channels.get(cid);
     if (ch === undefined || ch.finRecv || !this.isOpen()) return;
     ch.consumed += n;
-    if (ch.consumed >= ch.recvWindow / 2) {
-      this.emit(encodeMeshWindowUpdate(cid, ch.epoch, ++ch.sendSeq, ch.consumed), MeshFrameType.M_WINDOW_UPDATE);
-      ch.recvAvailable += ch.consumed;
-      ch.consumed = 0;
-    }
+    const window = ch.window;
+    if (ch.consumed < (window === undefined ? ch.recvWindow : window.size) / 2) return;
+    const increment = window === undefined ? ch.consumed : window.grant(ch.consumed);
+    ch.consumed = 0;
+    if (increment <= 0) return;
+    this.emit(encodeMeshWindowUpdate(cid, ch.epoch, ++ch.sendSeq, increment), MeshFrameType.M_WINDOW_UPDATE);
+    ch.recvAvailable += increment;
+  }
+
+  /** A new flow's receive window: starts at flow_window_bytes, auto-tuned from the link's round trip. */
+  private tunedWindow(): ReceiveWindow {
+    const initial = this.options.flowWindowBytes;
+    const max = Math.max(initial, this.options.maxFlowWindowBytes ?? DEFAULT_MAX_FLOW_WINDOW_BYTES);
+    this.rtt.rttMs(); // a first (or fresh) round-trip sample by the time the flow's window is sized
+    return new ReceiveWindow(initial, max, this.windowBudget, this.rtt, MONOTONIC_CLOCK);
+  }
+
+  protected override rttSample(seconds: number): void {
+    this.rtt.sample(seconds * 1000);
   }
 
   /** Our side of the flow ended (half-close). */
@@ -212,7 +246,10 @@ export class MeshLink extends LinkSocket {
 
   protected linkDown(reason: string): void {
     this.drainWaiters.clear();
-    for (const ch of this.channels.clear()) this.handler.reset(this, ch.cid, MeshRstReason.LINK_LOST);
+    for (const ch of this.channels.clear()) {
+      ch.window?.release();
+      this.handler.reset(this, ch.cid, MeshRstReason.LINK_LOST);
+    }
     this.handler.down(this, reason);
   }
 
@@ -337,6 +374,7 @@ export class MeshLink extends LinkSocket {
       localOpened: false,
       sendCredit: f.window,
       recvWindow: this.options.flowWindowBytes,
+      window: this.tunedWindow(),
     });
     this.handler.open(this, { cid: f.cid, agentId: f.agentId, connector: f.connector, epoch: f.epoch });
   }
@@ -352,6 +390,7 @@ export class MeshLink extends LinkSocket {
   }
 
   private forget(cid: number): void {
+    this.channels.get(cid)?.window?.release();
     this.channels.delete(cid);
     this.drainWaiters.delete(cid);
     this.closeIfDrained();

@@ -362,6 +362,8 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       helloTimeoutMs: limits.helloTimeoutSec * 1000,
       metrics: this.metrics,
       flowWindowBytes: limits.flowWindowBytes,
+      maxFlowWindowBytes: limits.maxFlowWindowBytes,
+      linkWindowBytes: limits.tunnelWindowBytes,
       ownerEpoch: (agentId) => {
         let epoch: number | undefined;
         for (const s of sessions.router.byAgentId(agentId)) {

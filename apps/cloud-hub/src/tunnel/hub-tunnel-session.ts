@@ -75,7 +75,9 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     super(new WsTransport(ws, socket, Math.max(TRANSPORT_HIGH_WATER_BYTES, 4 * limits.flowWindowBytes)), {
       maxFrameBytes: limits.maxFrameBytes,
       flowWindowBytes: limits.flowWindowBytes,
+      maxFlowWindowBytes: limits.maxFlowWindowBytes,
       tunnelWindowBytes: limits.tunnelWindowBytes,
+      processWindowBytes: limits.processWindowBytes,
       keepaliveMs: limits.keepaliveSec * 1000,
       metrics: deps.metrics.flow,
     });
@@ -129,6 +131,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
       encodeControl(FrameType.HELLO_ACK, {
         replica_id: ha.replicaId,
         flow_window_bytes: limits.flowWindowBytes,
+        max_flow_window_bytes: limits.maxFlowWindowBytes,
         max_frame_bytes: limits.maxFrameBytes,
         keepalive_sec: limits.keepaliveSec,
         ...(epoch === undefined ? {} : { epoch }),

@@ -90,7 +90,12 @@ export class AgentTunnelSession extends MuxSession {
       this.protocolError(ack);
       return;
     }
-    this.configure({ flowWindowBytes: ack.flow_window_bytes, maxFrameBytes: ack.max_frame_bytes, keepaliveMs: ack.keepalive_sec * 1000 });
+    this.configure({
+      flowWindowBytes: ack.flow_window_bytes,
+      maxFrameBytes: ack.max_frame_bytes,
+      keepaliveMs: ack.keepalive_sec * 1000,
+      ...(ack.max_flow_window_bytes === undefined ? {} : { maxFlowWindowBytes: ack.max_flow_window_bytes }),
+    });
     this.established = true;
     this.handle(FrameType.OPEN, (f) => this.onOpen(f));
     this.handle(FrameType.GOAWAY, (f) => this.onGoaway(f));

@@ -48,8 +48,10 @@ export const LISTENER_FIELDS = {
 
 export const LIMIT_FIELDS = {
   max_frame_bytes: { kind: 'int', min: MIN_MAX_FRAME_BYTES, max: 64 * MiB, default: MiB, doc: 'larger frame closes the link (protocol error)' },
-  flow_window_bytes: { kind: 'int', min: MIN_FLOW_WINDOW_BYTES, max: 1024 * MiB, default: 256 * 1024, doc: "ceiling of one flow's receive window" },
-  tunnel_window_bytes: { kind: 'int', min: MiB, max: 1024 * MiB, default: 64 * MiB, doc: 'window growth budget shared by the flows of one tunnel' },
+  flow_window_bytes: { kind: 'int', min: MIN_FLOW_WINDOW_BYTES, max: 1024 * MiB, default: 256 * 1024, doc: "a flow's initial (and smallest) receive window; it grows from the round trip and drain rate" },
+  max_flow_window_bytes: { kind: 'int', min: MIN_FLOW_WINDOW_BYTES, max: 1024 * MiB, default: 16 * MiB, doc: "ceiling of one flow's auto-tuned receive window" },
+  tunnel_window_bytes: { kind: 'int', min: MiB, max: 1024 * MiB, default: 64 * MiB, doc: 'window growth budget shared by the flows of one tunnel or mesh link' },
+  process_window_bytes: { kind: 'int', min: MiB, max: 16 * 1024 * MiB, default: 256 * MiB, doc: 'window growth budget of the whole process' },
   max_flows_per_agent: { kind: 'int', min: 1, max: 1_000_000, default: 10_000, doc: 'concurrent flows on one tunnel' },
   max_pending_opens_per_agent: { kind: 'int', min: 1, max: 100_000, default: 256, doc: 'OPENs not yet acknowledged by the agent' },
   hello_timeout_sec: { kind: 'int', min: 1, max: 300, default: 10, doc: 'a tunnel without HELLO by then is closed' },
