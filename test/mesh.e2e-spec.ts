@@ -384,13 +384,14 @@ describe('mesh mTLS on ha.mesh.listen', () => {
     await waitForMetric(e.httpUrl, 'nowconnect_mesh_link_errors_total', {}, (v) => v >= before + 2);
   });
 
-  it('/mesh on the plain port with require_mtls: only with the ingress verified-client headers', async () => {
+  it('/mesh on the plain port with require_mtls and no ha.mesh.ingress.trusted_proxies: 404, whatever the headers', async () => {
     const url = `ws://127.0.0.1:${e.port}/mesh`;
-    expect(await tryMeshUpgrade(url, {})).toBe('http 403');
-    expect(await tryMeshUpgrade(url, { headers: { 'ssl-client-verify': 'FAILED:unknown ca', 'ssl-client-subject-dn': 'CN=x' } })).toBe('http 403');
-    expect(await tryMeshUpgrade(url, { headers: { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=hub-x' } })).toBe('open');
-    const refused = await e.proc.waitForEvent('mesh_upgrade_refused', (ev) => ev.reason === 'client_cert_not_verified');
+    const mark = e.proc.mark();
+    expect(await tryMeshUpgrade(url, {})).toBe('http 404');
+    expect(await tryMeshUpgrade(url, { headers: { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=hub-x' } })).toBe('http 404');
+    const refused = await e.proc.waitForEventSince(mark, 'mesh_upgrade_refused', (ev) => ev.reason === 'no_trusted_proxies');
     expect(refused.client).toBe('127.0.0.x');
+    await waitForMetric(e.httpUrl, 'nowconnect_mesh_upgrade_refused_total', { reason: 'no_trusted_proxies' }, (v) => v >= 2);
   });
 
   it('a renewed certificate file is picked up without dropping the established link', async () => {

@@ -1,4 +1,5 @@
-import type { HaConfig, HaMode, MeshConfig, MeshTlsConfig } from './config.types';
+import { parseCidr } from './cidr';
+import type { Cidr, HaConfig, HaMode, MeshConfig, MeshIngressConfig, MeshTlsConfig } from './config.types';
 import { ConfigError } from './config-error';
 import { childPath, envValue, itemPath, optBool, optInt, optList, optName, optString, section } from './fields';
 import { parseHostPort } from './host-port';
@@ -21,7 +22,11 @@ const MESH_KEYS = [
   'per_link_max_inflight_bytes',
   'connect_backoff_max_sec',
   'advertise_url',
+  'ingress',
 ] as const;
+const MESH_INGRESS_KEYS = ['trusted_proxies'] as const;
+/** The key a hub in active mode needs when its only mesh path relies on ingress headers. */
+export const TRUSTED_PROXIES_KEY = 'ha.mesh.ingress.trusted_proxies';
 const MESH_TLS_KEYS = ['ca_bundle', 'cert_file', 'key_file'] as const;
 const HA_MODES: readonly HaMode[] = ['off', 'shadow', 'active'];
 const MAX_INFLIGHT_BYTES = 1024 * 1024 * 1024;
@@ -59,6 +64,20 @@ function parseMeshTls(raw: unknown, path: string): MeshTlsConfig {
   return { caBundle, certFile, keyFile };
 }
 
+function parseIngress(raw: unknown, path: string): MeshIngressConfig {
+  const f = section(raw, path, MESH_INGRESS_KEYS);
+  const p = childPath(path, 'trusted_proxies');
+  const list = optList(f['trusted_proxies'], p);
+  if (list === undefined) return { trustedProxies: undefined };
+  if (list.length === 0) throw new ConfigError(p, 'expected a non-empty list of CIDRs (omit the key: /mesh on server.bind answers 404)');
+  const trustedProxies: Cidr[] = list.map((item, i) => {
+    const ip = itemPath(p, i);
+    if (typeof item !== 'string') throw new ConfigError(ip, 'expected an IPv4 or IPv6 CIDR like 10.0.0.0/8');
+    return parseCidr(item, ip);
+  });
+  return { trustedProxies };
+}
+
 function parsePeers(raw: unknown, path: string): string[] {
   const peers: string[] = [];
   (optList(raw, path) ?? []).forEach((item, i) => {
@@ -91,7 +110,17 @@ function parseMesh(raw: unknown, path: string, maxFrameBytes: number, env: Env):
     perLinkMaxInflightBytes,
     connectBackoffMaxSec: optInt(f['connect_backoff_max_sec'], at('connect_backoff_max_sec'), HA_DEFAULTS.connectBackoffMaxSec, 1, 3600),
     advertiseUrl: parseAdvertiseUrl(f['advertise_url'], at('advertise_url'), env),
+    ingress: parseIngress(f['ingress'], at('ingress')),
   };
+}
+
+/**
+ * Whether the mesh accepts links only through ingress headers (require_mtls without a TLS listener of
+ * its own): then those headers need `ha.mesh.ingress.trusted_proxies`.
+ */
+export function meshNeedsTrustedProxies(mesh: MeshConfig): boolean {
+  const tlsListener = mesh.listen !== undefined && mesh.tls.certFile !== undefined;
+  return mesh.requireMtls && !tlsListener;
 }
 
 function parseAdvertiseUrl(raw: unknown, path: string, env: Env): string | undefined {
@@ -123,14 +152,24 @@ export function parseHa(raw: unknown, env: Env, maxFrameBytes: number): HaConfig
   const redisFile = optString(f['redis_url'], at('redis_url'));
   const redisUrl = redisEnv !== undefined ? parseRedisUrl(redisEnv, 'NC_REDIS_URL') : redisFile === undefined ? undefined : parseRedisUrl(redisFile, at('redis_url'));
 
+  const enabled = optBool(f['enabled'], at('enabled'), false);
+  const mesh = parseMesh(f['mesh'], at('mesh'), maxFrameBytes, env);
+  if (enabled && mode === 'active' && meshNeedsTrustedProxies(mesh) && mesh.ingress.trustedProxies === undefined) {
+    // Issue 13 finding 1: without it no peer could ever link (every /mesh answers 404), and honouring the
+    // headers from anyone lets a stranger into the mesh.
+    throw new ConfigError(
+      TRUSTED_PROXIES_KEY,
+      'required in active mode when the mesh has no TLS listener of its own (ha.mesh.listen with ha.mesh.tls.cert_file) and require_mtls is on: list the ingress addresses that may send client-cert headers',
+    );
+  }
   return {
-    enabled: optBool(f['enabled'], at('enabled'), false),
+    enabled,
     mode,
     replicaId: replicaId ?? HA_DEFAULTS.replicaId,
     redisUrl,
     readinessDegradedCode: parseDegradedCode(f['readiness_degraded_code'], at('readiness_degraded_code')),
     leaseSec: optInt(f['lease_sec'], at('lease_sec'), HA_DEFAULTS.leaseSec, 1, 3600),
     sweepIntervalSec: optInt(f['sweep_interval_sec'], at('sweep_interval_sec'), HA_DEFAULTS.sweepIntervalSec, 1, 86_400),
-    mesh: parseMesh(f['mesh'], at('mesh'), maxFrameBytes, env),
+    mesh,
   };
 }

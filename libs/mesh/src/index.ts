@@ -1,5 +1,5 @@
 export { MeshModule } from './mesh.module';
-export type { MeshMetrics, MeshFrameDir, BackpressureReason } from './mesh-metrics';
+export type { MeshMetrics, MeshFrameDir, BackpressureReason, MeshLinkFailure } from './mesh-metrics';
 export { NOOP_MESH_METRICS } from './mesh-metrics';
 export { CidDedup } from './cid-dedup';
 export type { CidDedupOptions } from './cid-dedup';

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { zeroMask } from '@nowconnect/flow';
 import { MeshGoawayReason, MeshRstReason } from '@nowconnect/frames';
-import { CLOUD_CONFIG, formatHostPort, type CloudConfig, type ListenerConfig } from '@nowconnect/ha-config';
+import { CLOUD_CONFIG, cidrAllows, formatHostPort, type CloudConfig, type ListenerConfig } from '@nowconnect/ha-config';
 import { EventLog, maskIp } from '@nowconnect/logging';
 import {
   CertReloader,
@@ -203,17 +203,30 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
 
   // ---- inbound ----------------------------------------------------------------
 
-  /** `/mesh` on server.bind: HA on, and (require_mtls) the ingress's verified-client headers. */
+  /**
+   * `/mesh` on server.bind (or a plain ha.mesh.listen): HA on, and with require_mtls the ingress's
+   * verified-client headers — honoured only from `ha.mesh.ingress.trusted_proxies` (issue 13 finding 1).
+   * Without that key such a `/mesh` does not exist (404); from any other source it is refused (403).
+   */
   verifyUpgrade(req: IncomingMessage): Promise<UpgradeVerdict> {
     if (!this.running) return Promise.resolve({ ok: false, status: 404, message: 'Not Found' });
     if (this.draining) return Promise.resolve({ ok: false, status: 503, message: 'Service Unavailable' });
-    const verdict = verifyIngressClientCert(req.headers, { requireMtls: this.config.ha.mesh.requireMtls });
-    if (!verdict.ok) {
-      this.metrics?.linkError();
-      this.log.warn('mesh_upgrade_refused', { reason: verdict.reason, client: maskIp(req.socket.remoteAddress, this.config.logging.maskIps) });
-      return Promise.resolve({ ok: false, status: 403, message: 'Forbidden' });
-    }
+    const mesh = this.config.ha.mesh;
+    if (!mesh.requireMtls) return Promise.resolve({ ok: true });
+    const source = req.socket.remoteAddress;
+    const proxies = mesh.ingress.trustedProxies;
+    if (proxies === undefined) return Promise.resolve(this.refuseUpgrade(req, 'no_trusted_proxies', 404, 'Not Found'));
+    if (!cidrAllows(proxies, source)) return Promise.resolve(this.refuseUpgrade(req, 'untrusted_source', 403, 'Forbidden'));
+    const verdict = verifyIngressClientCert(req.headers, { requireMtls: true });
+    if (!verdict.ok) return Promise.resolve(this.refuseUpgrade(req, verdict.reason, 403, 'Forbidden'));
     return Promise.resolve({ ok: true });
+  }
+
+  private refuseUpgrade(req: IncomingMessage, reason: string, status: number, message: string): UpgradeVerdict {
+    this.metrics?.linkError();
+    this.metrics?.upgradeRefused(reason);
+    this.log.warn('mesh_upgrade_refused', { reason, status, client: maskIp(req.socket.remoteAddress, this.config.logging.maskIps) });
+    return { ok: false, status, message };
   }
 
   /** A WebSocket upgraded on `/mesh` (verified): an acceptor link. */
