@@ -17,7 +17,7 @@ import {
 import WebSocket from 'ws';
 import { LinkEvent, LinkState, MeshLinkState } from './link-state';
 import type { LinkRole } from './mesh-channels';
-import { MeshMetrics, NOOP_MESH_METRICS } from './mesh-metrics';
+import { MeshLinkFailure, MeshMetrics, NOOP_MESH_METRICS } from './mesh-metrics';
 import { LinkWriteQueue } from './write-queue';
 
 export interface LinkSocketOptions {
@@ -41,6 +41,18 @@ export const CLOSE_NORMAL = 1000;
 export const CLOSE_PROTOCOL = 1002;
 export const CLOSE_POLICY = 1008;
 
+/**
+ * Control frames (all but M_DATA) a link may hold unwritten per flow, above `send_queue_depth`: a flow
+ * has at most a few in flight (OPEN or OPEN_ACK, a WINDOW_UPDATE or two, FIN, RST).
+ */
+export const CONTROL_FRAMES_PER_FLOW = 4;
+/** WebSocket pongs (ws answers pings itself) a link may hold unwritten: bytes beyond our own frames. */
+export const WS_PONG_BACKLOG_BYTES = 64 * 1024;
+/** WebSocket header bytes per frame we hand to ws (an M_DATA is two fragments), over our own count. */
+const WS_HEADER_ALLOWANCE = 32;
+/** Our keepalive pings not yet answered, remembered to match their pongs (older ones are forgotten). */
+const MAX_OUTSTANDING_PINGS = 8;
+
 type LinkFrame<T extends MeshFrameType> = Extract<MeshFrame, { type: T }>;
 type PingFrame = Extract<MeshFrame, { opaque: Buffer }>;
 
@@ -60,7 +72,12 @@ export abstract class LinkSocket {
   private helloSent = false;
   private helloTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
+  /** When the peer last proved progress: the link came up, a PONG answered one of our PINGs, or it returned credit. */
   private lastSeen = Date.now();
+  /** A control-backlog check is scheduled. */
+  private backlogCheck = false;
+  /** Our PINGs not yet answered (their opaque clock values). */
+  private readonly outstandingPings: number[] = [];
   private rttSeconds: number | undefined;
   private downReason: string | undefined;
   /** The socket ws owns (known once open): read by the WsFrameReader, corked around an M_DATA's two fragments. */
@@ -70,7 +87,6 @@ export abstract class LinkSocket {
   private readonly streamSink: WsPayloadSink = {
     wsPayload: (bytes) => {
       if (this.state === LinkState.DOWN) return;
-      this.lastSeen = Date.now();
       if (this.stream.push(bytes) !== null) this.fail('protocol_error', CLOSE_PROTOCOL);
     },
     wsMessageEnd: () => {
@@ -117,6 +133,9 @@ export abstract class LinkSocket {
       this.downReason ??= 'socket_error';
       this.metrics.linkError();
     });
+    // ws answers every WebSocket ping itself (its pong bypasses our queue): a peer that pings and never
+    // reads would grow the socket's buffer without bound (issue 13 finding 3).
+    ws.on('ping', () => this.checkPongBacklog());
     if (ws.readyState === WebSocket.OPEN) this.onOpen();
     else ws.once('open', () => this.onOpen());
     this.helloTimer = setTimeout(() => this.fail('hello_timeout', CLOSE_POLICY), this.socketOptions.helloTimeoutMs);
@@ -168,7 +187,10 @@ export abstract class LinkSocket {
   ping(): void {
     if (!this.isOpen()) return;
     const opaque = Buffer.allocUnsafe(8);
-    opaque.writeDoubleBE(performance.now(), 0);
+    const now = performance.now();
+    opaque.writeDoubleBE(now, 0);
+    this.outstandingPings.push(now);
+    if (this.outstandingPings.length > MAX_OUTSTANDING_PINGS) this.outstandingPings.shift();
     this.emit(encodeMeshPing(MeshFrameType.M_PING, opaque), MeshFrameType.M_PING);
   }
 
@@ -196,6 +218,33 @@ export abstract class LinkSocket {
   protected emit(frame: Buffer, type: MeshFrameType): void {
     this.metrics.frame('out', meshFrameTypeName(type));
     this.queue.push(frame);
+    // Control frames count against the link's caps: past send_queue_depth (plus a few per flow) unwritten,
+    // the peer is not reading (e.g. an M_PING flood, each answered with an M_PONG) and the link is closed.
+    // Judged once the socket had its turn (a burst answered in one read is written out by then).
+    if (this.queue.controlBacklog > this.controlCap() && !this.backlogCheck) {
+      this.backlogCheck = true;
+      setImmediate(() => {
+        this.backlogCheck = false;
+        if (this.queue.controlBacklog > this.controlCap()) this.failTrust('slow_consumer', undefined);
+      });
+    }
+  }
+
+  /** Control frames the link may hold unwritten before the peer counts as a slow consumer. */
+  protected controlCap(): number {
+    return this.socketOptions.sendQueueDepth + CONTROL_FRAMES_PER_FLOW * this.flowCount;
+  }
+
+  /** The peer proved it reads (a PONG for one of our PINGs, credit returned): the keepalive counts from now. */
+  protected progress(): void {
+    this.lastSeen = Date.now();
+  }
+
+  /** A trust failure (issue 13): counted by reason as well as a link error; `mesh_link_failed` names it. */
+  protected failTrust(reason: MeshLinkFailure, code: number | undefined): void {
+    if (this.state === LinkState.DOWN) return;
+    this.metrics.linkFailed(reason);
+    this.fail(reason, code);
   }
 
   /** Queues an M_DATA frame as its head and its payload as it is (no copy). */
@@ -258,7 +307,6 @@ export abstract class LinkSocket {
 
   private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
     if (this.state === LinkState.DOWN) return;
-    this.lastSeen = Date.now();
     if (!isBinary) {
       this.fail('protocol_error', CLOSE_PROTOCOL);
       return;
@@ -318,11 +366,34 @@ export abstract class LinkSocket {
     this.emit(encodeMeshPing(MeshFrameType.M_PONG, f.opaque), MeshFrameType.M_PONG);
   }
 
+  /** Only a PONG answering one of our PINGs proves the peer reads; an unsolicited one is ignored. */
   private onPong(f: PingFrame): void {
-    const rtt = (performance.now() - f.opaque.readDoubleBE(0)) / 1000;
+    const sent = f.opaque.readDoubleBE(0);
+    const i = this.outstandingPings.indexOf(sent);
+    if (i < 0) return;
+    this.outstandingPings.splice(0, i + 1); // pongs come in order: older pings are answered or lost
+    this.progress();
+    const rtt = (performance.now() - sent) / 1000;
     if (!Number.isFinite(rtt) || rtt < 0 || rtt > 3600) return;
     this.rttSeconds = rtt;
     this.metrics.rtt(rtt);
+  }
+
+  /**
+   * A WebSocket ping arrived (ws has queued its pong): bytes waiting in the socket beyond our own frames
+   * (and their WebSocket headers) are pongs the peer did not read; past WS_PONG_BACKLOG_BYTES it is a
+   * slow consumer.
+   */
+  private checkPongBacklog(): void {
+    if (this.state === LinkState.DOWN) return;
+    // ws (8.23+) terminates a socket itself past maxPendingAutoPongs unwritten pongs, then emits this
+    // 'ping': name that close, which would otherwise read as a plain socket_closed.
+    if (this.ws.readyState !== WebSocket.OPEN) {
+      this.failTrust('slow_consumer', undefined);
+      return;
+    }
+    const ours = this.queue.inflightBytes + WS_HEADER_ALLOWANCE * this.queue.inflightFrames;
+    if (this.ws.bufferedAmount - ours > WS_PONG_BACKLOG_BYTES) this.failTrust('slow_consumer', undefined);
   }
 
   private onGoaway(): void {
