@@ -27,3 +27,13 @@ export type { LinkRole, MeshChannel } from './mesh-channels';
 export { MeshLink } from './mesh-link';
 export type { MeshLinkOptions, MeshLinkHandler, MeshOpenRequest, OpenRefusal } from './mesh-link';
 export type { LinkSocketOptions } from './link-socket';
+export {
+  MeshKeyPair,
+  parseMeshKey,
+  verifyMeshProof,
+  helloTranscript,
+  certReplicaNames,
+  MESH_IDENTITY_CONTEXT,
+  REPLICA_SAN_PREFIX,
+} from './mesh-identity';
+export type { MeshIdentity, PeerKeyLookup, IdentityRefusal } from './mesh-identity';

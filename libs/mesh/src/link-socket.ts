@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { WsFrameReader, type WsPayloadSink } from '@nowconnect/flow';
 import {
@@ -16,6 +17,14 @@ import {
 } from '@nowconnect/frames';
 import WebSocket from 'ws';
 import { LinkEvent, LinkState, MeshLinkState } from './link-state';
+import {
+  certReplicaNames,
+  helloTranscript,
+  IdentityRefusal,
+  MeshIdentity,
+  newHelloNonce,
+  verifyMeshProof,
+} from './mesh-identity';
 import type { LinkRole } from './mesh-channels';
 import { MeshLinkFailure, MeshMetrics, NOOP_MESH_METRICS } from './mesh-metrics';
 import { LinkWriteQueue } from './write-queue';
@@ -25,6 +34,11 @@ export interface LinkSocketOptions {
   readonly localReplicaId: string;
   /** Dialer: the replica id the registry says lives at the URL; a different M_HELLO closes the link. */
   readonly expectedPeerId?: string;
+  /**
+   * Proves this replica's id and checks the peer's in the M_HELLO handshake (docs/mesh.md "Identity").
+   * Without it the link speaks the identity-less hello (tests of other parts only; the hub always sets it).
+   */
+  readonly identity?: MeshIdentity;
   readonly maxFrameBytes: number;
   readonly sendQueueDepth: number;
   readonly perLinkMaxInflightBytes: number;
@@ -70,6 +84,14 @@ export abstract class LinkSocket {
   private readonly linkHandlers: ReadonlyMap<MeshFrameType, (f: MeshFrame) => void>;
   private peer: string | undefined;
   private helloSent = false;
+  /** Handshake with identity: our nonce, and the peer's claimed id and nonce once its first M_HELLO came. */
+  private readonly nonce = newHelloNonce();
+  private claimedPeer: string | undefined;
+  private peerNonce: Buffer | undefined;
+  /** The handshake waits for the registry (no frame may come meanwhile) or, acceptor, for the dialer's proof. */
+  private handshake: 'hello' | 'lookup' | 'proof' = 'hello';
+  private identityDetail: IdentityRefusal | 'registry_unavailable' | undefined;
+  private peerKeyObject: KeyObject | undefined;
   private helloTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   /** When the peer last proved progress: the link came up, a PONG answered one of our PINGs, or it returned credit. */
@@ -148,9 +170,19 @@ export abstract class LinkSocket {
     return this.lifecycle.current;
   }
 
-  /** The peer's replica id, once its M_HELLO arrived. */
+  /** The peer's replica id, once the handshake is done (proven, when the link has an identity). */
   get peerId(): string | undefined {
     return this.peer;
+  }
+
+  /** The replica id the peer claimed in its M_HELLO (proven or not): for logs of a failed handshake. */
+  get claimedPeerId(): string | undefined {
+    return this.peer ?? this.claimedPeer;
+  }
+
+  /** Why the peer's identity was refused (with down reason `identity`). */
+  get identityFailure(): string | undefined {
+    return this.identityDetail;
   }
 
   /** Gauge nowconnect_mesh_queue_depth{peer}. */
@@ -284,9 +316,19 @@ export abstract class LinkSocket {
     if (this.state === LinkState.CONNECTING && this.role === 'dialer') this.sendHello();
   }
 
+  /** Dialer: its first M_HELLO (with identity: the nonce, no proof yet). */
   private sendHello(): void {
     this.helloSent = true;
-    this.emit(encodeMeshHello(this.socketOptions.localReplicaId), MeshFrameType.M_HELLO);
+    const identity = this.socketOptions.identity === undefined ? undefined : { nonce: this.nonce, proof: undefined };
+    this.emit(encodeMeshHello(this.socketOptions.localReplicaId, identity), MeshFrameType.M_HELLO);
+  }
+
+  /** Our M_HELLO with its proof: the acceptor's answer, or the dialer's second hello. */
+  private sendProof(identity: MeshIdentity, peerId: string, peerNonce: Buffer): void {
+    const local = this.socketOptions.localReplicaId;
+    const [dialerNonce, acceptorNonce] = this.role === 'dialer' ? [this.nonce, peerNonce] : [peerNonce, this.nonce];
+    const proof = identity.sign(helloTranscript(this.role, local, peerId, dialerNonce, acceptorNonce));
+    this.emit(encodeMeshHello(local, { nonce: this.nonce, proof }), MeshFrameType.M_HELLO);
   }
 
   private write(frame: Buffer, done: () => void, payload: Buffer | undefined): void {
@@ -341,8 +383,12 @@ export abstract class LinkSocket {
   // ---- link frames --------------------------------------------------------
 
   private onHello(f: LinkFrame<MeshFrameType.M_HELLO>): void {
-    if (this.state !== LinkState.CONNECTING || (this.role === 'dialer' && !this.helloSent)) {
+    if (this.state !== LinkState.CONNECTING || (this.role === 'dialer' && !this.helloSent) || this.handshake === 'lookup') {
       this.fail('protocol_error', CLOSE_PROTOCOL);
+      return;
+    }
+    if (this.handshake === 'proof') {
+      this.onProof(f);
       return;
     }
     if (f.replicaId === this.socketOptions.localReplicaId) {
@@ -353,8 +399,70 @@ export abstract class LinkSocket {
       this.fail('peer_mismatch', CLOSE_POLICY);
       return;
     }
-    this.peer = f.replicaId;
-    if (this.role === 'acceptor') this.sendHello();
+    this.claimedPeer = f.replicaId;
+    const identity = this.socketOptions.identity;
+    if (identity === undefined) {
+      if (this.role === 'acceptor') this.sendHello();
+      this.linkIsUp(f.replicaId);
+      return;
+    }
+    // The dialer's first hello has a nonce and no proof; the acceptor's answer has both.
+    const hasProof = f.identity?.proof !== undefined;
+    if (f.identity === undefined || hasProof !== (this.role === 'dialer')) {
+      this.refuseIdentity('no_proof');
+      return;
+    }
+    this.peerNonce = f.identity.nonce;
+    this.handshake = 'lookup';
+    const peerId = f.replicaId;
+    const peerProof = f.identity.proof;
+    void identity.peerKey(peerId).then(
+      (found) => this.onPeerKey(identity, peerId, found.key, found.key === undefined ? found.why : undefined, peerProof),
+      () => this.onPeerKey(identity, peerId, undefined, 'registry_unavailable', peerProof),
+    );
+  }
+
+  /**
+   * The registry answered for the claimed id. A per-replica certificate (URI SAN naming replicas) must
+   * name it; the key must verify the proof (dialer: the acceptor's) — or, when the registry has no key,
+   * a certificate naming the replica is the proof (TLS verified it against the mesh CA).
+   */
+  private onPeerKey(identity: MeshIdentity, peerId: string, key: KeyObject | undefined, why: IdentityRefusal | 'registry_unavailable' | undefined, proof: Buffer | undefined): void {
+    if (this.state !== LinkState.CONNECTING) return;
+    const names = certReplicaNames(this.socket);
+    if (names !== undefined && !names.includes(peerId)) return this.refuseIdentity('cert_mismatch');
+    if (key === undefined && names === undefined) return this.refuseIdentity(why ?? 'unknown_replica');
+    this.peerKeyObject = key;
+    if (this.role === 'dialer') {
+      const transcript = helloTranscript('acceptor', peerId, this.socketOptions.localReplicaId, this.nonce, this.peerNonce!);
+      if (key !== undefined && !verifyMeshProof(key, transcript, proof!)) return this.refuseIdentity('bad_proof');
+      this.sendProof(identity, peerId, this.peerNonce!);
+      this.linkIsUp(peerId);
+      return;
+    }
+    this.handshake = 'proof';
+    this.sendProof(identity, peerId, this.peerNonce!);
+  }
+
+  /** Acceptor: the dialer's second M_HELLO, with its proof. */
+  private onProof(f: LinkFrame<MeshFrameType.M_HELLO>): void {
+    const peerId = this.claimedPeer!;
+    const proof = f.identity?.proof;
+    if (f.replicaId !== peerId || f.identity === undefined || !f.identity.nonce.equals(this.peerNonce!)) return this.refuseIdentity('changed_hello');
+    if (proof === undefined) return this.refuseIdentity('no_proof');
+    const key = this.peerKeyObject;
+    const transcript = helloTranscript('dialer', peerId, this.socketOptions.localReplicaId, this.peerNonce!, this.nonce);
+    if (key !== undefined && !verifyMeshProof(key, transcript, proof)) return this.refuseIdentity('bad_proof');
+    this.linkIsUp(peerId);
+  }
+
+  private refuseIdentity(detail: IdentityRefusal | 'registry_unavailable'): void {
+    this.identityDetail ??= detail;
+    this.failTrust('identity', CLOSE_POLICY);
+  }
+
+  private linkIsUp(peerId: string): void {
+    this.peer = peerId;
     if (this.helloTimer !== undefined) clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
     this.lifecycle.apply(LinkEvent.UP);
