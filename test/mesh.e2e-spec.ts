@@ -30,12 +30,12 @@ import {
   type TargetServer,
   tryMeshUpgrade,
 } from './support';
+import { TestMeshReplica } from './support/mesh-identity';
 import { pollUntil } from './support/http';
 import {
   decodeMeshFrames,
   DEFAULT_MAX_FRAME_BYTES,
   encodeMeshData,
-  encodeMeshHello,
   encodeMeshOpen,
   MeshFrameType,
   MeshRstReason,
@@ -675,15 +675,16 @@ class RawPeer {
     });
   }
 
-  static async connect(url: string, replicaId: string): Promise<RawPeer> {
+  /** Connects and proves `replica`'s id (registered in the hub's registry) in the identity handshake. */
+  static async connect(url: string, replica: TestMeshReplica): Promise<RawPeer> {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
     const peer = new RawPeer(ws);
-    ws.send(encodeMeshHello(replicaId));
-    await peer.next((f) => f.type === MeshFrameType.M_HELLO);
+    ws.send(replica.hello());
+    ws.send(replica.proof(await peer.next((f) => f.type === MeshFrameType.M_HELLO)));
     return peer;
   }
 
@@ -726,7 +727,9 @@ describe('mesh safety against a real hub: epoch fence and dedup', () => {
     closers.push(() => agent.kill());
     const epoch = agent.connected.epoch as number;
     expect(epoch).toBeGreaterThanOrEqual(1);
-    const peer = await RawPeer.connect(hub.meshUrl, 'test-peer');
+    const replica = await TestMeshReplica.register(`${redis.url.replace(/\/\d+$/, '')}/8`, 'test-peer');
+    closers.push(() => replica.remove());
+    const peer = await RawPeer.connect(hub.meshUrl, replica);
     closers.push(async () => peer.ws.terminate());
     await hub.proc.waitForEvent('mesh_link_up', (e) => e.peer === 'test-peer');
 

@@ -359,6 +359,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       role,
       localReplicaId: ha.replicaId,
       ...(expectedPeerId === undefined ? {} : { expectedPeerId }),
+      identity: haCo.meshIdentity,
       maxFrameBytes: limits.maxFrameBytes,
       sendQueueDepth: ha.mesh.sendQueueDepth,
       perLinkMaxInflightBytes: ha.mesh.perLinkMaxInflightBytes,
@@ -431,7 +432,18 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     for (const ep of info.endpoints.values()) ep.reset(MeshRstReason.LINK_LOST);
     info.endpoints.clear();
     if (info.wasUp) this.log.warn('mesh_link_down', { peer: link.peerId, role: info.role, reason });
-    else if (info.url === undefined) this.log.warn('mesh_link_failed', { role: info.role, reason, ...(link.peerId === undefined ? {} : { peer: link.peerId }) });
+    if (reason === 'identity' || reason === 'slow_consumer') {
+      // Issue 13: a peer that did not prove its replica id, or did not read; one line either way.
+      this.log.warn('mesh_link_failed', {
+        role: info.role,
+        reason,
+        ...(link.identityFailure === undefined ? {} : { detail: link.identityFailure }),
+        ...(link.claimedPeerId === undefined ? {} : { peer: link.claimedPeerId }),
+        ...(info.url === undefined ? {} : { url: info.url }),
+      });
+    } else if (!info.wasUp && info.url === undefined) {
+      this.log.warn('mesh_link_failed', { role: info.role, reason, ...(link.peerId === undefined ? {} : { peer: link.peerId }) });
+    }
     if (info.url === undefined) return;
     const d = this.dialers.get(info.url);
     if (d === undefined || d.link !== link) return;
