@@ -64,6 +64,11 @@ export const CONTROL_FRAMES_PER_FLOW = 4;
 export const WS_PONG_BACKLOG_BYTES = 64 * 1024;
 /** WebSocket header bytes per frame we hand to ws (an M_DATA is two fragments), over our own count. */
 const WS_HEADER_ALLOWANCE = 32;
+/**
+ * M_PINGs a peer may send per keepalive interval (a hub sends one): more is a flood, closed as
+ * `slow_consumer` (detail `ping_rate`) before its PONGs pile up in the socket.
+ */
+export const MAX_PEER_PINGS_PER_INTERVAL = 64;
 /** Our keepalive pings not yet answered, remembered to match their pongs (older ones are forgotten). */
 const MAX_OUTSTANDING_PINGS = 8;
 
@@ -90,12 +95,15 @@ export abstract class LinkSocket {
   private peerNonce: Buffer | undefined;
   /** The handshake waits for the registry (no frame may come meanwhile) or, acceptor, for the dialer's proof. */
   private handshake: 'hello' | 'lookup' | 'proof' = 'hello';
-  private identityDetail: IdentityRefusal | 'registry_unavailable' | undefined;
+  /** Why a trust failure closed the link (identity: an IdentityRefusal; slow_consumer: ping_rate, control_backlog, ws_pongs). */
+  private failDetail: string | undefined;
   private peerKeyObject: KeyObject | undefined;
   private helloTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   /** When the peer last proved progress: the link came up, a PONG answered one of our PINGs, or it returned credit. */
   private lastSeen = Date.now();
+  /** M_PINGs from the peer since the start of the current keepalive interval. */
+  private peerPings = 0;
   /** A control-backlog check is scheduled. */
   private backlogCheck = false;
   /** Our PINGs not yet answered (their opaque clock values). */
@@ -180,9 +188,9 @@ export abstract class LinkSocket {
     return this.peer ?? this.claimedPeer;
   }
 
-  /** Why the peer's identity was refused (with down reason `identity`). */
-  get identityFailure(): string | undefined {
-    return this.identityDetail;
+  /** What exactly failed, with down reason `identity` (an IdentityRefusal) or `slow_consumer` (ping_rate, control_backlog, ws_pongs). */
+  get failureDetail(): string | undefined {
+    return this.failDetail;
   }
 
   /** Gauge nowconnect_mesh_queue_depth{peer}. */
@@ -257,7 +265,7 @@ export abstract class LinkSocket {
       this.backlogCheck = true;
       setImmediate(() => {
         this.backlogCheck = false;
-        if (this.queue.controlBacklog > this.controlCap()) this.failTrust('slow_consumer', undefined);
+        if (this.queue.controlBacklog > this.controlCap()) this.failTrust('slow_consumer', undefined, 'control_backlog');
       });
     }
   }
@@ -272,9 +280,10 @@ export abstract class LinkSocket {
     this.lastSeen = Date.now();
   }
 
-  /** A trust failure (issue 13): counted by reason as well as a link error; `mesh_link_failed` names it. */
-  protected failTrust(reason: MeshLinkFailure, code: number | undefined): void {
+  /** A trust failure (issue 13): counted by reason as well as a link error; `mesh_link_failed` names it (and `detail`). */
+  protected failTrust(reason: MeshLinkFailure, code: number | undefined, detail?: string): void {
     if (this.state === LinkState.DOWN) return;
+    this.failDetail ??= detail;
     this.metrics.linkFailed(reason);
     this.fail(reason, code);
   }
@@ -457,8 +466,7 @@ export abstract class LinkSocket {
   }
 
   private refuseIdentity(detail: IdentityRefusal | 'registry_unavailable'): void {
-    this.identityDetail ??= detail;
-    this.failTrust('identity', CLOSE_POLICY);
+    this.failTrust('identity', CLOSE_POLICY, detail);
   }
 
   private linkIsUp(peerId: string): void {
@@ -471,6 +479,10 @@ export abstract class LinkSocket {
   }
 
   private onPing(f: PingFrame): void {
+    if (++this.peerPings > MAX_PEER_PINGS_PER_INTERVAL) {
+      this.failTrust('slow_consumer', undefined, 'ping_rate');
+      return;
+    }
     this.emit(encodeMeshPing(MeshFrameType.M_PONG, f.opaque), MeshFrameType.M_PONG);
   }
 
@@ -497,11 +509,11 @@ export abstract class LinkSocket {
     // ws (8.23+) terminates a socket itself past maxPendingAutoPongs unwritten pongs, then emits this
     // 'ping': name that close, which would otherwise read as a plain socket_closed.
     if (this.ws.readyState !== WebSocket.OPEN) {
-      this.failTrust('slow_consumer', undefined);
+      this.failTrust('slow_consumer', undefined, 'ws_pongs');
       return;
     }
     const ours = this.queue.inflightBytes + WS_HEADER_ALLOWANCE * this.queue.inflightFrames;
-    if (this.ws.bufferedAmount - ours > WS_PONG_BACKLOG_BYTES) this.failTrust('slow_consumer', undefined);
+    if (this.ws.bufferedAmount - ours > WS_PONG_BACKLOG_BYTES) this.failTrust('slow_consumer', undefined, 'ws_pongs');
   }
 
   private onGoaway(): void {
@@ -515,6 +527,7 @@ export abstract class LinkSocket {
     const ms = this.socketOptions.keepaliveMs;
     this.lastSeen = Date.now();
     this.keepaliveTimer = setInterval(() => {
+      this.peerPings = 0;
       if (Date.now() - this.lastSeen > 3 * ms) this.fail('dead_peer', undefined);
       else this.ping();
     }, ms);

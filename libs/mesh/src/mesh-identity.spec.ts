@@ -85,7 +85,7 @@ describe('mesh identity: the handshake', () => {
     const { server, a, am, links } = await acceptor({ identity: reg.identity(kb) });
     const { d } = dial(server.url, { identity: { sign: (t) => rogue.sign(t), peerKey: reg.identity(kb).peerKey } });
     await expect(a.waitFor('down')).resolves.toEqual({ kind: 'down', reason: 'identity' });
-    expect(links[0]!.identityFailure).toBe('bad_proof');
+    expect(links[0]!.failureDetail).toBe('bad_proof');
     expect(links[0]!.claimedPeerId).toBe('hub-a');
     expect(am.failures).toEqual(['identity']);
     expect(a.count('up')).toBe(0);
@@ -100,7 +100,7 @@ describe('mesh identity: the handshake', () => {
     const { server } = await acceptor({ identity: { sign: (t) => rogue.sign(t), peerKey: reg.identity(ka).peerKey } });
     const { d, dm, link } = dial(server.url, { identity: reg.identity(ka) });
     await expect(d.waitFor('down')).resolves.toEqual({ kind: 'down', reason: 'identity' });
-    expect(link.identityFailure).toBe('bad_proof');
+    expect(link.failureDetail).toBe('bad_proof');
     expect(dm.failures).toEqual(['identity']);
   });
 
@@ -115,7 +115,7 @@ describe('mesh identity: the handshake', () => {
     change(reg);
     dial(server.url, { identity: reg.identity(ka) });
     await expect(a.waitFor('down')).resolves.toEqual({ kind: 'down', reason: 'identity' });
-    expect(links[0]!.identityFailure).toBe(detail);
+    expect(links[0]!.failureDetail).toBe(detail);
   });
 
   it('an identity-less M_HELLO (protocol 1, or a stranger) is refused 1008 identity (no_proof)', async () => {
@@ -125,7 +125,7 @@ describe('mesh identity: the handshake', () => {
     peer.send(encodeMeshHello('hub-a'));
     expect(await peer.closed).toBe(1008);
     await expect(a.waitFor('down')).resolves.toEqual({ kind: 'down', reason: 'identity' });
-    expect(links[0]!.identityFailure).toBe('no_proof');
+    expect(links[0]!.failureDetail).toBe('no_proof');
   });
 
   it('a proof bound to another handshake`s nonce (a replay) is refused even when signed with the right key', async () => {
@@ -140,7 +140,7 @@ describe('mesh identity: the handshake', () => {
     const staleAcceptorNonce = Buffer.alloc(16, 1); // what an earlier handshake had
     peer.send(encodeMeshHello('hub-a', { nonce, proof: ka.sign(helloTranscript('dialer', 'hub-a', 'hub-b', nonce, staleAcceptorNonce)) }));
     await expect(a.waitFor('down')).resolves.toEqual({ kind: 'down', reason: 'identity' });
-    expect(links[0]!.identityFailure).toBe('bad_proof');
+    expect(links[0]!.failureDetail).toBe('bad_proof');
     // control: the same peer signing this handshake's transcript would have passed
     expect(verifyMeshProof(parseMeshKey(ka.publicKeyText)!, helloTranscript('dialer', 'hub-a', 'hub-b', nonce, answer.identity!.nonce), ka.sign(helloTranscript('dialer', 'hub-a', 'hub-b', nonce, answer.identity!.nonce)))).toBe(true);
   });
@@ -183,7 +183,7 @@ describe('mesh identity: per-replica certificates (URI SAN urn:nowconnect:replic
     const { acc, wsOptions } = await mtls([`URI:${REPLICA_SAN_PREFIX}hub-z`], reg, kb);
     dial(acc.server.url, { identity: reg.identity(ka) }, wsOptions);
     await expect(acc.a.waitFor('down')).resolves.toEqual({ kind: 'down', reason: 'identity' });
-    expect(acc.links[0]!.identityFailure).toBe('cert_mismatch');
+    expect(acc.links[0]!.failureDetail).toBe('cert_mismatch');
   });
 
   it('a certificate naming the replica links; a shared certificate naming none relies on the key alone', async () => {
@@ -209,6 +209,6 @@ describe('mesh identity: per-replica certificates (URI SAN urn:nowconnect:replic
     await Promise.all([one.d.waitFor('up'), named.acc.a.waitFor('up')]);
     dial(shared.acc.server.url, { identity: reg.identity(ka) }, shared.wsOptions);
     await expect(shared.acc.a.waitFor('down')).resolves.toEqual({ kind: 'down', reason: 'identity' });
-    expect(shared.acc.links[0]!.identityFailure).toBe('registry_unavailable');
+    expect(shared.acc.links[0]!.failureDetail).toBe('registry_unavailable');
   });
 });

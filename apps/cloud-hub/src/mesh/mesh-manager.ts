@@ -437,7 +437,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       this.log.warn('mesh_link_failed', {
         role: info.role,
         reason,
-        ...(link.identityFailure === undefined ? {} : { detail: link.identityFailure }),
+        ...(link.failureDetail === undefined ? {} : { detail: link.failureDetail }),
         ...(link.claimedPeerId === undefined ? {} : { peer: link.claimedPeerId }),
         ...(info.url === undefined ? {} : { url: info.url }),
       });
