@@ -198,7 +198,6 @@ describe('mesh control traffic (issue 13 finding 3): peers that flood and never 
         }
         c.ws.terminate();
         await c.closed;
-        if (process.env['NC_DEBUG_FLOOD'] !== undefined) process.stdout.write(`DEBUG link ${links} sent ${(sent / MiB).toFixed(1)} rss ${(procMemKiB(hub.proc.pid!).rssKiB / 1024).toFixed(1)} peak ${(peak / 1024).toFixed(1)}\n`);
       }
       peak = Math.max(peak, procMemKiB(hub.proc.pid!).rssKiB);
       return { sent_mib: +(sent / MiB).toFixed(1), links, hub_rss_before_mib: +(rssBefore / 1024).toFixed(1), hub_rss_peak_mib: +(peak / 1024).toFixed(1), growth_mib: +((peak - rssBefore) / 1024).toFixed(1) };
