@@ -145,7 +145,8 @@ describe('mesh identity (issue 13 finding 2): a peer claiming another replica`s 
     expect([badProofClose, legacyClose]).toEqual([1008, 1008]);
     await waitForMetric(b.httpUrl, 'nowconnect_mesh_link_failures_total', { reason: 'identity' }, (v) => v === before + 2);
     const failed = await b.proc.waitForEventSince(mark, 'mesh_link_failed', (e) => e.reason === 'identity' && e.detail === 'bad_proof', 5000);
-    expect(failed).toMatchObject({ peer: 'hub-a', role: 'acceptor' });
+    expect(failed).toMatchObject({ claimed_peer: 'hub-a', role: 'acceptor' });
+    expect(failed.peer).toBeUndefined();
     await b.proc.waitForEventSince(mark, 'mesh_link_failed', (e) => e.reason === 'identity' && e.detail === 'no_proof', 5000);
 
     // 99 clients on hub-b's listener: every one is carried to the real hub-a (its agent echoes them).

@@ -438,7 +438,8 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
         role: info.role,
         reason,
         ...(link.failureDetail === undefined ? {} : { detail: link.failureDetail }),
-        ...(link.claimedPeerId === undefined ? {} : { peer: link.claimedPeerId }),
+        // `peer` only once proven; an unproven claim is `claimed_peer` (never taken for the replica itself)
+        ...(link.peerId !== undefined ? { peer: link.peerId } : link.claimedPeerId === undefined ? {} : { claimed_peer: link.claimedPeerId }),
         ...(info.url === undefined ? {} : { url: info.url }),
       });
     } else if (!info.wasUp && info.url === undefined) {
