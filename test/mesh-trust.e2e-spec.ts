@@ -47,7 +47,7 @@ function redisDb(db: number): string {
   return `${redis.url.replace(/\/\d+$/, '')}/${db}`;
 }
 
-async function meshHub(replicaId: string, db: number, listenPort: number, secret: string): Promise<HubHandle> {
+async function meshHub(replicaId: string, db: number, listenPort: number, secret: string, redisUrl?: string): Promise<HubHandle> {
   const [port] = await freePorts(1);
   return startHub({
     name: `hub:${replicaId}`,
@@ -60,7 +60,7 @@ async function meshHub(replicaId: string, db: number, listenPort: number, secret
         enabled: true,
         mode: 'active',
         replica_id: replicaId,
-        redis_url: redisDb(db),
+        redis_url: redisUrl ?? redisDb(db),
         lease_sec: 3,
         mesh: { require_mtls: false, advertise_url: `ws://127.0.0.1:${port}/mesh`, connect_backoff_max_sec: 1 },
       },
@@ -232,4 +232,59 @@ describe('mesh control traffic (issue 13 finding 3): peers that flood and never 
     expect(r.growth_mib).toBeLessThanOrEqual(64);
     await hub.proc.waitForEventSince(mark, 'mesh_link_failed', (e) => e.reason === 'slow_consumer' && e.peer === 'flooder-wsping', 5000);
   }, 180_000);
+});
+
+describe('mesh keepalive (issue 13 finding 3): only progress keeps a link alive', () => {
+  it('a proven peer that keeps sending (unsolicited PONGs, its own PINGs) but never answers ours is closed dead_peer', async () => {
+    const [listenPort] = await freePorts(1);
+    const hub = await meshHub('hub-alive', 9, listenPort!, 'secret-for-the-keepalive-hub-000000000000');
+    await hub.proc.waitForEvent('mesh_started');
+    const replica = await TestMeshReplica.register(redisDb(9), 'chatty');
+    try {
+      const mark = hub.proc.mark();
+      const c = await MeshClient.open(hub.meshUrl);
+      expect(await c.handshake(replica)).toBe(true);
+      await hub.proc.waitForEventSince(mark, 'mesh_link_up', (e) => e.peer === 'chatty', 5000);
+      const t0 = Date.now();
+      // Within the ping allowance and never an answer to the hub's PINGs (keepalive_sec 2: dead after 6 s).
+      const timer = setInterval(() => {
+        if (c.ws.readyState === WebSocket.OPEN) c.ws.send(Buffer.concat([encodeMeshPing(MeshFrameType.M_PONG, Buffer.alloc(8)), encodeMeshPing(MeshFrameType.M_PING, Buffer.alloc(8))]));
+      }, 200);
+      try {
+        const down = await hub.proc.waitForEventSince(mark, 'mesh_link_down', (e) => e.peer === 'chatty', 15_000);
+        const ms = Date.now() - t0;
+        process.stdout.write(`MESH_KEEPALIVE ${JSON.stringify({ finding: 3, before: 'any incoming frame kept the link alive (never closed)', reason: down.reason, closed_after_ms: ms })}\n`);
+        expect(down.reason).toBe('dead_peer');
+        expect(ms).toBeLessThan(12_000);
+      } finally {
+        clearInterval(timer);
+        c.ws.terminate();
+      }
+    } finally {
+      await replica.remove();
+    }
+  }, 60_000);
+});
+
+describe('mesh identity with the registry down', () => {
+  it('new links fail closed (identity, registry_unavailable); the link already up stays up', async () => {
+    const own = await startRedis();
+    const secret = 'secret-for-the-registry-down-hubs-0000000';
+    const [lc, ld] = await freePorts(2);
+    const c = await meshHub('hub-c', 0, lc!, secret, own.url);
+    const d = await meshHub('hub-d', 0, ld!, secret, own.url);
+    await waitForMetric(c.httpUrl, 'nowconnect_mesh_links', { peer: 'hub-d', state: 'up' }, (v) => v === 1, { timeoutMs: 20_000 });
+    const replica = await TestMeshReplica.register(own.url, 'late-peer');
+    const mark = c.proc.mark();
+    await own.kill();
+    await c.proc.waitForEventSince(mark, 'registry_degraded', undefined, 15_000);
+    const late = await MeshClient.open(c.meshUrl);
+    await late.handshake(replica);
+    expect(await late.closed).toBe(1008);
+    const failed = await c.proc.waitForEventSince(mark, 'mesh_link_failed', (e) => e.reason === 'identity', 5000);
+    expect(failed).toMatchObject({ detail: 'registry_unavailable', claimed_peer: 'late-peer' });
+    expect(metricValue(await c.metrics(), 'nowconnect_mesh_links', { peer: 'hub-d', state: 'up' })).toBe(1);
+    expect(c.proc.eventsSince(mark, 'mesh_link_down').filter((e) => e.peer === 'hub-d')).toHaveLength(0);
+    await replica.remove();
+  }, 90_000);
 });
