@@ -12,7 +12,9 @@
 import * as crypto from 'node:crypto';
 import type * as net from 'node:net';
 import fc from 'fast-check';
-import { decodeHello, FrameError, FrameType, encodeControl, encodeMeshHello, MeshFrameType, type Frame, type MeshFrame } from '@nowconnect/frames';
+import { decodeHello, FrameError, FrameType, encodeControl, MeshFrameType, type Frame, type MeshFrame } from '@nowconnect/frames';
+import type { DistributedRegistry } from '@nowconnect/registry';
+import { TestMeshReplica } from './support/mesh-identity';
 import {
   cleanupAll,
   connectTcp,
@@ -102,6 +104,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
+  await meshRegistry?.close();
   await echo?.close();
   await redis?.stop();
   await cleanupAll();
@@ -319,24 +322,31 @@ function meshCaseArb(): fc.Arbitrary<MeshCase> {
   );
 }
 
+/** The fuzz peers' replica records (each session proves its own id, docs/mesh.md "Identity"). */
+let meshRegistry: DistributedRegistry | undefined;
+
 async function meshSession(c: MeshCase): Promise<void> {
   const peerId = `fzpeer-${++seq}`;
+  meshRegistry ??= await TestMeshReplica.openRegistry(redis.url);
+  const replica = await TestMeshReplica.register(meshRegistry, peerId);
   const s = await FuzzSocket.open<MeshFrame>(hub.meshUrl, { mesh: true });
   stats.meshSessions++;
   const helloBack = (f: MeshFrame): boolean => f.type === MeshFrameType.M_HELLO;
   try {
     if (c.kind === 'pre') {
       stats.meshFrames += c.frames.length + 1;
-      stats.meshMessages += (await s.send(group(c.frames, c.cuts))) + (await s.send([encodeMeshHello(peerId)]));
+      stats.meshMessages += (await s.send(group(c.frames, c.cuts))) + (await s.send([replica.hello()]));
       const r = await s.until(helloBack, ANSWER_MS);
       expect(r.kind).not.toBe('timeout');
       record(r, 'mesh');
       if (r.kind === 'frame') stats.meshSurvived++;
       return;
     }
-    stats.meshMessages += await s.send([encodeMeshHello(peerId)]);
-    expect((await s.until(helloBack, ANSWER_MS)).kind).toBe('frame');
-    stats.meshFrames += c.frames.length + 1;
+    stats.meshMessages += await s.send([replica.hello()]);
+    const answer = await s.until(helloBack, ANSWER_MS);
+    if (answer.kind !== 'frame') throw new Error(`no M_HELLO back: ${answer.kind}`);
+    stats.meshMessages += await s.send([replica.proof(answer.frame)]);
+    stats.meshFrames += c.frames.length + 2;
     stats.meshMessages += await s.send(group(c.frames, c.cuts));
     const opaque = crypto.randomBytes(8);
     await s.send([rawFrame({ type: MeshFrameType.M_PING, id: 0, payload: opaque })]);
@@ -346,6 +356,7 @@ async function meshSession(c: MeshCase): Promise<void> {
     if (r.kind === 'frame') stats.meshSurvived++;
   } finally {
     await s.close();
+    await replica.remove();
   }
 }
 

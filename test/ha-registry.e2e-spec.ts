@@ -84,6 +84,9 @@ async function haHub(
         mode,
         replica_id: replicaId,
         ...(opts.redisUrl === undefined ? {} : { redis_url: opts.redisUrl }),
+        // require_mtls (the default) behind an ingress at a TEST-NET address: an active hub needs the key
+        // (issue 13 finding 1), and loopback peers are not that ingress, so no mesh link comes up here.
+        mesh: { ingress: { trusted_proxies: ['192.0.2.0/24'] } },
         ...(opts.ha ?? {}),
       },
     },
@@ -332,14 +335,14 @@ describe('HA with a real redis-server', () => {
   it('active mode: an agent owned elsewhere, no mesh link to its hub: refused as mesh_unavailable at once; readyz degraded', async () => {
     const redis = await freshRedis();
     const secret = 'shared-secret-for-active-hubs-0000000000';
-    // require_mtls (the default) on the plain port without an ingress: every /mesh upgrade is refused,
-    // so the peers see each other in the registry but no link comes up (docs/mesh.md, mTLS).
+    // require_mtls (the default) on the plain port, upgrades not from the trusted ingress: every /mesh
+    // upgrade is refused, so the peers see each other in the registry but no link comes up (docs/mesh.md).
     const hubA = await haHub('active-a', 'active', { redisUrl: redis.url, secret });
     const hubB = await haHub('active-b', 'active', { redisUrl: redis.url, secret });
     const agent = await startAgentConnected(hubA, { agentId: 'active-agent', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
     closers.push(() => agent.kill());
     await expectEcho(hubA.listenPort);
-    await hubB.proc.waitForEvent('mesh_upgrade_refused', (e) => e.reason === 'no_client_cert');
+    await hubB.proc.waitForEvent('mesh_upgrade_refused', (e) => e.reason === 'untrusted_source');
     const s = await connectTcp(hubB.listenPort);
     expect((await readUntilClose(s, 10_000)).bytes).toBe(0);
     expect(await hubB.proc.waitForEvent('cross_replica_refused')).toMatchObject({ reason: 'mesh_unavailable', owner_replica: 'active-a' });

@@ -30,12 +30,12 @@ import {
   type TargetServer,
   tryMeshUpgrade,
 } from './support';
+import { TestMeshReplica } from './support/mesh-identity';
 import { pollUntil } from './support/http';
 import {
   decodeMeshFrames,
   DEFAULT_MAX_FRAME_BYTES,
   encodeMeshData,
-  encodeMeshHello,
   encodeMeshOpen,
   MeshFrameType,
   MeshRstReason,
@@ -384,13 +384,14 @@ describe('mesh mTLS on ha.mesh.listen', () => {
     await waitForMetric(e.httpUrl, 'nowconnect_mesh_link_errors_total', {}, (v) => v >= before + 2);
   });
 
-  it('/mesh on the plain port with require_mtls: only with the ingress verified-client headers', async () => {
+  it('/mesh on the plain port with require_mtls and no ha.mesh.ingress.trusted_proxies: 404, whatever the headers', async () => {
     const url = `ws://127.0.0.1:${e.port}/mesh`;
-    expect(await tryMeshUpgrade(url, {})).toBe('http 403');
-    expect(await tryMeshUpgrade(url, { headers: { 'ssl-client-verify': 'FAILED:unknown ca', 'ssl-client-subject-dn': 'CN=x' } })).toBe('http 403');
-    expect(await tryMeshUpgrade(url, { headers: { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=hub-x' } })).toBe('open');
-    const refused = await e.proc.waitForEvent('mesh_upgrade_refused', (ev) => ev.reason === 'client_cert_not_verified');
+    const mark = e.proc.mark();
+    expect(await tryMeshUpgrade(url, {})).toBe('http 404');
+    expect(await tryMeshUpgrade(url, { headers: { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=hub-x' } })).toBe('http 404');
+    const refused = await e.proc.waitForEventSince(mark, 'mesh_upgrade_refused', (ev) => ev.reason === 'no_trusted_proxies');
     expect(refused.client).toBe('127.0.0.x');
+    await waitForMetric(e.httpUrl, 'nowconnect_mesh_upgrade_refused_total', { reason: 'no_trusted_proxies' }, (v) => v >= 2);
   });
 
   it('a renewed certificate file is picked up without dropping the established link', async () => {
@@ -680,15 +681,16 @@ class RawPeer {
     });
   }
 
-  static async connect(url: string, replicaId: string): Promise<RawPeer> {
+  /** Connects and proves `replica`'s id (registered in the hub's registry) in the identity handshake. */
+  static async connect(url: string, replica: TestMeshReplica): Promise<RawPeer> {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
     const peer = new RawPeer(ws);
-    ws.send(encodeMeshHello(replicaId));
-    await peer.next((f) => f.type === MeshFrameType.M_HELLO);
+    ws.send(replica.hello());
+    ws.send(replica.proof(await peer.next((f) => f.type === MeshFrameType.M_HELLO)));
     return peer;
   }
 
@@ -731,7 +733,9 @@ describe('mesh safety against a real hub: epoch fence and dedup', () => {
     closers.push(() => agent.kill());
     const epoch = agent.connected.epoch as number;
     expect(epoch).toBeGreaterThanOrEqual(1);
-    const peer = await RawPeer.connect(hub.meshUrl, 'test-peer');
+    const replica = await TestMeshReplica.register(`${redis.url.replace(/\/\d+$/, '')}/8`, 'test-peer');
+    closers.push(() => replica.remove());
+    const peer = await RawPeer.connect(hub.meshUrl, replica);
     closers.push(async () => peer.ws.terminate());
     await hub.proc.waitForEvent('mesh_link_up', (e) => e.peer === 'test-peer');
 

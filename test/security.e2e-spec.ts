@@ -27,6 +27,7 @@ import {
   startAgentConnected,
   startEchoServer,
   startHub,
+  spawnHub,
   startRedis,
   waitForMetric,
   type HubHandle,
@@ -208,11 +209,15 @@ describe('security: connector scope', () => {
   });
 });
 
-describe('security: forged ingress client-cert headers on /mesh with require_mtls', () => {
-  let meshHub: HubHandle;
+describe('security: forged ingress client-cert headers on /mesh (issue 13 finding 1)', () => {
+  let meshHub: HubHandle; // TLS mesh listener, no ha.mesh.ingress.trusted_proxies
+  let proxyHub: HubHandle; // mesh only on server.bind, behind an ingress at 127.0.0.1
   let tlsPort: number;
   let caPem: Buffer;
   let client: { cert: Buffer; key: Buffer };
+  const HASH = crypto.createHash('sha256').update('forged').digest('hex');
+  const NGINX_PROOF = { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=hub-x' };
+  const ENVOY_PROOF = { 'x-forwarded-client-cert': `Hash=${HASH};Subject="CN=hub-x"` };
 
   beforeAll(async () => {
     const dir = makeTmpDir('nc-sec-mesh-');
@@ -221,7 +226,7 @@ describe('security: forged ingress client-cert headers on /mesh with require_mtl
     caPem = fs.readFileSync(cert.caFile);
     const c = await makeCert(ca, { cn: 'test-client', clientAuth: true });
     client = { cert: fs.readFileSync(c.certFile), key: fs.readFileSync(c.keyFile) };
-    const [port, listen] = await freePorts(2);
+    const [port, listen, proxyPort] = await freePorts(3);
     tlsPort = listen!;
     meshHub = await startHub({
       name: 'hub:sec-mesh',
@@ -242,46 +247,84 @@ describe('security: forged ingress client-cert headers on /mesh with require_mtl
       },
     });
     procs.push(meshHub.proc);
+    proxyHub = await startHub({
+      name: 'hub:sec-proxy',
+      config: {
+        server: { bind: `127.0.0.1:${proxyPort}` },
+        ha: {
+          enabled: true,
+          mode: 'active',
+          replica_id: 'hub-sec-proxy',
+          redis_url: redis.url.replace(/\/0$/, '/4'), // its own registry: the two hubs must not dial each other here
+          mesh: { require_mtls: true, advertise_url: `ws://127.0.0.1:${proxyPort}/mesh`, ingress: { trusted_proxies: ['127.0.0.1/32'] } },
+        },
+      },
+    });
+    procs.push(proxyHub.proc);
     // /healthz answers as soon as HTTP listens; /mesh upgrades are verified once the mesh started.
     await meshHub.proc.waitForEvent('mesh_started');
+    await proxyHub.proc.waitForEvent('mesh_started');
   }, 60_000);
 
-  const HASH = crypto.createHash('sha256').update('forged').digest('hex');
-  it.each<[string, Record<string, string | string[]>, string | undefined]>([
+  it('without ha.mesh.ingress.trusted_proxies, /mesh on server.bind answers 404 to forged nginx and Envoy proofs (was 101), counted and logged', async () => {
+    const mark = meshHub.proc.mark();
+    const before = await metricOf(meshHub, 'nowconnect_mesh_upgrade_refused_total', { reason: 'no_trusted_proxies' });
+    const nginx = await tryMeshUpgrade(meshHub.meshUrl, { headers: NGINX_PROOF });
+    const envoy = await tryMeshUpgrade(meshHub.meshUrl, { headers: ENVOY_PROOF });
+    process.stdout.write(`SECURITY_MESH_INGRESS ${JSON.stringify({ finding: 1, before: 'http 101 (open)', forged_nginx: nginx, forged_envoy: envoy })}\n`);
+    expect([nginx, envoy]).toEqual(['http 404', 'http 404']);
+    await waitForMetric(meshHub.httpUrl, 'nowconnect_mesh_upgrade_refused_total', { reason: 'no_trusted_proxies' }, (v) => v === before + 2);
+    const ev = await meshHub.proc.waitForEventSince(mark, 'mesh_upgrade_refused', (e) => e.reason === 'no_trusted_proxies', 5000);
+    expect(ev).toMatchObject({ status: 404, client: '127.0.0.x' });
+  });
+
+  it('with trusted_proxies, the same proofs from any other source are refused 403 untrusted_source; from the proxy they pass', async () => {
+    const mark = proxyHub.proc.mark();
+    const before = await metricOf(proxyHub, 'nowconnect_mesh_upgrade_refused_total', { reason: 'untrusted_source' });
+    expect(await tryMeshUpgrade(proxyHub.meshUrl, { headers: NGINX_PROOF, localAddress: '127.0.0.2' })).toBe('http 403');
+    expect(await tryMeshUpgrade(proxyHub.meshUrl, { headers: ENVOY_PROOF, localAddress: '127.0.0.3' })).toBe('http 403');
+    await waitForMetric(proxyHub.httpUrl, 'nowconnect_mesh_upgrade_refused_total', { reason: 'untrusted_source' }, (v) => v === before + 2);
+    await proxyHub.proc.waitForEventSince(mark, 'mesh_upgrade_refused', (e) => e.reason === 'untrusted_source', 5000);
+    // control: from the trusted ingress address the documented proofs upgrade (the peer still has to prove its replica id)
+    expect(await tryMeshUpgrade(proxyHub.meshUrl, { headers: NGINX_PROOF, localAddress: '127.0.0.1' })).toBe('open');
+    expect(await tryMeshUpgrade(proxyHub.meshUrl, { headers: ENVOY_PROOF, localAddress: '127.0.0.1' })).toBe('open');
+  });
+
+  it.each<[string, Record<string, string | string[]>, string]>([
     ['SUCCESS without a subject or cert', { 'ssl-client-verify': 'SUCCESS' }, 'no_client_cert'],
     ['SUCCESS with an empty subject', { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': '' }, 'no_client_cert'],
     ['lower-case success', { 'ssl-client-verify': 'success', 'ssl-client-subject-dn': 'CN=x' }, 'client_cert_not_verified'],
     ['NONE', { 'ssl-client-verify': 'NONE', 'ssl-client-subject-dn': 'CN=x' }, 'client_cert_not_verified'],
-    ['the verify header sent twice', { 'ssl-client-verify': ['SUCCESS', 'SUCCESS'], 'ssl-client-subject-dn': 'CN=x' }, undefined],
+    // Node joins the repeated lines ("SUCCESS, SUCCESS"): not the one value SUCCESS
+    ['the verify header sent twice', { 'ssl-client-verify': ['SUCCESS', 'SUCCESS'], 'ssl-client-subject-dn': 'CN=x' }, 'client_cert_not_verified'],
     ['FAILED next to a valid-looking XFCC', { 'ssl-client-verify': 'FAILED:expired', 'x-forwarded-client-cert': `Hash=${HASH};Subject="CN=x"` }, 'client_cert_not_verified'],
     ['XFCC without a Hash', { 'x-forwarded-client-cert': 'Subject="CN=hub-x";URI=spiffe://x' }, 'no_client_cert'],
     ['XFCC with a short Hash', { 'x-forwarded-client-cert': 'Hash=abc;Subject="CN=hub-x"' }, 'no_client_cert'],
     ['malformed XFCC', { 'x-forwarded-client-cert': 'Hash="unterminated;Subject=x' }, 'malformed_header'],
     ['a made-up header', { 'x-client-cert': 'CN=hub-x', 'x-ssl-verified': 'true' }, 'no_client_cert'],
-  ])('%s -> 403, counted, logged with the reason', async (_what, headers, reason) => {
-    const mark = meshHub.proc.mark();
-    const before = await metricOf(meshHub, 'nowconnect_mesh_link_errors_total');
+  ])('from the trusted proxy, %s -> 403, counted, logged with the reason', async (_what, headers, reason) => {
+    const mark = proxyHub.proc.mark();
+    const before = await metricOf(proxyHub, 'nowconnect_mesh_upgrade_refused_total', { reason });
     // Node's http client sends an array value as repeated header lines.
-    expect(await tryMeshUpgrade(meshHub.meshUrl, { headers: headers as unknown as Record<string, string> })).toBe('http 403');
-    await waitForMetric(meshHub.httpUrl, 'nowconnect_mesh_link_errors_total', {}, (v) => v === before + 1);
-    const ev = await meshHub.proc.waitForEventSince(mark, 'mesh_upgrade_refused', undefined, 5000);
-    if (reason !== undefined) expect(ev.reason).toBe(reason);
+    expect(await tryMeshUpgrade(proxyHub.meshUrl, { headers: headers as unknown as Record<string, string>, localAddress: '127.0.0.1' })).toBe('http 403');
+    await waitForMetric(proxyHub.httpUrl, 'nowconnect_mesh_upgrade_refused_total', { reason }, (v) => v === before + 1);
+    const ev = await proxyHub.proc.waitForEventSince(mark, 'mesh_upgrade_refused', (e) => e.reason === reason, 5000);
     expect(ev.client).toBe('127.0.0.x');
   });
 
   it('the TLS mesh listener ignores ingress headers: no client certificate + SUCCESS headers is still refused', async () => {
-    const r = await tryMeshUpgrade(`wss://127.0.0.1:${tlsPort}/mesh`, {
-      ca: caPem,
-      headers: { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=hub-x', 'x-forwarded-client-cert': `Hash=${HASH};Subject="CN=hub-x"` },
-    });
+    const r = await tryMeshUpgrade(`wss://127.0.0.1:${tlsPort}/mesh`, { ca: caPem, headers: { ...NGINX_PROOF, ...ENVOY_PROOF } });
     expect(r).not.toBe('open');
     // control: the same listener with a client certificate from the mesh CA
     expect(await tryMeshUpgrade(`wss://127.0.0.1:${tlsPort}/mesh`, { ca: caPem, ...client })).toBe('open');
   });
 
-  it('control: the documented nginx and Envoy proofs are accepted (the ingress must strip client copies)', async () => {
-    expect(await tryMeshUpgrade(meshHub.meshUrl, { headers: { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=hub-x' } })).toBe('open');
-    expect(await tryMeshUpgrade(meshHub.meshUrl, { headers: { 'x-forwarded-client-cert': `Hash=${HASH};Subject="CN=hub-x"` } })).toBe('open');
+  it('an active hub whose only mesh path is server.bind, without trusted_proxies, exits 2 with one line naming the key', async () => {
+    const bad = await spawnHub({ config: { ha: { enabled: true, mode: 'active', replica_id: 'hub-bad', mesh: { require_mtls: true } } } });
+    expect(await bad.proc.waitForExit(20_000)).toEqual({ code: 2, signal: null });
+    const lines = bad.proc.stderrText().split('\n').filter((l) => l.trim() !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^ha\.mesh\.ingress\.trusted_proxies: required in active mode/);
   });
 });
 

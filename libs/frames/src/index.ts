@@ -41,9 +41,11 @@ export {
   MESH_MAX_WINDOW_BYTES,
   MESH_MAX_CID,
   MESH_PING_BYTES,
+  MESH_HELLO_NONCE_BYTES,
+  MESH_HELLO_PROOF_BYTES,
   meshFrameTypeName,
 } from './mesh-frame-types';
-export type { MeshFrame, MeshFlowFrame, MeshFlowHeader, MeshOpenFields } from './mesh-frames';
+export type { MeshFrame, MeshFlowFrame, MeshFlowHeader, MeshHelloIdentity, MeshOpenFields } from './mesh-frames';
 export {
   encodeMeshHello,
   encodeMeshOpen,

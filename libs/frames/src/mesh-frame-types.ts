@@ -34,7 +34,7 @@
  *   M_RST           reason u8
  *   M_WINDOW_UPDATE increment u32 (> 0)
  * Link frames (cid 0, no flow prefix):
- *   M_HELLO         replica_len u8 | replica_id
+ *   M_HELLO         replica_len u8 | replica_id [| nonce (16) | proof_len u8 | proof (0 or 64)]
  *   M_PING, M_PONG  opaque (8)
  *   M_GOAWAY        reason u8
  *
@@ -65,6 +65,9 @@ export const MESH_OFFSET_SEQ = MESH_OFFSET_EPOCH + MESH_EPOCH_BYTES;
 export const MESH_WINDOW_BYTES = 4;
 export const MESH_NAME_MAX_BYTES = 128;
 export const MESH_PING_BYTES = 8;
+/** M_HELLO identity fields: a fresh random nonce per hello, an Ed25519 signature as proof. */
+export const MESH_HELLO_NONCE_BYTES = 16;
+export const MESH_HELLO_PROOF_BYTES = 64;
 /** Largest per-flow receive window a peer may announce (as HELLO_ACK's flow_window_bytes). */
 export const MESH_MAX_WINDOW_BYTES = 1024 * 1024 * 1024;
 export const MESH_MAX_CID = 0xffffffff;
@@ -82,7 +85,7 @@ export interface MeshFrameRule {
 }
 
 export const MESH_FRAME_RULES: ReadonlyMap<number, MeshFrameRule> = new Map<number, MeshFrameRule>([
-  [MeshFrameType.M_HELLO, { name: 'M_HELLO', link: true, minPayload: 2, maxPayload: 1 + MESH_NAME_MAX_BYTES }],
+  [MeshFrameType.M_HELLO, { name: 'M_HELLO', link: true, minPayload: 2, maxPayload: 1 + MESH_NAME_MAX_BYTES + MESH_HELLO_NONCE_BYTES + 1 + MESH_HELLO_PROOF_BYTES }],
   [MeshFrameType.M_OPEN, { name: 'M_OPEN', link: false, minPayload: OPEN_MIN, maxPayload: OPEN_MAX }],
   [MeshFrameType.M_OPEN_ACK, { name: 'M_OPEN_ACK', link: false, minPayload: MESH_FLOW_PREFIX_BYTES + 4, maxPayload: MESH_FLOW_PREFIX_BYTES + 4 }],
   [MeshFrameType.M_DATA, { name: 'M_DATA', link: false, minPayload: MESH_FLOW_PREFIX_BYTES + 1, maxPayload: undefined }],

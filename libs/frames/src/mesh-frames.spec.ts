@@ -60,6 +60,18 @@ const VECTORS: readonly Vector[] = [
     decoded: { type: MeshFrameType.M_OPEN, cid: 3, epoch: 5, seq: 7, connector: 'db', agentId: 'a1', window: 65536 },
   },
   {
+    name: 'M_HELLO "hub-a" with a nonce, no proof yet',
+    encoded: () => encodeMeshHello('hub-a', { nonce: Buffer.alloc(16, 0xab), proof: undefined }),
+    bytes: `01 20 0000 00000000 00000017 05 6875622d61 ${'ab'.repeat(16)} 00`,
+    decoded: { type: MeshFrameType.M_HELLO, replicaId: 'hub-a', identity: { nonce: Buffer.alloc(16, 0xab), proof: undefined } },
+  },
+  {
+    name: 'M_HELLO "hub-a" with a nonce and a proof',
+    encoded: () => encodeMeshHello('hub-a', { nonce: Buffer.alloc(16, 0xab), proof: Buffer.alloc(64, 0xcd) }),
+    bytes: `01 20 0000 00000000 00000057 05 6875622d61 ${'ab'.repeat(16)} 40 ${'cd'.repeat(64)}`,
+    decoded: { type: MeshFrameType.M_HELLO, replicaId: 'hub-a', identity: { nonce: Buffer.alloc(16, 0xab), proof: Buffer.alloc(64, 0xcd) } },
+  },
+  {
     name: 'M_OPEN_ACK window 4096',
     encoded: () => encodeMeshOpenAck(3, 5, 7, 4096),
     bytes: `01 22 0000 00000003 00000014 ${PREFIX} 00001000`,
@@ -233,6 +245,21 @@ describe('decodeMeshFrames: every error code', () => {
     const c = fin();
     c.writeUInt32BE(0xffffffff, HEADER_BYTES + 8);
     expect(decodeAll(c).err?.code).toBe(FrameErrorCode.INVALID_PAYLOAD);
+  });
+
+  it('INVALID_PAYLOAD: M_HELLO identity fields of the wrong size; the encoder refuses them too', () => {
+    const good = encodeMeshHello('abc', { nonce: Buffer.alloc(16), proof: Buffer.alloc(64) });
+    const withLength = (b: Buffer): Buffer => {
+      b.writeUInt32BE(b.length - HEADER_BYTES, 8);
+      return b;
+    };
+    const shortNonce = withLength(Buffer.concat([good.subarray(0, HEADER_BYTES + 4 + 10)]));
+    const badProofLen = Buffer.from(good);
+    badProofLen[HEADER_BYTES + 4 + 16] = 63;
+    const trailing = withLength(Buffer.concat([good, Buffer.from([0])]));
+    for (const b of [shortNonce, badProofLen, trailing]) expect(decodeAll(b).err?.code).toBe(FrameErrorCode.INVALID_PAYLOAD);
+    expect(() => encodeMeshHello('abc', { nonce: Buffer.alloc(15), proof: undefined })).toThrow(RangeError);
+    expect(() => encodeMeshHello('abc', { nonce: Buffer.alloc(16), proof: Buffer.alloc(32) })).toThrow(RangeError);
   });
 
   it('INVALID_PAYLOAD: bad names in M_HELLO and M_OPEN', () => {

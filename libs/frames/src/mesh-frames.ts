@@ -4,6 +4,8 @@ import { HEADER_BYTES, OFFSET_FLAGS, OFFSET_FLOW_ID, OFFSET_LENGTH, OFFSET_TYPE,
 import {
   MESH_FLOW_PREFIX_BYTES,
   MESH_FRAME_RULES,
+  MESH_HELLO_NONCE_BYTES,
+  MESH_HELLO_PROOF_BYTES,
   MESH_MAX_CID,
   MESH_MAX_WINDOW_BYTES,
   MESH_OFFSET_EPOCH,
@@ -31,8 +33,19 @@ export interface MeshOpenFields extends MeshFlowHeader {
   readonly window: number;
 }
 
+/**
+ * M_HELLO's identity fields (docs/mesh.md "Identity"): the sender's fresh nonce and, once it has the
+ * peer's nonce, its proof (an Ed25519 signature over the handshake transcript).
+ */
+export interface MeshHelloIdentity {
+  /** MESH_HELLO_NONCE_BYTES random bytes. */
+  readonly nonce: Buffer;
+  /** MESH_HELLO_PROOF_BYTES, or undefined in the dialer's first M_HELLO. */
+  readonly proof: Buffer | undefined;
+}
+
 export type MeshFrame =
-  | { readonly type: MeshFrameType.M_HELLO; readonly replicaId: string }
+  | { readonly type: MeshFrameType.M_HELLO; readonly replicaId: string; readonly identity?: MeshHelloIdentity }
   | ({ readonly type: MeshFrameType.M_OPEN } & MeshOpenFields)
   | ({ readonly type: MeshFrameType.M_OPEN_ACK; readonly window: number } & MeshFlowHeader)
   /** payload is a view into the decoded message (no copy). */
@@ -94,11 +107,25 @@ function checkWindow(window: number, what: string): void {
   check(Number.isInteger(window) && window >= 1 && window <= MESH_MAX_WINDOW_BYTES, `${what} must be 1..${MESH_MAX_WINDOW_BYTES}`);
 }
 
-export function encodeMeshHello(replicaId: string): Buffer {
+/**
+ * M_HELLO: `replica_len u8 | replica_id`, then with `identity`: `nonce (16) | proof_len u8 | proof (0 or 64)`.
+ * Without `identity` it is the identity-less hello of protocol 1 (which an acceptor with identity refuses).
+ */
+export function encodeMeshHello(replicaId: string, identity?: MeshHelloIdentity): Buffer {
   check(isValidName(replicaId), 'replica id must match NAME_PATTERN');
-  const out = frame(MeshFrameType.M_HELLO, 0, 1 + replicaId.length);
+  if (identity !== undefined) {
+    check(identity.nonce.length === MESH_HELLO_NONCE_BYTES, `nonce must be ${MESH_HELLO_NONCE_BYTES} bytes`);
+    check(identity.proof === undefined || identity.proof.length === MESH_HELLO_PROOF_BYTES, `proof must be ${MESH_HELLO_PROOF_BYTES} bytes`);
+  }
+  const proofLen = identity?.proof?.length ?? 0;
+  const out = frame(MeshFrameType.M_HELLO, 0, 1 + replicaId.length + (identity === undefined ? 0 : MESH_HELLO_NONCE_BYTES + 1 + proofLen));
   out[HEADER_BYTES] = replicaId.length;
-  out.write(replicaId, HEADER_BYTES + 1, 'ascii');
+  let at = HEADER_BYTES + 1 + out.write(replicaId, HEADER_BYTES + 1, 'ascii');
+  if (identity !== undefined) {
+    at += identity.nonce.copy(out, at);
+    out[at++] = proofLen;
+    if (identity.proof !== undefined) identity.proof.copy(out, at);
+  }
   return out;
 }
 
@@ -203,8 +230,14 @@ export function parseMeshFrame(buf: Buffer, type: MeshFrameType, cid: number, p:
   switch (type) {
     case MeshFrameType.M_HELLO: {
       const r = readName(buf, p, end);
-      if (r === null || r[1] !== end) return invalid(`${name}: invalid replica id`, offset);
-      return { type, replicaId: r[0] };
+      if (r === null) return invalid(`${name}: invalid replica id`, offset);
+      const at = r[1];
+      if (at === end) return { type, replicaId: r[0] };
+      const proofAt = at + MESH_HELLO_NONCE_BYTES + 1;
+      const proofLen = proofAt <= end ? buf[proofAt - 1]! : -1;
+      if ((proofLen !== 0 && proofLen !== MESH_HELLO_PROOF_BYTES) || proofAt + proofLen !== end) return invalid(`${name}: invalid identity fields`, offset);
+      const nonce = Buffer.from(buf.subarray(at, at + MESH_HELLO_NONCE_BYTES));
+      return { type, replicaId: r[0], identity: { nonce, proof: proofLen === 0 ? undefined : Buffer.from(buf.subarray(proofAt, end)) } };
     }
     case MeshFrameType.M_PING:
     case MeshFrameType.M_PONG:

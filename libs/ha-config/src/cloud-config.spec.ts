@@ -65,6 +65,7 @@ describe('parseCloudConfig: defaults', () => {
           perLinkMaxInflightBytes: 8388608,
           connectBackoffMaxSec: 30,
           advertiseUrl: undefined,
+          ingress: { trustedProxies: undefined },
         },
       },
     });
@@ -225,10 +226,36 @@ describe('parseCloudConfig: errors name the key path', () => {
     ['ha.sweep_interval_sec: expected an integer from 1 to 86400', (r) => (r['ha'] = { sweep_interval_sec: 'often' })],
     ['ha.mesh.advertise_url: expected a ws:// or wss:// URL', (r) => (r['ha'] = { mesh: { advertise_url: 'hub-a:8766' } })],
     ['ha.redis_url: expected a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL', (r) => (r['ha'] = { redis_url: 'redis+sentinel://' })],
+    ['ha.mesh.ingress.trusted_proxies: expected a list', (r) => (r['ha'] = { mesh: { ingress: { trusted_proxies: '10.0.0.0/8' } } })],
+    ['ha.mesh.ingress.trusted_proxies[0]: expected an IPv4 or IPv6 CIDR like 10.0.0.0/8', (r) => (r['ha'] = { mesh: { ingress: { trusted_proxies: [8] } } })],
+    ['ha.mesh.ingress.proxies: unknown key', (r) => (r['ha'] = { mesh: { ingress: { proxies: [] } } })],
   ];
 
   it.each(cases)('%s', (message, patch) => {
     expect(errorOf(patch)).toBe(message);
+  });
+
+  describe('ha.mesh.ingress.trusted_proxies (issue 13 finding 1)', () => {
+    const active = (mesh: Record<string, unknown>): Record<string, unknown> => ({ ...base(), ha: { enabled: true, mode: 'active', mesh } });
+    it('is required in active mode when the only mesh path relies on ingress headers', () => {
+      const err = failure(() => parseCloudConfig(active({}), {}));
+      expect(err.path).toBe('ha.mesh.ingress.trusted_proxies');
+      expect(err.detail).toMatch(/^required in active mode/);
+      // a plain ha.mesh.listen with require_mtls relies on headers too; NC_HA_MODE counts
+      expect(failure(() => parseCloudConfig(active({ listen: '0.0.0.0:8766' }), {})).path).toBe('ha.mesh.ingress.trusted_proxies');
+      expect(failure(() => parseCloudConfig({ ...base(), ha: { enabled: true, mode: 'shadow' } }, { NC_HA_MODE: 'active' })).path).toBe('ha.mesh.ingress.trusted_proxies');
+    });
+    it('is not needed with a TLS mesh listener, with require_mtls off, in shadow mode or with HA off', () => {
+      expect(parseCloudConfig(active({ listen: '0.0.0.0:8766', tls: { cert_file: 'c', key_file: 'k', ca_bundle: 'ca' } }), {}).ha.mesh.ingress.trustedProxies).toBeUndefined();
+      expect(parseCloudConfig(active({ require_mtls: false }), {}).ha.mode).toBe('active');
+      expect(parseCloudConfig({ ...base(), ha: { enabled: true, mode: 'shadow' } }, {}).ha.mode).toBe('shadow');
+      expect(parseCloudConfig({ ...base(), ha: { enabled: false, mode: 'active' } }, {}).ha.enabled).toBe(false);
+    });
+    it('parses CIDRs (IPv4, IPv6) and refuses an empty list', () => {
+      const c = parseCloudConfig(active({ ingress: { trusted_proxies: ['10.0.0.0/8', 'fd00::/8'] } }), {});
+      expect(c.ha.mesh.ingress.trustedProxies).toHaveLength(2);
+      expect(failure(() => parseCloudConfig(active({ ingress: { trusted_proxies: [] } }), {})).path).toBe('ha.mesh.ingress.trusted_proxies');
+    });
   });
 
   it('rejects a non-mapping document', () => {

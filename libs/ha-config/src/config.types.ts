@@ -84,6 +84,16 @@ export interface MeshConfig {
   readonly connectBackoffMaxSec: number; // 30
   /** URL other hubs dial to reach this hub's mesh (replica record); NC_MESH_ADVERTISE_URL. */
   readonly advertiseUrl: string | undefined;
+  readonly ingress: MeshIngressConfig;
+}
+
+/** `ha.mesh.ingress`: who may vouch for a mesh client certificate with headers (TLS terminated at an ingress). */
+export interface MeshIngressConfig {
+  /**
+   * `ha.mesh.ingress.trusted_proxies`: ingress client-cert headers on a plain `/mesh` are honoured only
+   * from these sources; undefined = never (a plain `/mesh` with require_mtls answers 404).
+   */
+  readonly trustedProxies: readonly Cidr[] | undefined;
 }
 
 export interface HaConfig {

@@ -1,7 +1,8 @@
-import type { HaConfig, HaMode, MeshConfig, MeshTlsConfig } from './config.types';
+import { parseCidr } from './cidr';
+import type { Cidr, HaConfig, HaMode, MeshConfig, MeshIngressConfig, MeshTlsConfig } from './config.types';
 import { ConfigError } from './config-error';
 import { childPath, envValue, intField, itemPath, optBool, optInt, optList, optName, optString, section } from './fields';
-import { HA_FIELDS, HA_MODES, MAX_INFLIGHT_BYTES, MESH_FIELDS, MESH_TLS_FIELDS } from './keys/cloud-keys';
+import { HA_FIELDS, HA_MODES, MAX_INFLIGHT_BYTES, MESH_FIELDS, MESH_INGRESS_FIELDS, MESH_TLS_FIELDS } from './keys/cloud-keys';
 import { parseHostPort } from './host-port';
 import { parseRedisUrl, parseWsUrl } from './urls';
 
@@ -12,6 +13,8 @@ import { parseRedisUrl, parseWsUrl } from './urls';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** The key a hub in active mode needs when its only mesh path relies on ingress headers. */
+export const TRUSTED_PROXIES_KEY = 'ha.mesh.ingress.trusted_proxies';
 const MODE_RULE = "expected 'off' | 'shadow' | 'active'";
 const H = HA_FIELDS;
 const M = MESH_FIELDS;
@@ -48,6 +51,20 @@ function parseMeshTls(raw: unknown, path: string): MeshTlsConfig {
   return { caBundle, certFile, keyFile };
 }
 
+function parseIngress(raw: unknown, path: string): MeshIngressConfig {
+  const f = section(raw, path, MESH_INGRESS_FIELDS);
+  const p = childPath(path, 'trusted_proxies');
+  const list = optList(f['trusted_proxies'], p);
+  if (list === undefined) return { trustedProxies: undefined };
+  if (list.length === 0) throw new ConfigError(p, 'expected a non-empty list of CIDRs (omit the key: /mesh on server.bind answers 404)');
+  const trustedProxies: Cidr[] = list.map((item, i) => {
+    const ip = itemPath(p, i);
+    if (typeof item !== 'string') throw new ConfigError(ip, 'expected an IPv4 or IPv6 CIDR like 10.0.0.0/8');
+    return parseCidr(item, ip);
+  });
+  return { trustedProxies };
+}
+
 function parsePeers(raw: unknown, path: string): string[] {
   const peers: string[] = [];
   (optList(raw, path) ?? []).forEach((item, i) => {
@@ -80,7 +97,17 @@ function parseMesh(raw: unknown, path: string, maxFrameBytes: number, env: Env):
     perLinkMaxInflightBytes,
     connectBackoffMaxSec: intField(M.connect_backoff_max_sec, f['connect_backoff_max_sec'], at('connect_backoff_max_sec')),
     advertiseUrl: parseAdvertiseUrl(f['advertise_url'], at('advertise_url'), env),
+    ingress: parseIngress(f['ingress'], at('ingress')),
   };
+}
+
+/**
+ * Whether the mesh accepts links only through ingress headers (require_mtls without a TLS listener of
+ * its own): then those headers need `ha.mesh.ingress.trusted_proxies`.
+ */
+export function meshNeedsTrustedProxies(mesh: MeshConfig): boolean {
+  const tlsListener = mesh.listen !== undefined && mesh.tls.certFile !== undefined;
+  return mesh.requireMtls && !tlsListener;
 }
 
 function parseAdvertiseUrl(raw: unknown, path: string, env: Env): string | undefined {
@@ -117,6 +144,15 @@ export function parseHa(raw: unknown, env: Env, maxFrameBytes: number): HaConfig
     // Chosen over silently enabling HA: an env var must not turn on a registry and a mesh the file never configured.
     throw new ConfigError('NC_HA_MODE', `${mode} requires ha.enabled: true (set ha.enabled in the config, or unset NC_HA_MODE)`);
   }
+  const mesh = parseMesh(f['mesh'], at('mesh'), maxFrameBytes, env);
+  if (enabled && mode === 'active' && meshNeedsTrustedProxies(mesh) && mesh.ingress.trustedProxies === undefined) {
+    // Issue 13 finding 1: without it no peer could ever link (every /mesh answers 404), and honouring the
+    // headers from anyone lets a stranger into the mesh.
+    throw new ConfigError(
+      TRUSTED_PROXIES_KEY,
+      'required in active mode when the mesh has no TLS listener of its own (ha.mesh.listen with ha.mesh.tls.cert_file) and require_mtls is on: list the ingress addresses that may send client-cert headers',
+    );
+  }
   return {
     enabled,
     mode,
@@ -125,6 +161,6 @@ export function parseHa(raw: unknown, env: Env, maxFrameBytes: number): HaConfig
     readinessDegradedCode: parseDegradedCode(f['readiness_degraded_code'], at('readiness_degraded_code')),
     leaseSec: intField(H.lease_sec, f['lease_sec'], at('lease_sec')),
     sweepIntervalSec: intField(H.sweep_interval_sec, f['sweep_interval_sec'], at('sweep_interval_sec')),
-    mesh: parseMesh(f['mesh'], at('mesh'), maxFrameBytes, env),
+    mesh,
   };
 }

@@ -11,6 +11,7 @@ export type {
   HaMode,
   MeshTlsConfig,
   MeshConfig,
+  MeshIngressConfig,
   HaConfig,
   CloudConfig,
   ConnectorConfig,

@@ -1,5 +1,5 @@
 export { MeshModule } from './mesh.module';
-export type { MeshMetrics, MeshFrameDir, BackpressureReason } from './mesh-metrics';
+export type { MeshMetrics, MeshFrameDir, BackpressureReason, MeshLinkFailure } from './mesh-metrics';
 export { NOOP_MESH_METRICS } from './mesh-metrics';
 export { CidDedup } from './cid-dedup';
 export type { CidDedupOptions } from './cid-dedup';
@@ -27,3 +27,13 @@ export type { LinkRole, MeshChannel } from './mesh-channels';
 export { MeshLink } from './mesh-link';
 export type { MeshLinkOptions, MeshLinkHandler, MeshOpenRequest, OpenRefusal } from './mesh-link';
 export type { LinkSocketOptions } from './link-socket';
+export {
+  MeshKeyPair,
+  parseMeshKey,
+  verifyMeshProof,
+  helloTranscript,
+  certReplicaNames,
+  MESH_IDENTITY_CONTEXT,
+  REPLICA_SAN_PREFIX,
+} from './mesh-identity';
+export type { MeshIdentity, PeerKeyLookup, IdentityRefusal } from './mesh-identity';

@@ -6,7 +6,7 @@ import { decodeMeshFrames, DEFAULT_MAX_FRAME_BYTES, encodeMeshHello, MeshFrame, 
 import WebSocket, { WebSocketServer } from 'ws';
 import type { LinkState } from './link-state';
 import { MeshLink, MeshLinkHandler, MeshLinkOptions, MeshOpenRequest } from './mesh-link';
-import type { BackpressureReason, MeshMetrics } from './mesh-metrics';
+import type { BackpressureReason, MeshLinkFailure, MeshMetrics } from './mesh-metrics';
 
 /** Test-only (not exported from the barrel): recorders and loopback ws pairs for MeshLink specs. */
 
@@ -144,6 +144,10 @@ export class RecordingMetrics implements MeshMetrics {
   }
   linkReconnect(): void {
     this.reconnects++;
+  }
+  readonly failures: MeshLinkFailure[] = [];
+  linkFailed(reason: MeshLinkFailure): void {
+    this.failures.push(reason);
   }
   nextRtt(): Promise<number> {
     return once(this.events, 'rtt').then(([s]) => s as number);

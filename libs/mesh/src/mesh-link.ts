@@ -299,6 +299,7 @@ export class MeshLink extends LinkSocket {
       case MeshFrameType.M_WINDOW_UPDATE:
         ch.sendCredit += f.increment;
         if (ch.sendCredit > 0x7fffffff) return this.resetAndReport(ch, MeshRstReason.FLOW_CONTROL);
+        this.progress(); // credit back: the peer consumed what we sent
         this.handler.writable(this, ch.cid);
         return;
     }

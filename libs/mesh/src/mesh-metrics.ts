@@ -4,6 +4,13 @@ export type BackpressureReason = 'queue_full' | 'inflight_cap';
 export type MeshFrameDir = 'in' | 'out';
 
 /**
+ * Why a link was refused or closed for a trust reason (issue 13; `mesh_link_failed` reason and the
+ * label of nowconnect_mesh_link_failures_total): the peer did not prove its replica id (`identity`),
+ * or its unread backlog passed the link's caps (`slow_consumer`).
+ */
+export type MeshLinkFailure = 'identity' | 'slow_consumer';
+
+/**
  * What the mesh data plane reports; the hub binds it to Prometheus
  * (SPEC §7 names in comments), tests to a recorder. Gauges (queue depth,
  * in-flight bytes, link states) are read from the links by the hub's collector.
@@ -23,6 +30,8 @@ export interface MeshMetrics {
   linkError(): void;
   /** nowconnect_mesh_link_reconnects_total (the peer manager, on each re-dial after a failure or loss). */
   linkReconnect(): void;
+  /** nowconnect_mesh_link_failures_total{reason} (not in SPEC §7; issue 13): counted next to linkError. */
+  linkFailed(reason: MeshLinkFailure): void;
 }
 
 export const NOOP_MESH_METRICS: MeshMetrics = {
@@ -33,4 +42,5 @@ export const NOOP_MESH_METRICS: MeshMetrics = {
   backpressureDrop: () => undefined,
   linkError: () => undefined,
   linkReconnect: () => undefined,
+  linkFailed: () => undefined,
 };

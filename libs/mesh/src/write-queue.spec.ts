@@ -163,3 +163,22 @@ describe('LinkWriteQueue', () => {
     expect(() => new LinkWriteQueue({ maxDepth: 1, maxInflightBytes: 0, sink: () => undefined })).toThrow(RangeError);
   });
 });
+
+describe('LinkWriteQueue: control backlog (issue 13 finding 3)', () => {
+  it('counts control frames (no payload) until the socket wrote them; M_DATA is not control; close forgets them', () => {
+    const pending: Array<() => void> = [];
+    const q = new LinkWriteQueue({ maxDepth: 2, maxInflightBytes: 1 << 20, sink: (_f, done) => pending.push(done) });
+    for (let i = 0; i < 5; i++) q.push(Buffer.alloc(20));
+    q.push(Buffer.alloc(28), Buffer.alloc(100));
+    expect(q.controlBacklog).toBe(5);
+    expect(q.inflightFrames).toBe(6);
+    pending.shift()!();
+    pending.shift()!();
+    expect(q.controlBacklog).toBe(3);
+    expect(q.inflightFrames).toBe(4);
+    q.close();
+    expect(q.controlBacklog).toBe(0);
+    for (const done of pending) done();
+    expect(q.controlBacklog).toBe(0);
+  });
+});

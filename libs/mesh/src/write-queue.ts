@@ -35,6 +35,10 @@ export class LinkWriteQueue {
   private head = 0;
   private queued = 0;
   private inflight = 0;
+  /** Frames handed to the socket and not yet written out. */
+  private inflightCount = 0;
+  /** Frames without a payload (every frame but M_DATA: control) queued or in flight. */
+  private control = 0;
   private wasCongested = false;
   private closed = false;
   private pumping = false;
@@ -58,6 +62,20 @@ export class LinkWriteQueue {
   /** Bytes handed to the socket and not yet written (gauge nowconnect_mesh_inflight_bytes{peer}). */
   get inflightBytes(): number {
     return this.inflight;
+  }
+
+  /** Frames handed to the socket and not yet written out. */
+  get inflightFrames(): number {
+    return this.inflightCount;
+  }
+
+  /**
+   * Control frames (every frame but M_DATA) not yet written out, queued or in flight: what a peer that
+   * does not read piles up with M_PING (each answered with an M_PONG) — the link's owner closes it
+   * (`slow_consumer`) past a cap.
+   */
+  get controlBacklog(): number {
+    return this.control;
   }
 
   get congested(): boolean {
@@ -88,6 +106,7 @@ export class LinkWriteQueue {
     this.queue.push(frame);
     this.payloads.push(payload);
     this.queued += frame.length + (payload === undefined ? 0 : payload.length);
+    if (payload === undefined) this.control++;
     this.pump();
     if (this.congested) this.wasCongested = true;
   }
@@ -99,6 +118,7 @@ export class LinkWriteQueue {
     this.payloads = [];
     this.head = 0;
     this.queued = 0;
+    this.control = 0;
     this.emptyWaiters = [];
   }
 
@@ -125,6 +145,8 @@ export class LinkWriteQueue {
       this.head++;
       this.queued -= bytes;
       this.inflight += bytes;
+      this.inflightCount++;
+      const isControl = payload === undefined;
       let called = false;
       sink(
         frame,
@@ -132,6 +154,8 @@ export class LinkWriteQueue {
           if (called) return;
           called = true;
           this.inflight -= bytes;
+          this.inflightCount--;
+          if (isControl && !this.closed) this.control--;
           this.pump();
           this.maybeDrained();
         },

@@ -88,7 +88,7 @@ const NOW_MS = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** ARGV: id, meshUrl, startedAt, leaseMs, mode ('register' | 'refresh'). */
+/** ARGV: id, meshUrl, startedAt, leaseMs, mode ('register' | 'refresh'), meshKey ('' = none). */
 const PUT_REPLICA = new LuaScript('put_replica', 1, `${NOW_MS}
 local exp = now + tonumber(ARGV[4])
 if ARGV[5] == 'refresh' then
@@ -100,8 +100,9 @@ if ARGV[5] == 'refresh' then
   redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
   return 1
 end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({replicaId = ARGV[1], meshUrl = ARGV[2],
-  startedAt = tonumber(ARGV[3]), expiresAt = exp}))
+local rec = {replicaId = ARGV[1], meshUrl = ARGV[2], startedAt = tonumber(ARGV[3]), expiresAt = exp}
+if ARGV[6] ~= nil and ARGV[6] ~= '' then rec.meshKey = ARGV[6] end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
 return 1`);
 
 /** Returns {nowMs, json...} of the records not yet expired. */
@@ -267,6 +268,7 @@ export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry
         rec.startedAt,
         this.leaseMs,
         'register',
+        rec.meshKey ?? '',
       ]);
     });
   }
@@ -332,6 +334,7 @@ function parseReplica(s: string): ReplicaRecord | undefined {
       replicaId: o.replicaId,
       meshUrl: typeof o.meshUrl === 'string' ? o.meshUrl : '',
       startedAt: Number(o.startedAt),
+      ...(typeof o.meshKey === 'string' && o.meshKey !== '' ? { meshKey: o.meshKey } : {}),
       expiresAt: Number(o.expiresAt),
     };
   } catch {

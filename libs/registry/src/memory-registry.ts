@@ -127,6 +127,7 @@ export class MemoryOwnershipRegistry implements OwnershipRegistry, SweepableRegi
       replicaId: rec.replicaId,
       meshUrl: rec.meshUrl,
       startedAt: rec.startedAt,
+      ...(rec.meshKey === undefined ? {} : { meshKey: rec.meshKey }),
       expiresAt: this.now() + this.leaseMs,
     });
   }

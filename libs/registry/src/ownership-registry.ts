@@ -24,6 +24,12 @@ export interface ReplicaInfo {
   meshUrl: string;
   /** Epoch ms when the replica started. */
   startedAt: number;
+  /**
+   * The replica's mesh identity key for this run (docs/mesh.md "Identity"): its per-instance Ed25519
+   * public key, base64url of the 32 raw bytes. A mesh peer's M_HELLO proof is checked against it; only
+   * the public half is ever stored. Absent for a replica that has none (it cannot join the mesh).
+   */
+  meshKey?: string;
 }
 
 export interface ReplicaRecord extends ReplicaInfo {

@@ -210,6 +210,18 @@ export function runRegistryContract(name: string, factory: RegistryFactory): voi
       );
     });
 
+    it('keeps a replica record`s mesh identity key through heartbeats; a record without one has none', async () => {
+      const r = await make();
+      const [ra, rb] = [uid('hub-key'), uid('hub-nokey')];
+      const key = Buffer.alloc(32, 7).toString('base64url');
+      await r.registerReplica({ replicaId: ra, meshUrl: 'wss://a/mesh', startedAt: 1, meshKey: key });
+      await r.registerReplica({ replicaId: rb, meshUrl: 'wss://b/mesh', startedAt: 2 });
+      await r.heartbeat(ra, []);
+      const list = await r.listReplicas();
+      expect(list.find((x) => x.replicaId === ra)?.meshKey).toBe(key);
+      expect(list.find((x) => x.replicaId === rb)).not.toHaveProperty('meshKey');
+    });
+
     it('lists replica records and expires them without heartbeat', async () => {
       const r = await make(SHORT_LEASE);
       const [ra, rb] = [uid('hub-a'), uid('hub-b')];

@@ -11,6 +11,7 @@ import {
   type SweepableRegistry,
 } from '@nowconnect/registry';
 import { EventLog } from '@nowconnect/logging';
+import { MeshKeyPair, parseMeshKey, type MeshIdentity, type PeerKeyLookup } from '@nowconnect/mesh';
 import { HaMetrics } from './ha-metrics';
 
 /** What the coordinator needs of an agent tunnel it holds. */
@@ -67,6 +68,8 @@ export class HaCoordinator implements OnApplicationShutdown {
   private degradedSince: number | undefined;
   private meshUrl = '';
   private readonly startedAt = Date.now();
+  /** This run's mesh identity key (docs/mesh.md "Identity"): the public half goes into the replica record. */
+  private readonly meshKeys = MeshKeyPair.generate();
   private cursor = 0;
   private stopped = false;
 
@@ -85,6 +88,33 @@ export class HaCoordinator implements OnApplicationShutdown {
 
   get enabled(): boolean {
     return this.mode !== 'off';
+  }
+
+  /**
+   * What mesh links prove this replica with and check peers against: the peer's key is read fresh from
+   * the registry for each handshake; when the registry cannot be asked the lookup fails (new links are
+   * refused, established ones stay).
+   */
+  readonly meshIdentity: MeshIdentity = {
+    sign: (transcript) => this.meshKeys.sign(transcript),
+    peerKey: (replicaId) => this.peerMeshKey(replicaId),
+  };
+
+  private async peerMeshKey(replicaId: string): Promise<PeerKeyLookup> {
+    const registry = this.registry;
+    if (registry === undefined || !registry.isHealthy()) return { key: undefined, why: 'registry_unavailable' };
+    let records: readonly ReplicaRecord[];
+    try {
+      records = await registry.listReplicas();
+    } catch {
+      return { key: undefined, why: 'registry_unavailable' };
+    }
+    const key = parseMeshKey(records.find((r) => r.replicaId === replicaId && r.replicaId !== this.replicaId)?.meshKey);
+    return key === undefined ? { key: undefined, why: 'unknown_replica' } : { key };
+  }
+
+  private replicaInfo(): { replicaId: string; meshUrl: string; startedAt: number; meshKey: string } {
+    return { replicaId: this.replicaId, meshUrl: this.meshUrl, startedAt: this.startedAt, meshKey: this.meshKeys.publicKeyText };
   }
 
   /** Called once the HTTP server listens (`httpPort` is the bound port, for the mesh URL). */
@@ -275,7 +305,7 @@ export class HaCoordinator implements OnApplicationShutdown {
     this.syncing ??= (async () => {
       const registry = this.registry;
       if (registry === undefined) return 0;
-      await registry.registerReplica({ replicaId: this.replicaId, meshUrl: this.meshUrl, startedAt: this.startedAt });
+      await registry.registerReplica(this.replicaInfo());
       let n = 0;
       for (const h of [...this.holdings.values()]) {
         if (await this.reclaim(registry, h)) n++;
@@ -325,7 +355,7 @@ export class HaCoordinator implements OnApplicationShutdown {
       this.replicas = await registry.listReplicas();
       if (!this.replicas.some((r) => r.replicaId === this.replicaId)) {
         // Our record's lease ran out (a long pause): register again.
-        await registry.registerReplica({ replicaId: this.replicaId, meshUrl: this.meshUrl, startedAt: this.startedAt });
+        await registry.registerReplica(this.replicaInfo());
         this.replicas = await registry.listReplicas();
       }
       this.metrics?.liveReplicas.set(this.replicas.length);

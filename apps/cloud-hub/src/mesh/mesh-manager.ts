@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { zeroMask } from '@nowconnect/flow';
 import { MeshGoawayReason, MeshRstReason } from '@nowconnect/frames';
-import { CLOUD_CONFIG, formatHostPort, type CloudConfig, type ListenerConfig } from '@nowconnect/ha-config';
+import { CLOUD_CONFIG, cidrAllows, formatHostPort, type CloudConfig, type ListenerConfig } from '@nowconnect/ha-config';
 import { EventLog, maskIp } from '@nowconnect/logging';
 import {
   CertReloader,
@@ -212,17 +212,30 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
 
   // ---- inbound ----------------------------------------------------------------
 
-  /** `/mesh` on server.bind: HA on, and (require_mtls) the ingress's verified-client headers. */
+  /**
+   * `/mesh` on server.bind (or a plain ha.mesh.listen): HA on, and with require_mtls the ingress's
+   * verified-client headers — honoured only from `ha.mesh.ingress.trusted_proxies` (issue 13 finding 1).
+   * Without that key such a `/mesh` does not exist (404); from any other source it is refused (403).
+   */
   verifyUpgrade(req: IncomingMessage): Promise<UpgradeVerdict> {
     if (!this.running) return Promise.resolve({ ok: false, status: 404, message: 'Not Found' });
     if (this.draining) return Promise.resolve({ ok: false, status: 503, message: 'Service Unavailable' });
-    const verdict = verifyIngressClientCert(req.headers, { requireMtls: this.config.ha.mesh.requireMtls });
-    if (!verdict.ok) {
-      this.metrics?.linkError();
-      this.log.warn('mesh_upgrade_refused', { reason: verdict.reason, client: maskIp(req.socket.remoteAddress, this.config.logging.maskIps) });
-      return Promise.resolve({ ok: false, status: 403, message: 'Forbidden' });
-    }
+    const mesh = this.config.ha.mesh;
+    if (!mesh.requireMtls) return Promise.resolve({ ok: true });
+    const source = req.socket.remoteAddress;
+    const proxies = mesh.ingress.trustedProxies;
+    if (proxies === undefined) return Promise.resolve(this.refuseUpgrade(req, 'no_trusted_proxies', 404, 'Not Found'));
+    if (!cidrAllows(proxies, source)) return Promise.resolve(this.refuseUpgrade(req, 'untrusted_source', 403, 'Forbidden'));
+    const verdict = verifyIngressClientCert(req.headers, { requireMtls: true });
+    if (!verdict.ok) return Promise.resolve(this.refuseUpgrade(req, verdict.reason, 403, 'Forbidden'));
     return Promise.resolve({ ok: true });
+  }
+
+  private refuseUpgrade(req: IncomingMessage, reason: string, status: number, message: string): UpgradeVerdict {
+    this.metrics?.linkError();
+    this.metrics?.upgradeRefused(reason);
+    this.log.warn('mesh_upgrade_refused', { reason, status, client: maskIp(req.socket.remoteAddress, this.config.logging.maskIps) });
+    return { ok: false, status, message };
   }
 
   /** A WebSocket upgraded on `/mesh` (verified): an acceptor link. */
@@ -355,6 +368,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       role,
       localReplicaId: ha.replicaId,
       ...(expectedPeerId === undefined ? {} : { expectedPeerId }),
+      identity: haCo.meshIdentity,
       maxFrameBytes: limits.maxFrameBytes,
       sendQueueDepth: ha.mesh.sendQueueDepth,
       perLinkMaxInflightBytes: ha.mesh.perLinkMaxInflightBytes,
@@ -429,7 +443,19 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     for (const ep of info.endpoints.values()) ep.reset(MeshRstReason.LINK_LOST);
     info.endpoints.clear();
     if (info.wasUp) this.log.warn('mesh_link_down', { peer: link.peerId, role: info.role, reason });
-    else if (info.url === undefined) this.log.warn('mesh_link_failed', { role: info.role, reason, ...(link.peerId === undefined ? {} : { peer: link.peerId }) });
+    if (reason === 'identity' || reason === 'slow_consumer') {
+      // Issue 13: a peer that did not prove its replica id, or did not read; one line either way.
+      this.log.warn('mesh_link_failed', {
+        role: info.role,
+        reason,
+        ...(link.failureDetail === undefined ? {} : { detail: link.failureDetail }),
+        // `peer` only once proven; an unproven claim is `claimed_peer` (never taken for the replica itself)
+        ...(link.peerId !== undefined ? { peer: link.peerId } : link.claimedPeerId === undefined ? {} : { claimed_peer: link.claimedPeerId }),
+        ...(info.url === undefined ? {} : { url: info.url }),
+      });
+    } else if (!info.wasUp && info.url === undefined) {
+      this.log.warn('mesh_link_failed', { role: info.role, reason, ...(link.peerId === undefined ? {} : { peer: link.peerId }) });
+    }
     if (info.url === undefined) return;
     const d = this.dialers.get(info.url);
     if (d === undefined || d.link !== link) return;

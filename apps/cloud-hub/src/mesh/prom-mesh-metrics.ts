@@ -1,6 +1,6 @@
 import type { Counter, Histogram } from 'prom-client';
 import { Gauge, register } from 'prom-client';
-import type { BackpressureReason, MeshFrameDir, MeshMetrics } from '@nowconnect/mesh';
+import type { BackpressureReason, MeshFrameDir, MeshLinkFailure, MeshMetrics } from '@nowconnect/mesh';
 import { counter, gauge, histogram } from '../metrics/hub-metrics';
 
 /** One gauge sample set, read from the live links at scrape time. */
@@ -52,6 +52,14 @@ export class PromMeshMetrics implements MeshMetrics {
     'Earliest not-after (unix time) of the mesh TLS certificates loaded from disk: file="cert" (ha.mesh.tls.cert_file), file="ca" (ca_bundle)',
     ['file'],
   );
+  /** Not in SPEC §7 (issue 13): links refused or closed for a trust reason (`mesh_link_failed`). */
+  readonly failures: Counter<'reason'> = counter(
+    'nowconnect_mesh_link_failures_total',
+    'Mesh links refused or closed because the peer did not prove its replica id (identity) or did not read (slow_consumer)',
+    ['reason'],
+  );
+  /** Not in SPEC §7 (issue 13): `/mesh` upgrades refused, by reason (no_trusted_proxies, untrusted_source, no_client_cert, ...). */
+  readonly upgradeRefusals: Counter<'reason'> = counter('nowconnect_mesh_upgrade_refused_total', 'Mesh WebSocket upgrades refused before any frame, by reason', ['reason']);
   private readonly frameChildren = new Map<string, Counter.Internal>();
 
   constructor(source: () => readonly MeshGaugeSample[]) {
@@ -65,6 +73,7 @@ export class PromMeshMetrics implements MeshMetrics {
     collectedGauge('nowconnect_mesh_inflight_bytes', 'Bytes handed to the mesh link socket and not yet written out', ['peer'], (g, samples) => {
       for (const s of samples) g.labels({ peer: s.peer }).set(s.inflightBytes);
     });
+    for (const reason of ['identity', 'slow_consumer'] as const) this.failures.labels({ reason }).inc(0);
     this.reconnects.inc(0);
     this.errors.inc(0);
     this.dedupTotal.inc(0);
@@ -103,5 +112,13 @@ export class PromMeshMetrics implements MeshMetrics {
 
   linkReconnect(): void {
     this.reconnects.inc();
+  }
+
+  linkFailed(reason: MeshLinkFailure): void {
+    this.failures.labels({ reason }).inc();
+  }
+
+  upgradeRefused(reason: string): void {
+    this.upgradeRefusals.labels({ reason }).inc();
   }
 }

@@ -68,6 +68,15 @@ export const MESH_TLS_FIELDS = {
   key_file: { kind: 'file', doc: 'private key of cert_file' },
 } as const satisfies FieldTable;
 
+export const MESH_INGRESS_FIELDS = {
+  trusted_proxies: {
+    kind: 'list',
+    minItems: 1,
+    items: { kind: 'string', doc: 'IPv4 or IPv6 CIDR' },
+    doc: 'sources whose ingress client-cert headers are honoured on /mesh at server.bind; absent = /mesh there answers 404',
+  },
+} as const satisfies FieldTable;
+
 export const MESH_FIELDS = {
   listen: { kind: 'host_port', doc: 'optional dedicated mesh listener (terminates mTLS itself)' },
   peers: { kind: 'list', items: { kind: 'string', pattern: '^wss?://', doc: 'ws:// or wss:// URL' }, doc: 'static peer hub mesh URLs' },
@@ -84,6 +93,7 @@ export const MESH_FIELDS = {
   },
   connect_backoff_max_sec: { kind: 'int', min: 1, max: 3600, default: 30, doc: 'largest reconnect backoff to a peer' },
   advertise_url: { kind: 'string', pattern: '^wss?://', env: 'NC_MESH_ADVERTISE_URL', doc: 'URL peers dial to reach this hub (replica record)' },
+  ingress: { kind: 'section', fields: MESH_INGRESS_FIELDS, doc: 'ingress-terminated mesh mTLS (trusted proxies only)' },
 } as const satisfies FieldTable;
 
 export const HA_FIELDS = {
