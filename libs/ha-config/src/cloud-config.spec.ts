@@ -44,6 +44,7 @@ describe('parseCloudConfig: defaults', () => {
         maxPendingOpensPerAgent: 256,
         helloTimeoutSec: 10,
         keepaliveSec: 15,
+        openTimeoutSec: 10,
       },
       logging: { maskIps: true },
       ha: {

@@ -27,6 +27,7 @@ const LIMIT_KEYS = [
   'max_pending_opens_per_agent',
   'hello_timeout_sec',
   'keepalive_sec',
+  'open_timeout_sec',
 ] as const;
 const KINDS_TEXT = AUTH_KEY_KINDS.join(' | ');
 
@@ -42,6 +43,7 @@ export const LIMIT_DEFAULTS: LimitsConfig = Object.freeze({
   maxPendingOpensPerAgent: 256,
   helloTimeoutSec: 10,
   keepaliveSec: 15,
+  openTimeoutSec: 10,
 });
 
 function parseServer(raw: unknown): ServerConfig {
@@ -118,6 +120,7 @@ function parseLimits(raw: unknown): LimitsConfig {
     maxPendingOpensPerAgent: optInt(f['max_pending_opens_per_agent'], at('max_pending_opens_per_agent'), d.maxPendingOpensPerAgent, 1, 100_000),
     helloTimeoutSec: optInt(f['hello_timeout_sec'], at('hello_timeout_sec'), d.helloTimeoutSec, 1, 300),
     keepaliveSec: optInt(f['keepalive_sec'], at('keepalive_sec'), d.keepaliveSec, 1, 3600),
+    openTimeoutSec: optInt(f['open_timeout_sec'], at('open_timeout_sec'), d.openTimeoutSec, 1, 3600),
   };
 }
 

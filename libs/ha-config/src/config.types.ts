@@ -54,6 +54,8 @@ export interface LimitsConfig {
   readonly maxPendingOpensPerAgent: number; // 256
   readonly helloTimeoutSec: number; // 10
   readonly keepaliveSec: number; // 15
+  /** A flow the agent has not acknowledged (OPEN_ACK) by then is reset, open_failed reason `timeout`. */
+  readonly openTimeoutSec: number; // 10
 }
 
 export interface LoggingConfig {

@@ -45,6 +45,8 @@ interface FlowMeta {
   readonly listener: string;
   /** Opened by a peer hub over the mesh: the client connection (and its bytes) is counted there. */
   readonly viaMesh: boolean;
+  /** limits.open_timeout_sec: resets the flow unless OPEN_ACK arrives first. */
+  openTimer: NodeJS.Timeout | undefined;
 }
 
 /** Keep the tunnel's WebSocket queue under this before pausing client sockets. */
@@ -182,10 +184,13 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   openFlow(client: Socket, connector: string, listener: string, clientAddr: string, viaMesh = false): Flow {
     const id = this.allocateFlowId();
     const cid = this.deps.nextCid();
-    this.meta.set(id, { cid, listener, viaMesh });
+    const meta: FlowMeta = { cid, listener, viaMesh, openTimer: undefined };
+    this.meta.set(id, meta);
     this.pendingOpens++;
     this.transport.send(encodeOpen(id, connector));
     const flow = this.addFlow(id, connector, client, viaMesh ? this.meshFlowMetrics : undefined);
+    meta.openTimer = setTimeout(() => this.openTimedOut(flow), this.deps.config.limits.openTimeoutSec * 1000);
+    meta.openTimer.unref();
     if (!viaMesh) {
       this.deps.metrics.tcpConnections.labels({ connector }).inc();
       this.deps.metrics.tcpActive.labels({ connector }).inc();
@@ -207,6 +212,16 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     if (flow === undefined || flow.acked) return;
     flow.acked = true;
     this.pendingOpens--;
+    clearTimeout(this.meta.get(flow.id)?.openTimer);
+  }
+
+  /** No OPEN_ACK within limits.open_timeout_sec: reset the flow (both ends), counted and logged. */
+  private openTimedOut(flow: Flow): void {
+    if (this.closed || flow.acked || this.flows.get(flow.id) !== flow) return;
+    const timeoutSec = this.deps.config.limits.openTimeoutSec;
+    this.deps.metrics.openFailed.labels({ connector: flow.connector, reason: 'timeout' }).inc();
+    this.deps.log.warn('open_failed', { cid: this.meta.get(flow.id)?.cid, connector: flow.connector, agent_id: this.agentId, reason: 'timeout', timeout_sec: timeoutSec });
+    flow.reset(RstReason.CONNECT_TIMEOUT);
   }
 
   protected override onFlowRst(flow: Flow, reason: RstReason): void {
@@ -225,6 +240,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   protected override onFlowClosed(flow: Flow): void {
     if (!flow.acked) this.pendingOpens--;
     const meta = this.meta.get(flow.id);
+    clearTimeout(meta?.openTimer);
     this.meta.delete(flow.id);
     if (meta?.viaMesh !== true) this.deps.metrics.tcpActive.labels({ connector: flow.connector }).dec();
     this.deps.log.info('connection_closed', {
