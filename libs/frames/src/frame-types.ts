@@ -106,4 +106,6 @@ export enum RstReason {
   PEER_RESET = 8,
   SHUTDOWN = 9,
   DNS = 10,
+  /** The agent is at limits.max_flows or limits.max_pending_connects (premise.yaml); a hub that predates it reads UNSPECIFIED. */
+  AGENT_BUSY = 11,
 }

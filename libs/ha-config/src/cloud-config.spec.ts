@@ -33,7 +33,7 @@ describe('parseCloudConfig: defaults', () => {
   it('fills every default from a minimal config', () => {
     const config = parseCloudConfig({ auth: { hs256_secret_file: 's' } }, {});
     expect(config).toEqual({
-      server: { bind: { host: '0.0.0.0', port: 8765 }, drainTimeoutSec: 30, tls: undefined },
+      server: { bind: { host: '0.0.0.0', port: 8765 }, drainTimeoutSec: 30, requestTimeoutSec: 10, tls: undefined },
       auth: { audience: 'nowconnect', issuer: undefined, key: { kind: 'hs256_secret_file', path: 's' } },
       listeners: [],
       limits: {

@@ -14,7 +14,7 @@ import { formatHostPort, parseHostPort } from './host-port';
 type Env = Readonly<Record<string, string | undefined>>;
 
 const TOP_KEYS = ['server', 'auth', 'listeners', 'limits', 'logging', 'ha'] as const;
-const SERVER_KEYS = ['bind', 'drain_timeout_sec', 'tls'] as const;
+const SERVER_KEYS = ['bind', 'drain_timeout_sec', 'request_timeout_sec', 'tls'] as const;
 const TLS_KEYS = ['cert_file', 'key_file'] as const;
 const AUTH_KEY_KINDS = ['hs256_secret_file', 'public_key_file', 'jwks_file'] as const;
 const AUTH_KEYS = ['audience', 'issuer', ...AUTH_KEY_KINDS] as const;
@@ -58,7 +58,12 @@ function parseServer(raw: unknown): ServerConfig {
     if (keyFile === undefined) throw new ConfigError('server.tls.key_file', 'required when server.tls is set');
     tls = { certFile, keyFile };
   }
-  return { bind, drainTimeoutSec: optInt(f['drain_timeout_sec'], 'server.drain_timeout_sec', 30, 0, 3600), tls };
+  return {
+    bind,
+    drainTimeoutSec: optInt(f['drain_timeout_sec'], 'server.drain_timeout_sec', 30, 0, 3600),
+    requestTimeoutSec: optInt(f['request_timeout_sec'], 'server.request_timeout_sec', 10, 1, 3600),
+    tls,
+  };
 }
 
 function parseAuth(raw: unknown, env: Env): AuthConfig {

@@ -17,6 +17,8 @@ export interface TlsFiles {
 export interface ServerConfig {
   readonly bind: HostPort; // default 0.0.0.0:8765
   readonly drainTimeoutSec: number; // default 30
+  /** Whole request (head and body) on server.bind, each request of a keep-alive connection. */
+  readonly requestTimeoutSec: number; // default 10
   readonly tls: TlsFiles | undefined; // optional
 }
 
@@ -112,6 +114,12 @@ export interface ConnectorConfig {
 /** Where the agent's token comes from (precedence NC_TOKEN > NC_TOKEN_FILE > token_file). */
 export type TokenSource = { readonly kind: 'inline'; readonly token: string } | { readonly kind: 'file'; readonly path: string };
 
+/** premise.yaml `limits`: over either, the agent answers an OPEN with RST agent_busy. */
+export interface AgentLimitsConfig {
+  readonly maxFlows: number; // 10000
+  readonly maxPendingConnects: number; // 256 (target dials not yet connected)
+}
+
 export interface PremiseConfig {
   readonly cloudUrls: readonly string[]; // ws:// or wss:// ... /tunnel, fail-over order
   readonly agentId: string;
@@ -119,4 +127,5 @@ export interface PremiseConfig {
   readonly caFile: string | undefined;
   readonly proxyUrl: string | undefined; // explicit proxy_url / NC_PROXY_URL only (env HTTPS_PROXY etc. resolved by the dialer)
   readonly connectors: readonly ConnectorConfig[];
+  readonly limits: AgentLimitsConfig;
 }

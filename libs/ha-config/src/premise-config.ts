@@ -1,6 +1,6 @@
-import type { ConnectorConfig, PremiseConfig, TokenSource } from './config.types';
+import type { AgentLimitsConfig, ConnectorConfig, PremiseConfig, TokenSource } from './config.types';
 import { ConfigError } from './config-error';
-import { deepFreeze, envValue, itemPath, NAME_PATTERN, NAME_RULE, optList, optName, optString, reqName, ROOT_PATH, section } from './fields';
+import { deepFreeze, envValue, itemPath, NAME_PATTERN, NAME_RULE, optInt, optList, optName, optString, reqName, ROOT_PATH, section } from './fields';
 import { parseHostPort } from './host-port';
 import { parseProxyUrl, parseWsUrl } from './urls';
 
@@ -14,7 +14,19 @@ import { parseProxyUrl, parseWsUrl } from './urls';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const TOP_KEYS = ['cloud_url', 'agent_id', 'token_file', 'ca_file', 'proxy_url', 'connectors'] as const;
+const TOP_KEYS = ['cloud_url', 'agent_id', 'token_file', 'ca_file', 'proxy_url', 'connectors', 'limits'] as const;
+const LIMIT_KEYS = ['max_flows', 'max_pending_connects'] as const;
+
+export const AGENT_LIMIT_DEFAULTS: AgentLimitsConfig = Object.freeze({ maxFlows: 10_000, maxPendingConnects: 256 });
+
+function parseAgentLimits(raw: unknown): AgentLimitsConfig {
+  const f = section(raw, 'limits', LIMIT_KEYS);
+  const d = AGENT_LIMIT_DEFAULTS;
+  return {
+    maxFlows: optInt(f['max_flows'], 'limits.max_flows', d.maxFlows, 1, 1_000_000),
+    maxPendingConnects: optInt(f['max_pending_connects'], 'limits.max_pending_connects', d.maxPendingConnects, 1, 100_000),
+  };
+}
 const CONNECTOR_KEYS = ['name', 'target'] as const;
 const WS_RULE = 'expected a ws:// or wss:// URL';
 
@@ -112,5 +124,6 @@ export function parsePremiseConfig(raw: unknown, env: Env): PremiseConfig {
   const connectors = connectorsEnv !== undefined ? parseEnvConnectors(connectorsEnv) : parseFileConnectors(top['connectors']);
   if (connectors.length === 0) throw new ConfigError('connectors', 'required (or NC_CONNECTORS)');
 
-  return deepFreeze({ cloudUrls, agentId, token, caFile, proxyUrl, connectors });
+  const limits = parseAgentLimits(top['limits']);
+  return deepFreeze({ cloudUrls, agentId, token, caFile, proxyUrl, connectors, limits });
 }

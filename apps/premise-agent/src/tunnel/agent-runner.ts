@@ -31,6 +31,8 @@ export class AgentRunner implements OnApplicationBootstrap {
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private readonly targets: ReadonlyMap<string, HostPort>;
+  /** Refusal counters of every tunnel of this process (logged with each refusal). */
+  private readonly refusals = { busy: 0 };
 
   constructor(
     @Inject(PREMISE_CONFIG) private readonly config: PremiseConfig,
@@ -76,6 +78,8 @@ export class AgentRunner implements OnApplicationBootstrap {
           maxFrameBytes: MAX_FRAME_BYTES_BEFORE_ACK,
           helloTimeoutMs: HANDSHAKE_TIMEOUT_MS,
           targetConnectTimeoutMs: 10_000,
+          limits: this.config.limits,
+          refusals: this.refusals,
         });
         this.session = session;
         const outcome = await Promise.race([session.ended, session.goaway.then(() => 'goaway' as const)]);

@@ -14,7 +14,7 @@ import {
   RstReason,
 } from '@nowconnect/frames';
 import { Flow, FlowState, MuxSession, NOOP_FLOW_METRICS, WsTransport } from '@nowconnect/flow';
-import type { HostPort } from '@nowconnect/ha-config';
+import type { AgentLimitsConfig, HostPort } from '@nowconnect/ha-config';
 import { formatHostPort } from '@nowconnect/ha-config';
 import type { EventLog } from '@nowconnect/logging';
 import { targetFailure } from './target-failure';
@@ -29,6 +29,10 @@ export interface AgentSessionOptions {
   readonly maxFrameBytes: number;
   readonly helloTimeoutMs: number;
   readonly targetConnectTimeoutMs: number;
+  /** premise.yaml limits: over them an OPEN is answered RST AGENT_BUSY. */
+  readonly limits: AgentLimitsConfig;
+  /** The agent's refusal counter (kept across tunnels; no metrics endpoint on the agent: it goes into the log line). */
+  readonly refusals: { busy: number };
 }
 
 export type SessionEnd = { readonly established: boolean; readonly dead: boolean; readonly code: number; readonly reason: string };
@@ -43,6 +47,9 @@ export class AgentTunnelSession extends MuxSession {
   private goingAway = false;
   private readonly helloTimer: NodeJS.Timeout;
   private readonly connected = new WeakSet<Socket>();
+  /** Target dials not yet connected (limits.max_pending_connects). */
+  private readonly dialing = new WeakSet<Socket>();
+  private pendingConnects = 0;
   readonly ended: Promise<SessionEnd>;
   /** Resolves with the hub's reason when the hub sends GOAWAY (it is draining): time to dial another hub. */
   readonly goaway: Promise<string>;
@@ -116,18 +123,43 @@ export class AgentTunnelSession extends MuxSession {
       this.transport.send(encodeRst(frame.flowId, RstReason.UNKNOWN_CONNECTOR));
       return;
     }
+    const limits = this.opts.limits;
+    const busy =
+      this.flows.size >= limits.maxFlows ? 'max_flows' : this.pendingConnects >= limits.maxPendingConnects ? 'max_pending_connects' : undefined;
+    if (busy !== undefined) {
+      this.refuseBusy(frame.flowId, connector, busy);
+      return;
+    }
     const sock = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    this.dialing.add(sock);
+    this.pendingConnects++;
     sock.setTimeout(this.opts.targetConnectTimeoutMs, () => {
       if (!this.connected.has(sock)) sock.destroy(Object.assign(new Error('target connect timeout'), { code: 'ETIMEDOUT' }));
     });
     const flow = this.addFlow(frame.flowId, connector, sock);
     sock.once('connect', () => {
       this.connected.add(sock);
+      if (this.dialing.delete(sock)) this.pendingConnects--;
       sock.setTimeout(0);
       if (flow.state === FlowState.CLOSED) return;
       flow.acked = true;
       this.transport.send(encodeOpenAck(flow.id));
       this.opts.log.info('connection_open', { flow: flow.id, connector, target: formatHostPort(target) });
+    });
+  }
+
+  /** Over limits.max_flows / max_pending_connects: RST AGENT_BUSY, no dial; counted and logged. */
+  private refuseBusy(flowId: number, connector: string, limit: 'max_flows' | 'max_pending_connects'): void {
+    this.opts.refusals.busy++;
+    this.transport.send(encodeRst(flowId, RstReason.AGENT_BUSY));
+    this.opts.log.warn('open_refused', {
+      flow: flowId,
+      connector,
+      reason: 'agent_busy',
+      limit,
+      flows: this.flows.size,
+      pending_connects: this.pendingConnects,
+      refused_total: this.opts.refusals.busy,
     });
   }
 
@@ -145,6 +177,7 @@ export class AgentTunnelSession extends MuxSession {
   }
 
   protected override onFlowClosed(flow: Flow): void {
+    if (this.dialing.delete(flow.socket)) this.pendingConnects--;
     if (this.connected.has(flow.socket)) {
       this.opts.log.info('connection_closed', { flow: flow.id, connector: flow.connector, bytes_c2a: flow.bytesIn, bytes_a2c: flow.bytesOut, end: flow.end });
     }
