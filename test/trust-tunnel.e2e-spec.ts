@@ -182,7 +182,7 @@ describe('finding 7: agent limits against a hub that floods OPENs', () => {
     const echo = await startEchoServer();
     try {
       const proc = await agentWithLimits('busy-flows', { max_flows: MAX_FLOWS, max_pending_connects: 100_000 }, 'echo', `127.0.0.1:${echo.port}`);
-      const conn = await fake.nextConn();
+      const conn = await fake.nextConn('busy-flows');
       const mark = proc.mark();
       await conn.send(openFlood('echo'));
       await conn.until((f) => answered(f) >= OPENS, 30_000, `${OPENS} answers`);
@@ -209,7 +209,7 @@ describe('finding 7: agent limits against a hub that floods OPENs', () => {
     const blackhole = new Proc('python3', ['-c', "import socket,sys,time\ns=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0)\nprint('{\"event\":\"blackhole\",\"port\":%d}' % s.getsockname()[1]); sys.stdout.flush(); time.sleep(600)"], { name: 'blackhole' });
     const port = (await blackhole.waitForEvent('blackhole', undefined, 10_000)).port as number;
     const proc = await agentWithLimits('busy-pending', { max_pending_connects: MAX_PENDING }, 'slow', `127.0.0.1:${port}`);
-    const conn = await fake.nextConn();
+    const conn = await fake.nextConn('busy-pending');
     const mark = proc.mark();
     await conn.send(openFlood('slow'));
     await conn.until((f) => busyRsts(f) >= OPENS - MAX_PENDING - 2, 30_000, 'agent_busy answers');

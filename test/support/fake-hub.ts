@@ -6,9 +6,11 @@
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { decodeFrames, encodeControl, FrameType, type Frame } from '@nowconnect/frames';
+import { decodeFrames, decodeHello, encodeControl, FrameError, FrameType, type Frame } from '@nowconnect/frames';
 
 export interface FakeHubConn {
+  /** From the agent's HELLO. */
+  agentId: string;
   ws: WebSocket;
   socket: Socket;
   /** Frames received from the agent (HELLO first), payloads copied. */
@@ -22,8 +24,8 @@ export interface FakeHubConn {
 
 export interface FakeHub {
   url: string;
-  /** The next agent connection that completed HELLO (HELLO_ACK sent). */
-  nextConn(timeoutMs?: number): Promise<FakeHubConn>;
+  /** The next connection of `agentId` that completed HELLO (HELLO_ACK sent); others are skipped. */
+  nextConn(agentId: string, timeoutMs?: number): Promise<FakeHubConn>;
   close(): Promise<void>;
 }
 
@@ -32,7 +34,7 @@ export async function startFakeHub(opts: { keepaliveSec?: number; flowWindowByte
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   const port = (wss.address() as AddressInfo).port;
   const ready: FakeHubConn[] = [];
-  const waiters: Array<(c: FakeHubConn) => void> = [];
+  const waiters: Array<{ agentId: string; take: (c: FakeHubConn) => void }> = [];
   wss.on('connection', (ws, req) => {
     const frames: Frame[] = [];
     const checks = new Set<() => void>();
@@ -44,6 +46,7 @@ export async function startFakeHub(opts: { keepaliveSec?: number; flowWindowByte
     );
     ws.on('error', () => undefined);
     const conn: FakeHubConn = {
+      agentId: '',
       ws,
       socket: req.socket as Socket,
       frames,
@@ -70,6 +73,8 @@ export async function startFakeHub(opts: { keepaliveSec?: number; flowWindowByte
       decodeFrames(data, 64 * 1024 * 1024, (f) => {
         frames.push({ ...f, payload: Buffer.from(f.payload) });
         if (f.type === FrameType.HELLO) {
+          const hello = decodeHello(f.payload);
+          conn.agentId = hello instanceof FrameError ? '' : hello.agent_id;
           ws.send(
             encodeControl(FrameType.HELLO_ACK, {
               replica_id: 'fake-hub',
@@ -78,8 +83,8 @@ export async function startFakeHub(opts: { keepaliveSec?: number; flowWindowByte
               keepalive_sec: opts.keepaliveSec ?? 15,
             }),
           );
-          const w = waiters.shift();
-          if (w !== undefined) w(conn);
+          const w = waiters.findIndex((x) => x.agentId === conn.agentId);
+          if (w >= 0) waiters.splice(w, 1)[0]!.take(conn);
           else ready.push(conn);
         }
       });
@@ -88,17 +93,20 @@ export async function startFakeHub(opts: { keepaliveSec?: number; flowWindowByte
   });
   return {
     url: `ws://127.0.0.1:${port}/tunnel`,
-    nextConn: (timeoutMs = 20_000) =>
+    nextConn: (agentId, timeoutMs = 20_000) =>
       new Promise<FakeHubConn>((resolve, reject) => {
-        const c = ready.shift();
-        if (c !== undefined) {
-          resolve(c);
+        const i = ready.findIndex((c) => c.agentId === agentId);
+        if (i >= 0) {
+          resolve(ready.splice(i, 1)[0]!);
           return;
         }
-        const timer = setTimeout(() => reject(new Error(`fake hub: no agent HELLO within ${timeoutMs} ms`)), timeoutMs);
-        waiters.push((conn) => {
-          clearTimeout(timer);
-          resolve(conn);
+        const timer = setTimeout(() => reject(new Error(`fake hub: no HELLO from ${agentId} within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({
+          agentId,
+          take: (conn) => {
+            clearTimeout(timer);
+            resolve(conn);
+          },
         });
       }),
     close: async () => {

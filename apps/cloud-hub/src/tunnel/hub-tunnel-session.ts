@@ -10,7 +10,7 @@ import {
   FrameType,
   RstReason,
 } from '@nowconnect/frames';
-import { Flow, MuxSession, WsTransport, type FlowMetrics } from '@nowconnect/flow';
+import { DEFAULT_SLOW_CONSUMER_BYTES, Flow, MuxSession, WsTransport, type FlowMetrics } from '@nowconnect/flow';
 import type { RoutableAgent } from '@nowconnect/registry';
 import type { CloudConfig } from '@nowconnect/ha-config';
 import type { EventLog } from '@nowconnect/logging';
@@ -73,7 +73,9 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     private readonly deps: HubSessionDeps,
   ) {
     const limits = deps.config.limits;
-    super(new WsTransport(ws, socket, Math.max(TRANSPORT_HIGH_WATER_BYTES, 4 * limits.flowWindowBytes)), {
+    const highWater = Math.max(TRANSPORT_HIGH_WATER_BYTES, 4 * limits.flowWindowBytes);
+    super(new WsTransport(ws, socket, highWater), {
+      slowConsumerBytes: Math.max(DEFAULT_SLOW_CONSUMER_BYTES, 4 * highWater),
       maxFrameBytes: limits.maxFrameBytes,
       flowWindowBytes: limits.flowWindowBytes,
       tunnelWindowBytes: limits.tunnelWindowBytes,
@@ -303,6 +305,15 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   protected deadPeer(): void {
     this.deps.log.warn('agent_dead', { agent_id: this.agentId, keepalive_sec: this.deps.config.limits.keepaliveSec });
     this.teardown();
+    this.ws.terminate();
+  }
+
+  /** The agent leaves replies unread (a PING or ws-ping flood that never reads): close at once. */
+  protected slowConsumer(queuedBytes: number, capBytes: number): void {
+    this.deps.metrics.slowConsumers.inc();
+    this.deps.log.warn('tunnel_slow_consumer', { agent_id: this.agentId, reason: 'slow_consumer', queued_bytes: queuedBytes, cap_bytes: capBytes, client: this.auth.client });
+    this.teardown();
+    // A close frame would queue behind what the agent does not read: drop the connection.
     this.ws.terminate();
   }
 

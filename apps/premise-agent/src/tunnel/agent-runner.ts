@@ -31,8 +31,8 @@ export class AgentRunner implements OnApplicationBootstrap {
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private readonly targets: ReadonlyMap<string, HostPort>;
-  /** Refusal counters of every tunnel of this process (logged with each refusal). */
-  private readonly refusals = { busy: 0 };
+  /** Counters of every tunnel of this process (the agent has no /metrics: each goes into its log line). */
+  private readonly counters = { busy: 0, slowConsumer: 0 };
 
   constructor(
     @Inject(PREMISE_CONFIG) private readonly config: PremiseConfig,
@@ -79,7 +79,7 @@ export class AgentRunner implements OnApplicationBootstrap {
           helloTimeoutMs: HANDSHAKE_TIMEOUT_MS,
           targetConnectTimeoutMs: 10_000,
           limits: this.config.limits,
-          refusals: this.refusals,
+          counters: this.counters,
         });
         this.session = session;
         const outcome = await Promise.race([session.ended, session.goaway.then(() => 'goaway' as const)]);

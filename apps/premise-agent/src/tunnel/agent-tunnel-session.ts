@@ -31,8 +31,8 @@ export interface AgentSessionOptions {
   readonly targetConnectTimeoutMs: number;
   /** premise.yaml limits: over them an OPEN is answered RST AGENT_BUSY. */
   readonly limits: AgentLimitsConfig;
-  /** The agent's refusal counter (kept across tunnels; no metrics endpoint on the agent: it goes into the log line). */
-  readonly refusals: { busy: number };
+  /** The agent process's counters (kept across tunnels; no /metrics on the agent: each goes into its log line). */
+  readonly counters: { busy: number; slowConsumer: number };
 }
 
 export type SessionEnd = { readonly established: boolean; readonly dead: boolean; readonly code: number; readonly reason: string };
@@ -150,7 +150,7 @@ export class AgentTunnelSession extends MuxSession {
 
   /** Over limits.max_flows / max_pending_connects: RST AGENT_BUSY, no dial; counted and logged. */
   private refuseBusy(flowId: number, connector: string, limit: 'max_flows' | 'max_pending_connects'): void {
-    this.opts.refusals.busy++;
+    this.opts.counters.busy++;
     this.transport.send(encodeRst(flowId, RstReason.AGENT_BUSY));
     this.opts.log.warn('open_refused', {
       flow: flowId,
@@ -159,7 +159,7 @@ export class AgentTunnelSession extends MuxSession {
       limit,
       flows: this.flows.size,
       pending_connects: this.pendingConnects,
-      refused_total: this.opts.refusals.busy,
+      refused_total: this.opts.counters.busy,
     });
   }
 
@@ -211,6 +211,21 @@ export class AgentTunnelSession extends MuxSession {
     this.opts.log.warn('tunnel_protocol_error', { hub: this.opts.hubUrl, code: err.code, detail: err.message });
     this.teardown();
     this.ws.close(1002, err.code);
+  }
+
+  /** The hub leaves replies unread (a PING or ws-ping flood that never reads): close, count, log, redial. */
+  protected slowConsumer(queuedBytes: number, capBytes: number): void {
+    this.opts.counters.slowConsumer++;
+    this.opts.log.warn('tunnel_slow_consumer', {
+      hub: this.opts.hubUrl,
+      reason: 'slow_consumer',
+      queued_bytes: queuedBytes,
+      cap_bytes: capBytes,
+      slow_consumer_total: this.opts.counters.slowConsumer,
+    });
+    this.dead = true;
+    this.teardown();
+    this.ws.terminate();
   }
 
   protected deadPeer(): void {
