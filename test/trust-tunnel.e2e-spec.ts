@@ -9,24 +9,29 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { encodeOpen, FrameType, RstReason, type Frame } from '@nowconnect/frames';
+import { encodeControl, encodeOpen, FrameType, RstReason, type Frame } from '@nowconnect/frames';
 import {
   cleanupAll,
   connectTcp,
   freePorts,
   listener,
+  makeKeyPair,
   makeTmpDir,
+  mintToken,
+  pumpEcho,
+  randomSecret,
   metricValue,
   Proc,
   readUntilClose,
   startAgent,
+  startAgentConnected,
   startEchoServer,
   startHub,
   waitForMetric,
   type HubHandle,
   type JsonEvent,
 } from './support';
-import { openHelloedTunnel } from './support/rawtunnel';
+import { openHelloedTunnel, openRawTunnel, upgradeStatus } from './support/rawtunnel';
 import { startFakeHub, type FakeHub } from './support/fake-hub';
 
 function eventsSince(proc: Proc, mark: number, name: string): JsonEvent[] {
@@ -224,4 +229,121 @@ describe('finding 7: agent limits against a hub that floods OPENs', () => {
     expect(proc.running).toBe(true);
     await blackhole.stop('SIGTERM', 5000);
   }, 60_000);
+});
+
+describe('finding 9: live credentials', () => {
+  const REFUSED = 'nowconnect_hello_refused_total';
+
+  it('a token without connector: entries in scope is refused at HELLO (reason scope) unless auth.require_connector_scope is false', async () => {
+    const strict = await startHub({ name: 'hub:scope-required' });
+    const lax = await startHub({ name: 'hub:scope-optional', config: { auth: { require_connector_scope: false } } });
+    const before = await metricOf(strict, REFUSED, { reason: 'scope' });
+    const mark = strict.proc.mark();
+    const t = await openRawTunnel(strict.tunnelUrl, { token: await strict.token('unscoped', { scope: null }) });
+    await t.send(encodeControl(FrameType.HELLO, { agent_id: 'unscoped', connectors: ['a'], version: 'test' }));
+    const closed = await t.closed;
+    await waitForMetric(strict.httpUrl, REFUSED, { reason: 'scope' }, (v) => v === before + 1);
+    const refused = await strict.proc.waitForEventSince(mark, 'hello_refused', (e) => e.agent_id === 'unscoped', 5000);
+    const ok = await openHelloedTunnel(lax.tunnelUrl, await lax.token('unscoped', { scope: null }), { agent_id: 'unscoped', connectors: ['a'] });
+    const line = { unscoped_on_default_hub: `${closed.code} ${closed.reason}`, counted: 1, unscoped_with_require_connector_scope_false: 'HELLO_ACK' };
+    process.stdout.write(`SCOPE_REQUIRED ${JSON.stringify(line)}\n`);
+    expect(closed.code).toBe(1008);
+    expect(refused.reason).toBe('scope');
+    ok.ws.terminate();
+    await Promise.all([strict.stop(), lax.stop()]);
+  }, 60_000);
+
+  it('a tunnel whose token expires without re-authentication is closed 4003 after the skew, counted, event tunnel_auth_expired', async () => {
+    const SKEW_SEC = 1;
+    const EXP_SEC = 3;
+    const hub = await startHub({ name: 'hub:expiry', config: { auth: { clock_skew_sec: SKEW_SEC } } });
+    const mark = hub.proc.mark();
+    const opened = Date.now();
+    const t = await openHelloedTunnel(hub.tunnelUrl, await hub.token('expiring', { expSec: EXP_SEC }), { agent_id: 'expiring', connectors: ['e'] });
+    const closed = await t.closed;
+    const heldMs = Date.now() - opened;
+    const ev = await hub.proc.waitForEventSince(mark, 'tunnel_auth_expired', (e) => e.agent_id === 'expiring', 5000);
+    await waitForMetric(hub.httpUrl, 'nowconnect_tunnel_auth_expired_total', {}, (v) => v === 1);
+    const line = { exp_sec: EXP_SEC, clock_skew_sec: SKEW_SEC, closed_after_ms: heldMs, close: `${closed.code} ${closed.reason}`, event: ev.event };
+    process.stdout.write(`TOKEN_EXPIRY ${JSON.stringify(line)}\n`);
+    expect(closed.code).toBe(4003);
+    // exp has whole-second resolution: closed between exp - 1 s and exp + skew + 2 s.
+    expect(heldMs).toBeGreaterThanOrEqual((EXP_SEC - 1) * 1000);
+    expect(heldMs).toBeLessThan((EXP_SEC + SKEW_SEC + 2) * 1000);
+    await hub.stop();
+  }, 30_000);
+
+  it('the agent re-authenticates in-band with the fresh token of its token file: event tunnel_reauthenticated, the tunnel outlives the first token', async () => {
+    const SKEW_SEC = 1;
+    const EXP_SEC = 6;
+    const echo = await startEchoServer();
+    const [port] = (await freePorts(1)) as [number];
+    const hub = await startHub({ name: 'hub:reauth', config: { auth: { clock_skew_sec: SKEW_SEC }, listeners: [listener('l_re', 're', port)] } });
+    const first = await hub.token('renewing', { expSec: EXP_SEC });
+    const firstDeadline = Date.now() + (EXP_SEC + SKEW_SEC + 1) * 1000;
+    const agent = await startAgentConnected(hub, { agentId: 'renewing', token: first, useTokenFile: true, connectors: { re: `127.0.0.1:${echo.port}` } });
+    const mark = hub.proc.mark();
+    agent.writeToken(await hub.token('renewing', { expSec: 3600 }));
+    const re = await hub.proc.waitForEventSince(mark, 'tunnel_reauthenticated', (e) => e.agent_id === 'renewing', (EXP_SEC + 5) * 1000);
+    // Past the first token's exp + skew: the same tunnel still carries flows.
+    await new Promise((r) => setTimeout(r, Math.max(0, firstDeadline - Date.now())));
+    const r = await pumpEcho(port, 64 * 1024);
+    const line = {
+      first_token_exp_sec: EXP_SEC,
+      reauthenticated: re.event,
+      new_exp: re.exp,
+      echo_after_first_exp_ok: r.recvSha === r.sentSha,
+      expired_events: eventsSince(hub.proc, mark, 'tunnel_auth_expired').length,
+      reconnects: eventsSince(hub.proc, mark, 'agent_connected').length,
+    };
+    process.stdout.write(`TOKEN_REAUTH ${JSON.stringify(line)}\n`);
+    expect(line.echo_after_first_exp_ok).toBe(true);
+    expect(line.expired_events).toBe(0);
+    expect(line.reconnects).toBe(0);
+    await agent.stop();
+    await hub.stop();
+    await echo.close();
+  }, 60_000);
+
+  it('key files are re-read on change without a restart; hs256_secret_files [new, old] and a JWKS by kid overlap during rotation', async () => {
+    const dir = makeTmpDir('nc-keys-');
+    const write = (name: string, text: string): string => {
+      const p = path.join(dir, name);
+      fs.writeFileSync(`${p}.tmp`, text);
+      fs.renameSync(`${p}.tmp`, p);
+      return p;
+    };
+    const [oldS, newS] = [randomSecret(), randomSecret()];
+    const secretFile = write('secret', oldS);
+    const hub = await startHub({ name: 'hub:rotate', config: { auth: { hs256_secret_file: secretFile } } });
+    const tok = (secret: string): Promise<string> => mintToken({ secret, sub: 'rot' });
+    const before = await upgradeStatus(hub.tunnelUrl, { token: await tok(newS) });
+    const mark = hub.proc.mark();
+    write('secret', newS);
+    await hub.proc.waitForEventSince(mark, 'auth_key_reloaded', undefined, 10_000);
+    const after = { newSecret: await upgradeStatus(hub.tunnelUrl, { token: await tok(newS) }), oldSecret: await upgradeStatus(hub.tunnelUrl, { token: await tok(oldS) }) };
+
+    const listHub = await startHub({ name: 'hub:secret-list', config: { auth: { hs256_secret_files: [write('new', newS), write('old', oldS)] } } });
+    const overlap = { newSecret: await upgradeStatus(listHub.tunnelUrl, { token: await tok(newS) }), oldSecret: await upgradeStatus(listHub.tunnelUrl, { token: await tok(oldS) }) };
+
+    const [k1, k2] = [await makeKeyPair('ES256', 'k1'), await makeKeyPair('ES256', 'k2')];
+    const jwksFile = write('jwks.json', JSON.stringify({ keys: [k1.publicJwk] }));
+    const jwksHub = await startHub({ name: 'hub:jwks', config: { auth: { jwks_file: jwksFile } } });
+    const jwt = (k: typeof k1): Promise<string> => mintToken({ privateKey: k.privateKey, alg: 'ES256', kid: k.publicJwk.kid as string, sub: 'rot' });
+    const k2Before = await upgradeStatus(jwksHub.tunnelUrl, { token: await jwt(k2) });
+    const jmark = jwksHub.proc.mark();
+    write('jwks.json', JSON.stringify({ keys: [k2.publicJwk, k1.publicJwk] }));
+    await jwksHub.proc.waitForEventSince(jmark, 'auth_key_reloaded', undefined, 10_000);
+    const jwks = { k2: await upgradeStatus(jwksHub.tunnelUrl, { token: await jwt(k2) }), k1: await upgradeStatus(jwksHub.tunnelUrl, { token: await jwt(k1) }) };
+
+    const line = { new_secret_before_reload: before, after_reload: after, secret_list_overlap: overlap, jwks_k2_before: k2Before, jwks_after_reload: jwks };
+    process.stdout.write(`KEY_ROTATION ${JSON.stringify(line)}\n`);
+    expect(before).toBe(401);
+    expect(after).toEqual({ newSecret: 101, oldSecret: 401 });
+    expect(overlap).toEqual({ newSecret: 101, oldSecret: 101 });
+    expect(k2Before).toBe(401);
+    expect(jwks).toEqual({ k2: 101, k1: 101 });
+    expect(await metricOf(hub, 'nowconnect_auth_key_reloads_total', { result: 'ok' })).toBe(1);
+    await Promise.all([hub.stop(), listHub.stop(), jwksHub.stop()]);
+  }, 90_000);
 });

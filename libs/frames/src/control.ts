@@ -16,6 +16,13 @@ export interface HelloAckBody {
   readonly keepalive_sec: number;
   /** HA: the ownership epoch the hub holds for this agent (absent with HA off or registry down). */
   readonly epoch?: number;
+  /** The hub accepts REAUTH frames (in-band re-authentication before the token expires). */
+  readonly reauth?: boolean;
+}
+
+/** REAUTH: a fresh token for the running tunnel. */
+export interface ReauthBody {
+  readonly token: string;
 }
 
 /** GOAWAY: the sender is draining; no new flows on this session. */
@@ -68,7 +75,7 @@ export function decodeHello(payload: Buffer): HelloBody | FrameError {
 export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
   const obj = parseJson(payload, 'HELLO_ACK');
   if (obj instanceof FrameError) return obj;
-  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch } = obj;
+  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch, reauth } = obj;
   if (
     typeof replica_id !== 'string' ||
     !isIntIn(flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES) ||
@@ -78,8 +85,15 @@ export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
   ) {
     return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO_ACK: missing or invalid fields', 0);
   }
-  const ack = { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec };
+  const ack = { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, ...(reauth === true ? { reauth: true } : {}) };
   return epoch === undefined ? ack : { ...ack, epoch };
+}
+
+export function decodeReauth(payload: Buffer): ReauthBody | FrameError {
+  const obj = parseJson(payload, 'REAUTH');
+  if (obj instanceof FrameError) return obj;
+  if (typeof obj.token !== 'string' || obj.token.length === 0) return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'REAUTH: token is missing', 0);
+  return { token: obj.token };
 }
 
 export function decodeGoaway(payload: Buffer): GoawayBody {

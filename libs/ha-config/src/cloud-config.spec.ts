@@ -34,7 +34,7 @@ describe('parseCloudConfig: defaults', () => {
     const config = parseCloudConfig({ auth: { hs256_secret_file: 's' } }, {});
     expect(config).toEqual({
       server: { bind: { host: '0.0.0.0', port: 8765 }, drainTimeoutSec: 30, requestTimeoutSec: 10, tls: undefined },
-      auth: { audience: 'nowconnect', issuer: undefined, key: { kind: 'hs256_secret_file', path: 's' } },
+      auth: { audience: 'nowconnect', issuer: undefined, key: { kind: 'hs256_secret_file', path: 's' }, requireConnectorScope: true, clockSkewSec: 60 },
       listeners: [],
       limits: {
         maxFrameBytes: 1048576,
@@ -130,7 +130,7 @@ describe('parseCloudConfig: env overrides', () => {
 
   it('NC_JWT_SECRET_FILE replaces the auth key, and satisfies a missing one', () => {
     const withKey = parseCloudConfig({ ...base(), auth: { public_key_file: 'pub.pem', audience: 'aud' } }, { NC_JWT_SECRET_FILE: '/s' });
-    expect(withKey.auth).toEqual({ audience: 'aud', issuer: undefined, key: { kind: 'hs256_secret_file', path: '/s' } });
+    expect(withKey.auth).toEqual({ audience: 'aud', issuer: undefined, key: { kind: 'hs256_secret_file', path: '/s' }, requireConnectorScope: true, clockSkewSec: 60 });
     const bare = parseCloudConfig({}, { NC_JWT_SECRET_FILE: '/s' });
     expect(bare.auth.key).toEqual({ kind: 'hs256_secret_file', path: '/s' });
     const both = parseCloudConfig({ auth: { jwks_file: 'a', public_key_file: 'b' } }, { NC_JWT_SECRET_FILE: '/s' });

@@ -17,7 +17,7 @@ const TOP_KEYS = ['server', 'auth', 'listeners', 'limits', 'logging', 'ha'] as c
 const SERVER_KEYS = ['bind', 'drain_timeout_sec', 'request_timeout_sec', 'tls'] as const;
 const TLS_KEYS = ['cert_file', 'key_file'] as const;
 const AUTH_KEY_KINDS = ['hs256_secret_file', 'public_key_file', 'jwks_file'] as const;
-const AUTH_KEYS = ['audience', 'issuer', ...AUTH_KEY_KINDS] as const;
+const AUTH_KEYS = ['audience', 'issuer', ...AUTH_KEY_KINDS, 'hs256_secret_files', 'require_connector_scope', 'clock_skew_sec'] as const;
 const LISTENER_KEYS = ['name', 'bind', 'connector', 'allow_cidrs'] as const;
 const LIMIT_KEYS = [
   'max_frame_bytes',
@@ -29,6 +29,7 @@ const LIMIT_KEYS = [
   'keepalive_sec',
   'open_timeout_sec',
 ] as const;
+/** (hs256_secret_files, the list form of hs256_secret_file, counts as one of them.) */
 const KINDS_TEXT = AUTH_KEY_KINDS.join(' | ');
 
 /** The smallest frame must still carry a full control payload. */
@@ -70,17 +71,31 @@ function parseAuth(raw: unknown, env: Env): AuthConfig {
   const f = section(raw, 'auth', AUTH_KEYS);
   const audience = optString(f['audience'], 'auth.audience') ?? 'nowconnect';
   const issuer = optString(f['issuer'], 'auth.issuer');
+  const requireConnectorScope = optBool(f['require_connector_scope'], 'auth.require_connector_scope', true);
+  const clockSkewSec = optInt(f['clock_skew_sec'], 'auth.clock_skew_sec', 60, 0, 60);
   const keys: AuthKeyConfig[] = [];
   for (const kind of AUTH_KEY_KINDS) {
     const path = optString(f[kind], `auth.${kind}`);
     if (path !== undefined) keys.push({ kind, path });
   }
+  const secretList = optList(f['hs256_secret_files'], 'auth.hs256_secret_files');
+  if (secretList !== undefined) {
+    if (secretList.length === 0) throw new ConfigError('auth.hs256_secret_files', 'expected a non-empty list of file paths');
+    const paths = secretList.map((item, i) => {
+      const p = itemPath('auth.hs256_secret_files', i);
+      const path = typeof item === 'string' ? optString(item, p) : undefined;
+      if (path === undefined) throw new ConfigError(p, 'expected a file path');
+      return path;
+    });
+    keys.push({ kind: 'hs256_secret_files', path: paths[0]!, paths });
+  }
+  const common = { audience, issuer, requireConnectorScope, clockSkewSec };
   const envSecret = envValue(env, 'NC_JWT_SECRET_FILE');
-  if (envSecret !== undefined) return { audience, issuer, key: { kind: 'hs256_secret_file', path: envSecret } };
+  if (envSecret !== undefined) return { ...common, key: { kind: 'hs256_secret_file', path: envSecret } };
   const [key, extra] = keys;
   if (key === undefined) throw new ConfigError('auth', `one of ${KINDS_TEXT} is required`);
   if (extra !== undefined) throw new ConfigError('auth', `only one of ${KINDS_TEXT} may be set`);
-  return { audience, issuer, key };
+  return { ...common, key };
 }
 
 function parseAllowCidrs(raw: unknown, path: string): Cidr[] | undefined {

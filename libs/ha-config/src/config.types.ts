@@ -24,13 +24,19 @@ export interface ServerConfig {
 
 export type AuthKeyConfig =
   | { readonly kind: 'hs256_secret_file'; readonly path: string }
+  /** Rotation overlap: a token signed with any of these secrets verifies (e.g. [new, old]). */
+  | { readonly kind: 'hs256_secret_files'; readonly path: string; readonly paths: readonly string[] } // path = paths[0]
   | { readonly kind: 'public_key_file'; readonly path: string }
   | { readonly kind: 'jwks_file'; readonly path: string };
 
 export interface AuthConfig {
   readonly audience: string; // default 'nowconnect'
   readonly issuer: string | undefined;
-  readonly key: AuthKeyConfig; // exactly one of the three keys; NC_JWT_SECRET_FILE => hs256_secret_file
+  readonly key: AuthKeyConfig; // exactly one of the key kinds; NC_JWT_SECRET_FILE => hs256_secret_file
+  /** A token without `connector:` entries in `scope` is refused at HELLO (reason scope). */
+  readonly requireConnectorScope: boolean; // true
+  /** Allowed clock skew for `exp`/`nbf`, also after `exp` before an un-renewed tunnel is closed (4003). */
+  readonly clockSkewSec: number; // 60
 }
 
 export interface Cidr {

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import {
   decodeHello,
+  decodeReauth,
   encodeControl,
   encodeOpen,
   Frame,
@@ -15,7 +16,7 @@ import type { RoutableAgent } from '@nowconnect/registry';
 import type { CloudConfig } from '@nowconnect/ha-config';
 import type { EventLog } from '@nowconnect/logging';
 import type { HubMetrics } from '../metrics/hub-metrics';
-import { scopeAllows, type ConnectorScope } from '../auth';
+import { scopeAllows, type AuthResult, type ConnectorScope } from '../auth';
 import { rstReasonLabel } from './rst-labels';
 
 export interface TunnelAuthContext {
@@ -23,6 +24,8 @@ export interface TunnelAuthContext {
   readonly scope: ConnectorScope;
   /** Already masked per logging.mask_ips. */
   readonly client: string;
+  /** The upgrade token's `exp`, epoch ms. */
+  readonly expiresAt: number;
 }
 
 export interface HubSessionDeps {
@@ -38,7 +41,14 @@ export interface HubSessionDeps {
   readonly onReady: (session: HubTunnelSession) => void;
   readonly onClosed: (session: HubTunnelSession) => void;
   readonly nextCid: () => string;
+  /** Verifies a token sent in-band (REAUTH), as the upgrade's was. */
+  readonly verifyToken: (token: string) => Promise<AuthResult>;
+  /** auth.clock_skew_sec: a tunnel is closed this long after its token's `exp` unless re-authenticated. */
+  readonly clockSkewSec: number;
 }
+
+/** Longest setTimeout Node honours (a longer delay fires at once). */
+const MAX_TIMER_MS = 0x7fffffff;
 
 interface FlowMeta {
   readonly cid: string;
@@ -65,6 +75,10 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   /** Mesh-opened flows: tunnel FIN/RST counted as usual, payload bytes not (the origin hub counts them). */
   private readonly meshFlowMetrics: FlowMetrics;
   private helloTimer: NodeJS.Timeout | undefined;
+  /** `exp` of the token this tunnel runs on (upgrade or latest accepted REAUTH), epoch ms. */
+  private expiresAt: number;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private reauthPending = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -83,6 +97,8 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
       metrics: deps.metrics.flow,
     });
     this.agentId = auth.agentId;
+    this.expiresAt = auth.expiresAt;
+    this.armExpiry();
     this.meshFlowMetrics = { ...deps.metrics.flow, bytesOut: () => undefined, bytesIn: () => undefined };
     ws.on('message', (data, isBinary) => this.handleMessage(data as Buffer, isBinary));
     this.readFramesFrom(ws, socket, true);
@@ -105,6 +121,10 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     }
     if (hello.agent_id !== this.auth.agentId) {
       this.refuse('agent_mismatch', { hello_agent_id: hello.agent_id });
+      return;
+    }
+    if (this.auth.scope.kind === 'unscoped' && this.deps.config.auth.requireConnectorScope) {
+      this.refuse('scope', { detail: 'token scope has no connector: entries (auth.require_connector_scope)' });
       return;
     }
     const outside = hello.connectors.filter((c) => !scopeAllows(this.auth.scope, c));
@@ -133,10 +153,12 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
         flow_window_bytes: limits.flowWindowBytes,
         max_frame_bytes: limits.maxFrameBytes,
         keepalive_sec: limits.keepaliveSec,
+        reauth: true,
         ...(epoch === undefined ? {} : { epoch }),
       }),
     );
     this.handle(FrameType.OPEN_ACK, (f) => this.onOpenAck(f));
+    this.handle(FrameType.REAUTH, (f) => this.onReauth(f));
     this.handle(FrameType.GOAWAY, () => this.onGoaway());
     this.startKeepalive();
     this.deps.metrics.agentsConnected.inc();
@@ -156,6 +178,72 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     this.deps.log.warn('hello_refused', { reason, agent_id: this.auth.agentId, client: this.auth.client, ...extra });
     this.teardown();
     this.ws.close(1008, `hello refused: ${reason}`);
+  }
+
+  // ---- token lifetime -----------------------------------------------------
+
+  /** Closes the tunnel (4003) once its token is past `exp` + skew without an accepted REAUTH. */
+  private armExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    const deadline = this.expiresAt + this.deps.clockSkewSec * 1000;
+    this.expiryTimer = setTimeout(() => this.onExpiry(), Math.min(Math.max(0, deadline - Date.now()), MAX_TIMER_MS));
+    this.expiryTimer.unref();
+  }
+
+  private onExpiry(): void {
+    if (this.closed) return;
+    if (Date.now() < this.expiresAt + this.deps.clockSkewSec * 1000) {
+      this.armExpiry(); // a far `exp` takes more than one timer
+      return;
+    }
+    this.deps.metrics.authExpired.inc();
+    this.deps.log.warn('tunnel_auth_expired', {
+      agent_id: this.agentId,
+      exp: new Date(this.expiresAt).toISOString(),
+      skew_sec: this.deps.clockSkewSec,
+      flows: this.flows.size,
+      client: this.auth.client,
+    });
+    this.teardown();
+    this.ws.close(4003, 'token expired');
+  }
+
+  /**
+   * In-band re-authentication: a fresh token for the same agent id whose scope still covers the
+   * registered connectors moves the tunnel's expiry. An invalid one is counted and logged like a
+   * refused upgrade (the tunnel keeps its current expiry); another agent id or a narrower scope
+   * closes the tunnel like a refused HELLO. One verification at a time; REAUTHs sent meanwhile
+   * are ignored.
+   */
+  private onReauth(frame: Frame): void {
+    if (this.reauthPending) return;
+    const body = decodeReauth(frame.payload);
+    if (body instanceof FrameError) {
+      this.protocolError(body);
+      return;
+    }
+    this.reauthPending = true;
+    void this.deps.verifyToken(body.token).then((result) => {
+      this.reauthPending = false;
+      if (this.closed) return;
+      if (!result.ok) {
+        this.deps.metrics.authFailures.labels({ reason: result.reason }).inc();
+        this.deps.log.warn('tunnel_auth_failed', { reason: result.reason, in_band: true, agent_id: this.agentId, client: this.auth.client });
+        return;
+      }
+      if (result.agentId !== this.agentId) {
+        this.refuse('agent_mismatch', { in_band: true, token_agent_id: result.agentId });
+        return;
+      }
+      const outside = this.connectors.filter((c) => !scopeAllows(result.scope, c));
+      if (outside.length > 0 || (result.scope.kind === 'unscoped' && this.deps.config.auth.requireConnectorScope)) {
+        this.refuse('scope', { in_band: true, connectors: outside });
+        return;
+      }
+      this.expiresAt = Math.max(this.expiresAt, result.expiresAt);
+      this.armExpiry();
+      this.deps.log.info('tunnel_reauthenticated', { agent_id: this.agentId, exp: new Date(this.expiresAt).toISOString(), client: this.auth.client });
+    });
   }
 
   // ---- flows --------------------------------------------------------------
@@ -278,6 +366,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   }
 
   close(code: number, reason: string): void {
+    clearTimeout(this.expiryTimer);
     this.teardown();
     this.ws.close(code, reason);
   }
@@ -323,6 +412,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
 
   private onWsClose(code: number, reason: string): void {
     clearTimeout(this.helloTimer);
+    clearTimeout(this.expiryTimer);
     this.teardown();
     if (this.helloDone) {
       this.deps.metrics.agentsConnected.dec();

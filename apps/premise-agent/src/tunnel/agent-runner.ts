@@ -80,6 +80,8 @@ export class AgentRunner implements OnApplicationBootstrap {
           targetConnectTimeoutMs: 10_000,
           limits: this.config.limits,
           counters: this.counters,
+          token,
+          readToken: () => this.readToken(),
         });
         this.session = session;
         const outcome = await Promise.race([session.ended, session.goaway.then(() => 'goaway' as const)]);

@@ -18,6 +18,7 @@ import type { AgentLimitsConfig, HostPort } from '@nowconnect/ha-config';
 import { formatHostPort } from '@nowconnect/ha-config';
 import type { EventLog } from '@nowconnect/logging';
 import { targetFailure } from './target-failure';
+import { TokenRefresher, tokenExpiry } from './token-refresher';
 
 export interface AgentSessionOptions {
   readonly agentId: string;
@@ -33,6 +34,9 @@ export interface AgentSessionOptions {
   readonly limits: AgentLimitsConfig;
   /** The agent process's counters (kept across tunnels; no /metrics on the agent: each goes into its log line). */
   readonly counters: { busy: number; slowConsumer: number };
+  /** The token this tunnel was opened with, and where a fresh one comes from (in-band re-authentication). */
+  readonly token: string;
+  readonly readToken: () => Promise<string>;
 }
 
 export type SessionEnd = { readonly established: boolean; readonly dead: boolean; readonly code: number; readonly reason: string };
@@ -54,6 +58,7 @@ export class AgentTunnelSession extends MuxSession {
   /** Resolves with the hub's reason when the hub sends GOAWAY (it is draining): time to dial another hub. */
   readonly goaway: Promise<string>;
   private goawayReceived: (reason: string) => void = () => undefined;
+  private refresher: TokenRefresher | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -69,6 +74,7 @@ export class AgentTunnelSession extends MuxSession {
     this.ended = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
         clearTimeout(this.helloTimer);
+        this.refresher?.stop();
         this.teardown();
         resolve({ established: this.established, dead: this.dead, code, reason: reason.toString('utf8') });
       });
@@ -102,6 +108,18 @@ export class AgentTunnelSession extends MuxSession {
     this.handle(FrameType.OPEN, (f) => this.onOpen(f));
     this.handle(FrameType.GOAWAY, (f) => this.onGoaway(f));
     this.startKeepalive();
+    if (ack.reauth === true) {
+      this.refresher = new TokenRefresher(
+        tokenExpiry(this.opts.token),
+        this.opts.readToken,
+        (token) => {
+          if (!this.closed) this.transport.send(encodeControl(FrameType.REAUTH, { token }));
+        },
+        this.opts.log,
+        this.opts.hubUrl,
+      );
+      this.refresher.start();
+    }
     this.opts.log.info('tunnel_established', {
       hub: this.opts.hubUrl,
       replica_id: ack.replica_id,
@@ -201,6 +219,7 @@ export class AgentTunnelSession extends MuxSession {
 
   /** Agent shutdown: tell the hub, then close. */
   shutdown(): void {
+    this.refresher?.stop();
     if (this.closed) return;
     if (this.established) this.transport.send(encodeControl(FrameType.GOAWAY, { reason: 'agent shutting down' }));
     this.teardown();
