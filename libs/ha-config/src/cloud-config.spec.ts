@@ -230,3 +230,36 @@ describe('parseCloudConfig: errors name the key path', () => {
     expect([err.path, err.detail]).toEqual(['server.bind', 'expected host:port']);
   });
 });
+
+describe('parseCloudConfig: issue 13 keys', () => {
+  it('reads request_timeout_sec, open_timeout_sec, require_connector_scope, clock_skew_sec and hs256_secret_files', () => {
+    const c = parseCloudConfig(
+      {
+        server: { request_timeout_sec: 3 },
+        auth: { hs256_secret_files: ['/new', '/old'], require_connector_scope: false, clock_skew_sec: 5 },
+        limits: { open_timeout_sec: 4 },
+      },
+      {},
+    );
+    expect(c.server.requestTimeoutSec).toBe(3);
+    expect(c.limits.openTimeoutSec).toBe(4);
+    expect(c.auth).toMatchObject({ requireConnectorScope: false, clockSkewSec: 5, key: { kind: 'hs256_secret_files', path: '/new', paths: ['/new', '/old'] } });
+  });
+
+  it('names the key of a bad value', () => {
+    const err = (raw: unknown): string => {
+      try {
+        parseCloudConfig(raw, {});
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'no error';
+    };
+    expect(err({ auth: { hs256_secret_files: [] } })).toMatch(/^auth\.hs256_secret_files: /);
+    expect(err({ auth: { hs256_secret_files: ['/a', 3] } })).toMatch(/^auth\.hs256_secret_files\[1\]: /);
+    expect(err({ auth: { hs256_secret_file: '/a', hs256_secret_files: ['/b'] } })).toMatch(/^auth: only one of/);
+    expect(err({ auth: { hs256_secret_file: '/a', clock_skew_sec: 61 } })).toMatch(/^auth\.clock_skew_sec: /);
+    expect(err({ auth: { hs256_secret_file: '/a' }, server: { request_timeout_sec: 0 } })).toMatch(/^server\.request_timeout_sec: /);
+    expect(err({ auth: { hs256_secret_file: '/a' }, limits: { open_timeout_sec: 0 } })).toMatch(/^limits\.open_timeout_sec: /);
+  });
+});

@@ -5,4 +5,4 @@ export { AuthRateLimiter, type AuthRateLimiterOptions } from './auth-rate-limite
 export { guardUpgradeHeaders, UPGRADE_HEADER_TIMEOUT_MS, type UpgradeHeaderGuard } from './upgrade-header-guard';
 export { installUpgradeHeaderGuard } from './install-upgrade-guard';
 export { applyRequestTimeout } from './request-timeout';
-export { watchKeyFiles, KEY_RELOAD_INTERVAL_MS } from './key-file-watcher';
+export { watchKeyFiles, KEY_RELOAD_INTERVAL_MS, type KeyFileWatch } from './key-file-watcher';

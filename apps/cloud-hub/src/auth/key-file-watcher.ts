@@ -16,7 +16,13 @@ export const KEY_RELOAD_INTERVAL_MS = 2000;
  * nowconnect_auth_key_reloads_total{result="ok"|"failed"} and logged (`auth_key_reloaded` /
  * `auth_key_reload_failed`, naming the file, never its content).
  */
-export function watchKeyFiles(auth: TunnelAuthenticator, key: AuthKeyConfig, log: EventLog, intervalMs = KEY_RELOAD_INTERVAL_MS): () => void {
+export interface KeyFileWatch {
+  /** Resolves once the files' first state is recorded (changes after it are seen). */
+  readonly ready: Promise<void>;
+  stop(): void;
+}
+
+export function watchKeyFiles(auth: TunnelAuthenticator, key: AuthKeyConfig, log: EventLog, intervalMs = KEY_RELOAD_INTERVAL_MS): KeyFileWatch {
   const reloads = counter('nowconnect_auth_key_reloads_total', 'Re-reads of the hub key file(s) after a change, by result', ['result']);
   reloads.labels({ result: 'ok' }).inc(0);
   reloads.labels({ result: 'failed' }).inc(0);
@@ -58,8 +64,11 @@ export function watchKeyFiles(auth: TunnelAuthenticator, key: AuthKeyConfig, log
       busy = false;
     }
   };
-  void snapshot();
+  busy = true;
+  const ready = snapshot().then(() => {
+    busy = false;
+  });
   const timer = setInterval(() => void tick(), intervalMs);
   timer.unref();
-  return () => clearInterval(timer);
+  return { ready, stop: () => clearInterval(timer) };
 }
