@@ -18,6 +18,7 @@ import type { EventLog } from '@nowconnect/logging';
 import type { HubMetrics } from '../metrics/hub-metrics';
 import { scopeAllows, type AuthResult, type ConnectorScope } from '../auth';
 import { rstReasonLabel } from './rst-labels';
+import { TokenExpiry } from './token-expiry';
 
 export interface TunnelAuthContext {
   readonly agentId: string;
@@ -47,8 +48,6 @@ export interface HubSessionDeps {
   readonly clockSkewSec: number;
 }
 
-/** Longest setTimeout Node honours (a longer delay fires at once). */
-const MAX_TIMER_MS = 0x7fffffff;
 
 interface FlowMeta {
   readonly cid: string;
@@ -75,9 +74,8 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   /** Mesh-opened flows: tunnel FIN/RST counted as usual, payload bytes not (the origin hub counts them). */
   private readonly meshFlowMetrics: FlowMetrics;
   private helloTimer: NodeJS.Timeout | undefined;
-  /** `exp` of the token this tunnel runs on (upgrade or latest accepted REAUTH), epoch ms. */
-  private expiresAt: number;
-  private expiryTimer: NodeJS.Timeout | undefined;
+  /** The token this tunnel runs on (upgrade or latest accepted REAUTH): closed 4003 past exp + skew. */
+  private readonly expiry: TokenExpiry;
   private reauthPending = false;
 
   constructor(
@@ -97,8 +95,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
       metrics: deps.metrics.flow,
     });
     this.agentId = auth.agentId;
-    this.expiresAt = auth.expiresAt;
-    this.armExpiry();
+    this.expiry = new TokenExpiry(auth.expiresAt, deps.clockSkewSec * 1000, (exp) => this.onExpired(exp));
     this.meshFlowMetrics = { ...deps.metrics.flow, bytesOut: () => undefined, bytesIn: () => undefined };
     ws.on('message', (data, isBinary) => this.handleMessage(data as Buffer, isBinary));
     this.readFramesFrom(ws, socket, true);
@@ -182,24 +179,13 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
 
   // ---- token lifetime -----------------------------------------------------
 
-  /** Closes the tunnel (4003) once its token is past `exp` + skew without an accepted REAUTH. */
-  private armExpiry(): void {
-    clearTimeout(this.expiryTimer);
-    const deadline = this.expiresAt + this.deps.clockSkewSec * 1000;
-    this.expiryTimer = setTimeout(() => this.onExpiry(), Math.min(Math.max(0, deadline - Date.now()), MAX_TIMER_MS));
-    this.expiryTimer.unref();
-  }
-
-  private onExpiry(): void {
+  /** The token is past `exp` + skew without an accepted REAUTH: close 4003, counted and logged. */
+  private onExpired(exp: number): void {
     if (this.closed) return;
-    if (Date.now() < this.expiresAt + this.deps.clockSkewSec * 1000) {
-      this.armExpiry(); // a far `exp` takes more than one timer
-      return;
-    }
     this.deps.metrics.authExpired.inc();
     this.deps.log.warn('tunnel_auth_expired', {
       agent_id: this.agentId,
-      exp: new Date(this.expiresAt).toISOString(),
+      exp: new Date(exp).toISOString(),
       skew_sec: this.deps.clockSkewSec,
       flows: this.flows.size,
       client: this.auth.client,
@@ -240,9 +226,8 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
         this.refuse('scope', { in_band: true, connectors: outside });
         return;
       }
-      this.expiresAt = Math.max(this.expiresAt, result.expiresAt);
-      this.armExpiry();
-      this.deps.log.info('tunnel_reauthenticated', { agent_id: this.agentId, exp: new Date(this.expiresAt).toISOString(), client: this.auth.client });
+      this.expiry.extend(result.expiresAt);
+      this.deps.log.info('tunnel_reauthenticated', { agent_id: this.agentId, exp: new Date(this.expiry.exp).toISOString(), client: this.auth.client });
     });
   }
 
@@ -366,7 +351,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   }
 
   close(code: number, reason: string): void {
-    clearTimeout(this.expiryTimer);
+    this.expiry.stop();
     this.teardown();
     this.ws.close(code, reason);
   }
@@ -412,7 +397,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
 
   private onWsClose(code: number, reason: string): void {
     clearTimeout(this.helloTimer);
-    clearTimeout(this.expiryTimer);
+    this.expiry.stop();
     this.teardown();
     if (this.helloDone) {
       this.deps.metrics.agentsConnected.dec();
