@@ -235,7 +235,7 @@ function rssKiB(pid) {
 let secret = '';
 let jose;
 async function token(sub) {
-  return new jose.SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setAudience('nowconnect').setExpirationTime('2h').sign(new TextEncoder().encode(secret));
+  return new jose.SignJWT({ scope: 'connector:*' }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setAudience('nowconnect').setExpirationTime('2h').sign(new TextEncoder().encode(secret));
 }
 
 function hubConfig(name, withListener, ha) {

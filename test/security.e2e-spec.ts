@@ -201,7 +201,7 @@ describe('security: connector scope', () => {
     ['one connector outside a two-entry scope', 'connector:a connector:b', ['a', 'c'], 1008],
     ['a prefix is not a wildcard', 'connector:a', ['ab'], 1008],
     ['connector:* allows any', 'openid connector:*', ['a', 'zz'], 'ack'],
-    ['no connector entries at all allows any', 'openid profile', ['a', 'b'], 'ack'],
+    ['no connector entries at all is refused (auth.require_connector_scope, default true)', 'openid profile', ['a', 'b'], 1008],
   ])('%s (scope %j, HELLO %j)', async (_what, scope, connectors, expected) => {
     const before = await metricOf(hub, REFUSED, { reason: 'scope' });
     expect(await hello(scope, connectors)).toBe(expected);

@@ -100,7 +100,7 @@ export async function spawnHub(opts: StartHubOptions = {}): Promise<HubHandle> {
   const userServer = isObj(userCfg.server) ? userCfg.server : {};
   const userAuth = isObj(userCfg.auth) ? userCfg.auth : {};
   const port = portOf(userServer.bind) ?? (await freePort());
-  const hasKey = ['hs256_secret_file', 'public_key_file', 'jwks_file'].some((k) => k in userAuth);
+  const hasKey = ['hs256_secret_file', 'hs256_secret_files', 'public_key_file', 'jwks_file'].some((k) => k in userAuth);
   const defaults: Obj = {
     server: { bind: `127.0.0.1:${port}`, admin_bind: '127.0.0.1:0', drain_timeout_sec: 5 },
     auth: { audience: 'nowconnect', ...(hasKey ? {} : { hs256_secret_file: secretFile }) },

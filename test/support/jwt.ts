@@ -13,8 +13,11 @@ export interface MintOptions {
   /** Seconds from now until exp; negative for an already-expired token; null to omit exp. */
   expSec?: number | null;
   iss?: string;
-  /** Space-separated scope string or a list (joined with spaces). */
-  scope?: string | string[];
+  /**
+   * Space-separated scope string or a list (joined with spaces). Default `connector:*` (hubs
+   * refuse tokens without connector: entries, auth.require_connector_scope); null omits the claim.
+   */
+  scope?: string | string[] | null;
   kid?: string;
   /** Extra claims merged into the payload. */
   extra?: Record<string, unknown>;
@@ -34,7 +37,8 @@ function claims(o: MintOptions): Record<string, unknown> {
     if (expSec < 0) p.iat = now + expSec - 60;
   }
   if (o.iss !== undefined) p.iss = o.iss;
-  if (o.scope !== undefined) p.scope = Array.isArray(o.scope) ? o.scope.join(' ') : o.scope;
+  const scope = o.scope === undefined ? 'connector:*' : o.scope;
+  if (scope !== null) p.scope = Array.isArray(scope) ? scope.join(' ') : scope;
   return { ...p, ...(o.extra ?? {}) };
 }
 

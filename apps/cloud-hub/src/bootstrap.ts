@@ -4,7 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { readFileSync } from 'node:fs';
 import { checkFilesReadable, cloudConfigFiles, ConfigError, exitOnConfigError, formatHostPort, loadCloudConfig, type CloudConfig } from '@nowconnect/ha-config';
 import { validateRedisUrl } from '@nowconnect/registry';
-import { installUpgradeHeaderGuard, TunnelAuthenticator } from './auth';
+import { installUpgradeHeaderGuard, TunnelAuthenticator, watchKeyFiles } from './auth';
 import { HubModule } from './hub.module';
 import { EventLog, JsonNestLogger } from '@nowconnect/logging';
 import { HubWsAdapter } from './tunnel/hub-ws-adapter';
@@ -88,6 +88,7 @@ export async function bootstrap(): Promise<void> {
   app.disable('x-powered-by');
   installUpgradeHeaderGuard(app.getHttpServer(), log, config);
   const admin = await startAdmin(app, config, log, fail);
+  watchKeyFiles(authenticator, config.auth.key, log);
   await app.listen(config.server.bind.port, config.server.bind.host);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address !== null ? address.port : config.server.bind.port;

@@ -19,6 +19,7 @@ interface Sent {
 /** Decodes every frame the flow sends (so a malformed one is caught) and lets tests await them. */
 class RecordingTransport implements FrameTransport {
   congested = false;
+  queuedBytes = 0;
   maxMessageBytes = 1 << 20;
   flushes = 0;
   readonly frames: Sent[] = [];

@@ -19,6 +19,8 @@ export interface FrameTransport {
   maxMessageBytes: number;
   /** True while the transport has more queued than its high-water mark. */
   readonly congested: boolean;
+  /** Bytes queued towards the peer and not yet taken by the kernel (control frames included). */
+  readonly queuedBytes: number;
   /** Called (repeatedly) whenever the transport's queue drains. */
   onDrain(listener: () => void): void;
 }

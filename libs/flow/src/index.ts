@@ -6,7 +6,7 @@ export type { FrameTransport } from './frame-transport';
 export { Flow } from './flow';
 export { resetSocket } from './reset-socket';
 export type { FlowHost, FlowInit, FlowEnd } from './flow';
-export { MuxSession } from './mux-session';
+export { DEFAULT_SLOW_CONSUMER_BYTES, MuxSession } from './mux-session';
 export type { MuxOptions } from './mux-session';
 export { WsTransport, zeroMask } from './ws-transport';
 export { WsFrameReader } from './ws-frame-reader';

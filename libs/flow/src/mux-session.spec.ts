@@ -30,6 +30,7 @@ interface Sent {
 
 class RecordingTransport implements FrameTransport {
   congested = false;
+  queuedBytes = 0;
   maxMessageBytes = 1 << 20;
   flushes = 0;
   readonly frames: Sent[] = [];
@@ -100,6 +101,12 @@ class TestSession extends MuxSession {
     this.teardown();
   }
 
+  slowConsumers: Array<[number, number]> = [];
+  protected override slowConsumer(queued: number, cap: number): void {
+    this.slowConsumers.push([queued, cap]);
+    this.teardown();
+  }
+
   protected override onRtt(seconds: number): void {
     this.rtts.push(seconds);
   }
@@ -160,7 +167,7 @@ describe('MuxSession: protocol errors', () => {
   it.each([
     ['a truncated header', hex('01 09 0000'), FrameErrorCode.TRUNCATED],
     ['a truncated payload', encodePing(FrameType.PING, OPAQUE).subarray(0, 15), FrameErrorCode.TRUNCATED],
-    ['an unknown type', hex('01 0c 0000 00000000 00000000'), FrameErrorCode.UNKNOWN_TYPE],
+    ['an unknown type', hex('01 0d 0000 00000000 00000000'), FrameErrorCode.UNKNOWN_TYPE],
     ['a mesh type', hex('01 20 0000 00000001 00000000'), FrameErrorCode.UNKNOWN_TYPE],
     ['flow id 0 on DATA', hex('01 05 0000 00000000 00000001 61'), FrameErrorCode.INVALID_FLOW_ID],
     ['a zero WINDOW_UPDATE', hex('01 08 0000 00000001 00000004 00000000'), FrameErrorCode.INVALID_PAYLOAD],
@@ -370,16 +377,43 @@ describe('MuxSession: keepalive', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
-  it('any message from the peer keeps the session alive', () => {
+  it('a PONG to one of its own PINGs keeps the session alive', () => {
     jest.useFakeTimers();
-    const { s } = setup({ keepaliveMs: 1000 });
+    const { t, s } = setup({ keepaliveMs: 1000 });
     s.keepalive();
     for (let i = 0; i < 10; i++) {
       jest.advanceTimersByTime(2500);
-      s.handleMessage(encodePing(FrameType.PONG, OPAQUE), true);
+      const pings = t.of(FrameType.PING);
+      s.handleMessage(encodePing(FrameType.PONG, pings[pings.length - 1]!.payload), true);
     }
     expect(s.deadPeers).toBe(0);
     expect(s.isClosed).toBe(false);
+  });
+
+  it('a peer that only sends PINGs (or PONGs it made up) and never answers ours is dead after three intervals', () => {
+    jest.useFakeTimers();
+    const { s } = setup({ keepaliveMs: 1000 });
+    s.keepalive();
+    for (let i = 0; i < 40 && !s.isClosed; i++) {
+      jest.advanceTimersByTime(100);
+      s.handleMessage(Buffer.concat([encodePing(FrameType.PING, OPAQUE), encodePing(FrameType.PONG, OPAQUE)]), true);
+    }
+    expect(s.deadPeers).toBe(1);
+    expect(s.isClosed).toBe(true);
+  });
+
+  it('DATA and WINDOW_UPDATE for a live flow are progress too', async () => {
+    const { s } = setup({ keepaliveMs: 1000 });
+    const { mine } = await socketPair();
+    s.open(1, mine);
+    jest.useFakeTimers();
+    s.keepalive();
+    for (let i = 0; i < 10; i++) {
+      jest.advanceTimersByTime(2500);
+      s.handleMessage(i % 2 === 0 ? encodeWindowUpdate(1, 1) : encodeData(1, Buffer.from('x')), true);
+    }
+    expect(s.deadPeers).toBe(0);
+    jest.useRealTimers();
   });
 
   it('a session answers its own PING echo as a PONG with the same payload', () => {
@@ -387,5 +421,26 @@ describe('MuxSession: keepalive', () => {
     const ping = encodeFrame(FrameType.PING, 0, OPAQUE);
     s.handleMessage(Buffer.concat([ping, ping]), true);
     expect(t.of(FrameType.PONG).map((f) => f.payload.toString('hex'))).toEqual(['0102030405060708', '0102030405060708']);
+  });
+});
+
+describe('MuxSession: slow consumer', () => {
+  it('closes the link once the unread backlog passes the cap, and stops answering PINGs past it', () => {
+    const { t, s } = setup({ slowConsumerBytes: 1000 });
+    s.handleMessage(encodePing(FrameType.PING, OPAQUE), true);
+    expect(t.of(FrameType.PONG)).toHaveLength(1);
+    t.queuedBytes = 1001;
+    s.handleMessage(Buffer.concat([encodePing(FrameType.PING, OPAQUE), encodePing(FrameType.PING, OPAQUE)]), true);
+    expect(t.of(FrameType.PONG)).toHaveLength(1);
+    expect(s.slowConsumers).toEqual([[1001, 1000]]);
+    expect(s.isClosed).toBe(true);
+  });
+
+  it('leaves a link whose backlog stays under the cap alone', () => {
+    const { t, s } = setup({ slowConsumerBytes: 1000 });
+    t.queuedBytes = 1000;
+    for (let i = 0; i < 100; i++) s.handleMessage(encodePing(FrameType.PING, OPAQUE), true);
+    expect(s.slowConsumers).toEqual([]);
+    expect(t.of(FrameType.PONG)).toHaveLength(100);
   });
 });

@@ -50,7 +50,26 @@ export interface MuxOptions {
   readonly processBudget?: WindowBudget;
   /** Sets the cap of PROCESS_WINDOW_BUDGET (limits.process_window_bytes), when the process has that config. */
   readonly processWindowBytes?: number;
+  /**
+   * Unread backlog towards the peer (transport.queuedBytes) above which the peer is a slow
+   * consumer and the link is closed (slowConsumer()); default DEFAULT_SLOW_CONSUMER_BYTES.
+   * DATA never queues much past the transport's high-water mark (flows pause at it); what can
+   * pass this cap is replies the peer provokes and never reads (PONG to PING floods, ws pongs).
+   */
+  readonly slowConsumerBytes?: number;
 }
+
+/** WebSocket OPEN (ws.OPEN), without importing ws at run time. */
+const WS_OPEN = 1;
+
+export const DEFAULT_SLOW_CONSUMER_BYTES = 8 * 1024 * 1024;
+/**
+ * What one WebSocket pong that ws queued on the socket costs in memory (a write request of a few
+ * bytes): counted against slowConsumerBytes until the socket's queue is empty again.
+ */
+export const WS_PONG_COST_BYTES = 256;
+/** Keepalive PINGs remembered until their PONG (the peer is dead after 3 unanswered intervals). */
+const MAX_PINGS_OUT = 4;
 
 type FrameHandler = (frame: Frame) => void;
 
@@ -79,9 +98,23 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
   /** Decodes the messages a WsFrameReader streams off the socket (see readFramesFrom). */
   private readonly stream: MessageStreamDecoder;
   private readonly drainWaiters = new Set<Flow>();
+  /**
+   * Last proof of the peer's progress: a PONG to one of our PINGs (it read everything we sent
+   * before it), a WINDOW_UPDATE or DATA for a live flow. A PING, a ws ping or any other frame
+   * does not count: a peer that only sends and never reads is judged dead.
+   */
   private lastSeen = Date.now();
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private keepaliveMs: number;
+  /** Opaque values of the keepalive PINGs not answered yet, oldest first. */
+  private readonly pingsOut: number[] = [];
+  private readonly slowConsumerBytes: number;
+  /** WebSocket pongs queued since the socket's queue was last empty. */
+  private wsPongsQueued = 0;
+  /** The WebSocket this session reads (readFramesFrom), for answering WebSocket pings. */
+  private pingWs: WebSocket | undefined;
+  /** Payload of the most recent WebSocket ping not answered yet (answered once per event-loop turn). */
+  private wsPingPayload: Buffer | undefined;
 
   protected constructor(
     readonly transport: FrameTransport,
@@ -96,11 +129,12 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
     if (options.processWindowBytes !== undefined) PROCESS_WINDOW_BUDGET.resize(options.processWindowBytes);
     this.windowBudget = new WindowBudget(options.tunnelWindowBytes ?? DEFAULT_TUNNEL_WINDOW_BYTES, options.processBudget ?? PROCESS_WINDOW_BUDGET);
     this.rtt = new RttEstimator(() => this.sendPing(), MONOTONIC_CLOCK);
+    this.slowConsumerBytes = options.slowConsumerBytes ?? DEFAULT_SLOW_CONSUMER_BYTES;
     transport.maxMessageBytes = options.maxFrameBytes;
     this.stream = new MessageStreamDecoder(options.maxFrameBytes, { frame: this.dispatch, data: this.dispatchData });
     // DATA, WINDOW_UPDATE, FIN and RST are dispatched inline by `dispatch` (no handler lookup,
     // no closure per frame); the table holds the rest.
-    this.handlers.set(FrameType.PING, (f) => this.transport.send(encodePing(FrameType.PONG, f.payload)));
+    this.handlers.set(FrameType.PING, (f) => this.onPing(f.payload));
     this.handlers.set(FrameType.PONG, (f) => this.onPong(f.payload));
     transport.onDrain(() => this.onTransportDrain());
   }
@@ -132,14 +166,19 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
    * feeding handleMessage. `server`: this end accepted the WebSocket.
    */
   protected readFramesFrom(ws: WebSocket, socket: Socket, server: boolean): void {
+    this.pingWs = ws;
     WsFrameReader.attach(ws, socket, this, server);
+    // Where ws reads (no WsFrameReader), ws answers WebSocket pings itself: the same cap.
+    ws.on('ping', () => {
+      this.wsPongsQueued++;
+      this.checkBacklog();
+    });
   }
 
   // ---- WsPayloadSink ------------------------------------------------------
 
   wsPayload(bytes: Buffer): void {
     if (this.closed) return;
-    this.lastSeen = Date.now();
     const err = this.stream.push(bytes);
     if (err !== null && !this.closed) this.protocolError(err);
   }
@@ -148,6 +187,7 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
     if (this.closed) return;
     const err = this.stream.endMessage();
     if (err !== null && !this.closed) this.protocolError(err);
+    this.checkBacklog();
   }
 
   wsProtocolError(code: string, message: string): void {
@@ -159,13 +199,50 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
   /** Feeds one WebSocket message. Never throws. */
   handleMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
-    this.lastSeen = Date.now();
     if (!isBinary) {
       this.protocolError(new FrameError(FrameErrorCode.NOT_BINARY, 'text message on a binary tunnel', 0));
       return;
     }
     const err = decodeFrames(data, this.maxFrameBytes, this.dispatch);
     if (err !== null && !this.closed) this.protocolError(err);
+    this.checkBacklog();
+  }
+
+  /**
+   * A WebSocket ping (WsFrameReader): answered with one pong per event-loop turn, carrying the
+   * most recent ping's payload (RFC 6455 5.5.3); the pong counts against slowConsumerBytes.
+   */
+  wsPing(payload: Buffer): void {
+    if (this.closed) return;
+    const pending = this.wsPingPayload !== undefined;
+    this.wsPingPayload = payload;
+    if (!pending) setImmediate(this.answerWsPing);
+  }
+
+  private readonly answerWsPing = (): void => {
+    const payload = this.wsPingPayload;
+    this.wsPingPayload = undefined;
+    const ws = this.pingWs;
+    if (this.closed || payload === undefined || ws === undefined || ws.readyState !== WS_OPEN) return;
+    this.checkBacklog();
+    if (this.closed) return;
+    this.wsPongsQueued++;
+    ws.pong(payload);
+  };
+
+  /** Closes the link (slowConsumer) once the peer's unread backlog passes slowConsumerBytes. */
+  protected checkBacklog(): void {
+    if (this.closed) return;
+    const queued = this.transport.queuedBytes;
+    if (queued === 0) this.wsPongsQueued = 0;
+    const backlog = queued + this.wsPongsQueued * WS_PONG_COST_BYTES;
+    if (backlog > this.slowConsumerBytes) this.slowConsumer(backlog, this.slowConsumerBytes);
+  }
+
+  private onPing(payload: Buffer): void {
+    // Not answered past the cap: the link is closed at the end of this message anyway.
+    if (this.transport.queuedBytes > this.slowConsumerBytes) return;
+    this.transport.send(encodePing(FrameType.PONG, payload));
   }
 
   private readonly dispatch = (frame: Frame): void => {
@@ -176,8 +253,10 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
       if (flow === undefined) {
         this.unknownFlowFrames++;
       } else if (type === FrameType.DATA) {
+        this.lastSeen = Date.now();
         flow.onRemoteData(frame.payload);
       } else if (type === FrameType.WINDOW_UPDATE) {
+        this.lastSeen = Date.now();
         flow.onWindowUpdate(decodeWindowIncrement(frame.payload));
       } else if (type === FrameType.FIN) {
         flow.onRemoteFin();
@@ -202,6 +281,7 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
       if (first) this.unknownFlowFrames++;
       return;
     }
+    this.lastSeen = Date.now();
     flow.onRemoteData(piece);
   };
 
@@ -264,6 +344,7 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
   protected startKeepalive(): void {
     this.stopKeepalive();
     this.lastSeen = Date.now();
+    this.pingsOut.length = 0;
     this.keepaliveTimer = setInterval(() => this.keepaliveTick(), this.keepaliveMs);
     this.keepaliveTimer.unref();
     this.rtt.rttMs();
@@ -287,13 +368,21 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
   private sendPing(): void {
     if (this.closed) return;
     const opaque = Buffer.allocUnsafe(8);
-    opaque.writeDoubleBE(performance.now(), 0);
+    const sentAt = performance.now();
+    opaque.writeDoubleBE(sentAt, 0);
+    if (this.pingsOut.push(sentAt) > MAX_PINGS_OUT) this.pingsOut.shift();
     this.transport.send(encodePing(FrameType.PING, opaque));
   }
 
   private onPong(payload: Buffer): void {
     if (payload.length < 8) return;
     const sentAt = payload.readDoubleBE(0);
+    const answered = this.pingsOut.indexOf(sentAt);
+    if (answered >= 0) {
+      // The peer read everything up to that PING: progress. Older PINGs are answered too.
+      this.pingsOut.splice(0, answered + 1);
+      this.lastSeen = Date.now();
+    }
     const rtt = performance.now() - sentAt;
     if (!(Number.isFinite(rtt) && rtt >= 0 && rtt < 3_600_000)) return;
     this.rtt.sample(rtt);
@@ -305,8 +394,14 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
   /** The peer sent something that is not our protocol: close the link. */
   protected abstract protocolError(err: FrameError): void;
 
-  /** The peer has been silent for three keepalive intervals. */
+  /** The peer has shown no progress (see lastSeen) for three keepalive intervals. */
   protected abstract deadPeer(): void;
+
+  /**
+   * The peer left more than `capBytes` unread (`queuedBytes`): close the link with reason
+   * `slow_consumer`, a counter and a log line.
+   */
+  protected abstract slowConsumer(queuedBytes: number, capBytes: number): void;
 
   /** The transport is gone: stop timers and reset every local socket. */
   protected teardown(): void {

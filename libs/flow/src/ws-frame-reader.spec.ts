@@ -184,6 +184,24 @@ describe('WsFrameReader', () => {
     expect(big.sink.errors).toEqual(['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH']);
   });
 
+  it('hands pings (unmasked) to a sink that takes them, and drops pongs, instead of ws answering each', () => {
+    const h = harness(true);
+    const pings: string[] = [];
+    (h.sink as Sink & { wsPing(p: Buffer): void }).wsPing = (p: Buffer) => pings.push(p.toString());
+    h.feed(
+      Buffer.concat([
+        wsFrame({ opcode: 9, payload: Buffer.from('one'), mask: MASK }),
+        wsFrame({ opcode: 10, payload: Buffer.from('unsolicited'), mask: MASK }),
+        wsFrame({ opcode: 2, payload: Buffer.from('data'), mask: MASK }),
+        wsFrame({ opcode: 9, payload: Buffer.from(''), mask: MASK }),
+      ]),
+      [0.1, 0.5, 0.7],
+    );
+    expect(pings).toEqual(['one', '']);
+    expect(h.events).toEqual([]);
+    expect(h.sink.messages.map(String)).toEqual(['data']);
+  });
+
   describe('on a real WebSocket', () => {
     let wss: WebSocketServer;
     let url: string;

@@ -13,6 +13,13 @@ export interface WsPayloadSink {
    * (`WS_ERR_UNSUPPORTED_MESSAGE_LENGTH`). Reading goes on; the sink closes the link.
    */
   wsProtocolError(code: string, message: string): void;
+  /**
+   * When present, WebSocket pings (payload unmasked, a copy) come here instead of ws's receiver
+   * and WebSocket pongs are dropped (a tunnel never sends WebSocket pings): the sink answers, and
+   * may answer only the most recent of a burst (RFC 6455 5.5.3). A ping flood then costs a header
+   * parse per ping instead of ws's per-ping buffers, events and socket writes.
+   */
+  wsPing?(payload: Buffer): void;
 }
 
 /** The parts of ws's WebSocket this reader relies on (ws 8: one Receiver per socket, a 'data' listener feeding it). */
@@ -70,6 +77,8 @@ export class WsFrameReader {
   /** The control frame being collected (header included). */
   private control: Buffer | null = null;
   private controlHave = 0;
+  /** Header bytes at the start of `control` (its mask key, when masked, is the last 4). */
+  private controlHeader = 0;
   /** Inside a fragmented message (its first frame had FIN clear). */
   private fragmented = false;
   private messageBytes = 0;
@@ -196,6 +205,7 @@ export class WsFrameReader {
       this.control = Buffer.allocUnsafe(this.headerNeed + length);
       h.copy(this.control, 0, 0, this.headerNeed);
       this.controlHave = this.headerNeed;
+      this.controlHeader = this.headerNeed;
     } else {
       return false; // text, reserved opcodes
     }
@@ -211,6 +221,10 @@ export class WsFrameReader {
     if (this.kind === Kind.CONTROL) {
       const frame = this.control!;
       this.control = null;
+      if (this.sink.wsPing !== undefined && this.opcode !== OPCODE_CLOSE) {
+        if (this.opcode === OPCODE_PING) this.sink.wsPing(this.controlPayload(frame));
+        return;
+      }
       if (this.opcode === OPCODE_CLOSE) this.detach(); // ws stops reading after the close frame, and so do we
       if (!this.receiver.write(frame)) this.socket.pause(); // ws resumes the socket on the receiver's 'drain'
       return;
@@ -219,6 +233,16 @@ export class WsFrameReader {
       this.messageBytes = 0;
       this.sink.wsMessageEnd();
     }
+  }
+
+  /** The unmasked payload of a collected control frame (a view of it). */
+  private controlPayload(frame: Buffer): Buffer {
+    const at = this.controlHeader;
+    const payload = frame.subarray(at);
+    if ((frame[1]! & 0x80) !== 0) {
+      for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ frame[at - 4 + (i & 3)]!;
+    }
+    return payload;
   }
 
   /** XORs `piece` with the mask key in place (the bytes are ours: a fresh socket read). */

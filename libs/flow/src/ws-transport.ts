@@ -140,6 +140,11 @@ export class WsTransport implements FrameTransport {
     return this.ws.bufferedAmount + this.pending > this.highWaterBytes;
   }
 
+  /** ws's queue and the socket's (ws's own pongs included) plus the batch not yet written. */
+  get queuedBytes(): number {
+    return this.ws.bufferedAmount + this.pending;
+  }
+
   onDrain(listener: () => void): void {
     this.socket.on('drain', listener);
   }

@@ -189,7 +189,8 @@ describe('decodeRstReason and decodeWindowIncrement', () => {
   it('maps known reason bytes, and unknown or absent ones to UNSPECIFIED', () => {
     expect(decodeRstReason(Buffer.from([RstReason.DNS]))).toBe(RstReason.DNS);
     expect(decodeRstReason(Buffer.from([RstReason.CONNECT_REFUSED]))).toBe(RstReason.CONNECT_REFUSED);
-    expect(decodeRstReason(Buffer.from([11]))).toBe(RstReason.UNSPECIFIED);
+    expect(decodeRstReason(Buffer.from([11]))).toBe(RstReason.AGENT_BUSY);
+    expect(decodeRstReason(Buffer.from([12]))).toBe(RstReason.UNSPECIFIED);
     expect(decodeRstReason(Buffer.from([0xff]))).toBe(RstReason.UNSPECIFIED);
     expect(decodeRstReason(Buffer.alloc(0))).toBe(RstReason.UNSPECIFIED);
     expect(decodeRstReason(Buffer.from([1, 2]))).toBe(RstReason.UNSPECIFIED);

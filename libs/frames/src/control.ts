@@ -21,6 +21,13 @@ export interface HelloAckBody {
    * older hubs (the agent uses its default). Each receiver sizes its own window: not a wire limit.
    */
   readonly max_flow_window_bytes?: number;
+  /** The hub accepts REAUTH frames (in-band re-authentication before the token expires). */
+  readonly reauth?: boolean;
+}
+
+/** REAUTH: a fresh token for the running tunnel. */
+export interface ReauthBody {
+  readonly token: string;
 }
 
 /** GOAWAY: the sender is draining; no new flows on this session. */
@@ -73,7 +80,7 @@ export function decodeHello(payload: Buffer): HelloBody | FrameError {
 export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
   const obj = parseJson(payload, 'HELLO_ACK');
   if (obj instanceof FrameError) return obj;
-  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch, max_flow_window_bytes } = obj;
+  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch, max_flow_window_bytes, reauth } = obj;
   if (
     typeof replica_id !== 'string' ||
     !isIntIn(flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES) ||
@@ -89,7 +96,15 @@ export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
     ...ack,
     ...(epoch === undefined ? {} : { epoch }),
     ...(max_flow_window_bytes === undefined ? {} : { max_flow_window_bytes }),
+    ...(reauth === true ? { reauth: true } : {}),
   };
+}
+
+export function decodeReauth(payload: Buffer): ReauthBody | FrameError {
+  const obj = parseJson(payload, 'REAUTH');
+  if (obj instanceof FrameError) return obj;
+  if (typeof obj.token !== 'string' || obj.token.length === 0) return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'REAUTH: token is missing', 0);
+  return { token: obj.token };
 }
 
 export function decodeGoaway(payload: Buffer): GoawayBody {

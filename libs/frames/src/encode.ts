@@ -67,6 +67,6 @@ export function encodePing(type: FrameType.PING | FrameType.PONG, opaque: Uint8A
 }
 
 /** Control frames (HELLO, HELLO_ACK, GOAWAY) carry a small JSON document. */
-export function encodeControl(type: FrameType.HELLO | FrameType.HELLO_ACK | FrameType.GOAWAY, body: object): Buffer {
+export function encodeControl(type: FrameType.HELLO | FrameType.HELLO_ACK | FrameType.GOAWAY | FrameType.REAUTH, body: object): Buffer {
   return encodeFrame(type, 0, Buffer.from(JSON.stringify(body), 'utf8'));
 }

@@ -55,6 +55,12 @@ export enum FrameType {
   PING = 0x09,
   PONG = 0x0a,
   GOAWAY = 0x0b,
+  /**
+   * Agent -> hub, session frame, JSON {"token": "<JWT>"}: in-band re-authentication before the
+   * tunnel's token expires. Sent only to a hub whose HELLO_ACK carried `"reauth": true` (a hub
+   * that predates it would close the tunnel on an unknown frame type).
+   */
+  REAUTH = 0x0c,
 }
 
 /**
@@ -87,6 +93,7 @@ export const FRAME_RULES: ReadonlyMap<number, FrameRule> = new Map<number, Frame
   [FrameType.PING, { name: 'PING', session: true, minPayload: PING_PAYLOAD_BYTES, maxPayload: PING_PAYLOAD_BYTES }],
   [FrameType.PONG, { name: 'PONG', session: true, minPayload: PING_PAYLOAD_BYTES, maxPayload: PING_PAYLOAD_BYTES }],
   [FrameType.GOAWAY, { name: 'GOAWAY', session: true, minPayload: 0, maxPayload: MAX_CONTROL_PAYLOAD_BYTES }],
+  [FrameType.REAUTH, { name: 'REAUTH', session: true, minPayload: 2, maxPayload: MAX_CONTROL_PAYLOAD_BYTES }],
 ]);
 
 export function frameTypeName(type: number): string {
@@ -106,4 +113,6 @@ export enum RstReason {
   PEER_RESET = 8,
   SHUTDOWN = 9,
   DNS = 10,
+  /** The agent is at limits.max_flows or limits.max_pending_connects (premise.yaml); a hub that predates it reads UNSPECIFIED. */
+  AGENT_BUSY = 11,
 }

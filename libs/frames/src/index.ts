@@ -31,8 +31,8 @@ export { MessageStreamDecoder } from './message-stream-decoder';
 export type { MessageStreamHandler } from './message-stream-decoder';
 export { MeshStreamDecoder } from './mesh-stream-decoder';
 export type { MeshStreamHandler, MeshDataStart } from './mesh-stream-decoder';
-export type { HelloBody, HelloAckBody, GoawayBody } from './control';
-export { decodeHello, decodeHelloAck, decodeGoaway, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName, NAME_PATTERN } from './control';
+export type { HelloBody, HelloAckBody, GoawayBody, ReauthBody } from './control';
+export { decodeHello, decodeHelloAck, decodeGoaway, decodeReauth, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName, NAME_PATTERN } from './control';
 export {
   MeshFrameType,
   MeshRstReason,

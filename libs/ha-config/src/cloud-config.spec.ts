@@ -33,8 +33,8 @@ describe('parseCloudConfig: defaults', () => {
   it('fills every default from a minimal config', () => {
     const config = parseCloudConfig({ auth: { hs256_secret_file: 's' } }, {});
     expect(config).toEqual({
-      server: { bind: { host: '0.0.0.0', port: 8765 }, adminBind: { host: '127.0.0.1', port: 9765 }, drainTimeoutSec: 30, tls: undefined },
-      auth: { audience: 'nowconnect', issuer: undefined, key: { kind: 'hs256_secret_file', path: 's' } },
+      server: { bind: { host: '0.0.0.0', port: 8765 }, adminBind: { host: '127.0.0.1', port: 9765 }, drainTimeoutSec: 30, requestTimeoutSec: 10, tls: undefined },
+      auth: { audience: 'nowconnect', issuer: undefined, key: { kind: 'hs256_secret_file', path: 's' }, requireConnectorScope: true, clockSkewSec: 60 },
       listeners: [],
       limits: {
         maxFrameBytes: 1048576,
@@ -46,6 +46,7 @@ describe('parseCloudConfig: defaults', () => {
         maxPendingOpensPerAgent: 256,
         helloTimeoutSec: 10,
         keepaliveSec: 15,
+        openTimeoutSec: 10,
       },
       logging: { maskIps: true },
       ha: {
@@ -144,7 +145,7 @@ describe('parseCloudConfig: env overrides', () => {
 
   it('NC_JWT_SECRET_FILE replaces the auth key, and satisfies a missing one', () => {
     const withKey = parseCloudConfig({ ...base(), auth: { public_key_file: 'pub.pem', audience: 'aud' } }, { NC_JWT_SECRET_FILE: '/s' });
-    expect(withKey.auth).toEqual({ audience: 'aud', issuer: undefined, key: { kind: 'hs256_secret_file', path: '/s' } });
+    expect(withKey.auth).toEqual({ audience: 'aud', issuer: undefined, key: { kind: 'hs256_secret_file', path: '/s' }, requireConnectorScope: true, clockSkewSec: 60 });
     const bare = parseCloudConfig({}, { NC_JWT_SECRET_FILE: '/s' });
     expect(bare.auth.key).toEqual({ kind: 'hs256_secret_file', path: '/s' });
     const both = parseCloudConfig({ auth: { jwks_file: 'a', public_key_file: 'b' } }, { NC_JWT_SECRET_FILE: '/s' });
@@ -268,5 +269,38 @@ describe('parseCloudConfig: errors name the key path', () => {
     expect(err).toBeInstanceOf(Error);
     expect(err.name).toBe('ConfigError');
     expect([err.path, err.detail]).toEqual(['server.bind', 'expected host:port']);
+  });
+});
+
+describe('parseCloudConfig: issue 13 keys', () => {
+  it('reads request_timeout_sec, open_timeout_sec, require_connector_scope, clock_skew_sec and hs256_secret_files', () => {
+    const c = parseCloudConfig(
+      {
+        server: { request_timeout_sec: 3 },
+        auth: { hs256_secret_files: ['/new', '/old'], require_connector_scope: false, clock_skew_sec: 5 },
+        limits: { open_timeout_sec: 4 },
+      },
+      {},
+    );
+    expect(c.server.requestTimeoutSec).toBe(3);
+    expect(c.limits.openTimeoutSec).toBe(4);
+    expect(c.auth).toMatchObject({ requireConnectorScope: false, clockSkewSec: 5, key: { kind: 'hs256_secret_files', path: '/new', paths: ['/new', '/old'] } });
+  });
+
+  it('names the key of a bad value', () => {
+    const err = (raw: unknown): string => {
+      try {
+        parseCloudConfig(raw, {});
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'no error';
+    };
+    expect(err({ auth: { hs256_secret_files: [] } })).toMatch(/^auth\.hs256_secret_files: /);
+    expect(err({ auth: { hs256_secret_files: ['/a', 3] } })).toMatch(/^auth\.hs256_secret_files\[1\]: /);
+    expect(err({ auth: { hs256_secret_file: '/a', hs256_secret_files: ['/b'] } })).toMatch(/^auth: only one of/);
+    expect(err({ auth: { hs256_secret_file: '/a', clock_skew_sec: 61 } })).toMatch(/^auth\.clock_skew_sec: /);
+    expect(err({ auth: { hs256_secret_file: '/a' }, server: { request_timeout_sec: 0 } })).toMatch(/^server\.request_timeout_sec: /);
+    expect(err({ auth: { hs256_secret_file: '/a' }, limits: { open_timeout_sec: 0 } })).toMatch(/^limits\.open_timeout_sec: /);
   });
 });

@@ -39,6 +39,7 @@ export const LIMIT_DEFAULTS: LimitsConfig = Object.freeze({
   maxPendingOpensPerAgent: L.max_pending_opens_per_agent.default,
   helloTimeoutSec: L.hello_timeout_sec.default,
   keepaliveSec: L.keepalive_sec.default,
+  openTimeoutSec: L.open_timeout_sec.default,
 });
 
 function optHostPort(raw: unknown, path: string, fallback: string): HostPort {
@@ -59,24 +60,38 @@ function parseServer(raw: unknown): ServerConfig {
     if (keyFile === undefined) throw new ConfigError('server.tls.key_file', 'required when server.tls is set');
     tls = { certFile, keyFile };
   }
-  return { bind, adminBind, drainTimeoutSec: intField(S.drain_timeout_sec, f['drain_timeout_sec'], 'server.drain_timeout_sec'), tls };
+  return { bind, adminBind, drainTimeoutSec: intField(S.drain_timeout_sec, f['drain_timeout_sec'], 'server.drain_timeout_sec'), requestTimeoutSec: intField(S.request_timeout_sec, f['request_timeout_sec'], 'server.request_timeout_sec'), tls };
 }
 
 function parseAuth(raw: unknown, env: Env): AuthConfig {
   const f = section(raw, 'auth', AUTH_FIELDS);
   const audience = optString(f['audience'], 'auth.audience') ?? AUTH_FIELDS.audience.default;
   const issuer = optString(f['issuer'], 'auth.issuer');
+  const requireConnectorScope = optBool(f['require_connector_scope'], 'auth.require_connector_scope', AUTH_FIELDS.require_connector_scope.default);
+  const clockSkewSec = intField(AUTH_FIELDS.clock_skew_sec, f['clock_skew_sec'], 'auth.clock_skew_sec');
   const keys: AuthKeyConfig[] = [];
   for (const kind of AUTH_KEY_KINDS) {
     const path = optString(f[kind], `auth.${kind}`);
     if (path !== undefined) keys.push({ kind, path });
   }
+  const secretList = optList(f['hs256_secret_files'], 'auth.hs256_secret_files');
+  if (secretList !== undefined) {
+    if (secretList.length === 0) throw new ConfigError('auth.hs256_secret_files', 'expected a non-empty list of file paths');
+    const paths = secretList.map((item, i) => {
+      const p = itemPath('auth.hs256_secret_files', i);
+      const path = typeof item === 'string' ? optString(item, p) : undefined;
+      if (path === undefined) throw new ConfigError(p, 'expected a file path');
+      return path;
+    });
+    keys.push({ kind: 'hs256_secret_files', path: paths[0]!, paths });
+  }
+  const common = { audience, issuer, requireConnectorScope, clockSkewSec };
   const envSecret = envValue(env, 'NC_JWT_SECRET_FILE');
-  if (envSecret !== undefined) return { audience, issuer, key: { kind: 'hs256_secret_file', path: envSecret } };
+  if (envSecret !== undefined) return { ...common, key: { kind: 'hs256_secret_file', path: envSecret } };
   const [key, extra] = keys;
   if (key === undefined) throw new ConfigError('auth', `one of ${KINDS_TEXT} is required`);
   if (extra !== undefined) throw new ConfigError('auth', `only one of ${KINDS_TEXT} may be set`);
-  return { audience, issuer, key };
+  return { ...common, key };
 }
 
 function parseAllowCidrs(raw: unknown, path: string): Cidr[] | undefined {
@@ -122,6 +137,7 @@ function parseLimits(raw: unknown): LimitsConfig {
     maxPendingOpensPerAgent: intField(L.max_pending_opens_per_agent, f['max_pending_opens_per_agent'], at('max_pending_opens_per_agent')),
     helloTimeoutSec: intField(L.hello_timeout_sec, f['hello_timeout_sec'], at('hello_timeout_sec')),
     keepaliveSec: intField(L.keepalive_sec, f['keepalive_sec'], at('keepalive_sec')),
+    openTimeoutSec: intField(L.open_timeout_sec, f['open_timeout_sec'], at('open_timeout_sec')),
   };
 }
 

@@ -22,7 +22,9 @@ export function cloudConfigFiles(config: CloudConfig, env: Env): NamedFile[] {
   const tls = config.server.tls;
   if (tls !== undefined) files.push({ key: 'server.tls.cert_file', path: tls.certFile }, { key: 'server.tls.key_file', path: tls.keyFile });
   const authKey = envValue(env, 'NC_JWT_SECRET_FILE') !== undefined ? 'NC_JWT_SECRET_FILE' : `auth.${config.auth.key.kind}`;
-  files.push({ key: authKey, path: config.auth.key.path });
+  const key = config.auth.key;
+  if (key.kind === 'hs256_secret_files') key.paths.forEach((path, i) => files.push({ key: `auth.hs256_secret_files[${i}]`, path }));
+  else files.push({ key: authKey, path: key.path });
   if (config.ha.enabled) {
     const m = config.ha.mesh.tls;
     if (m.caBundle !== undefined) files.push({ key: 'ha.mesh.tls.ca_bundle', path: m.caBundle });

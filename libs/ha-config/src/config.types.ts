@@ -18,18 +18,26 @@ export interface ServerConfig {
   readonly bind: HostPort; // default 0.0.0.0:8765
   readonly adminBind: HostPort; // default 127.0.0.1:9765 (GET /status only)
   readonly drainTimeoutSec: number; // default 30
+  /** Whole request (head and body) on server.bind, each request of a keep-alive connection. */
+  readonly requestTimeoutSec: number; // default 10
   readonly tls: TlsFiles | undefined; // optional
 }
 
 export type AuthKeyConfig =
   | { readonly kind: 'hs256_secret_file'; readonly path: string }
+  /** Rotation overlap: a token signed with any of these secrets verifies (e.g. [new, old]). */
+  | { readonly kind: 'hs256_secret_files'; readonly path: string; readonly paths: readonly string[] } // path = paths[0]
   | { readonly kind: 'public_key_file'; readonly path: string }
   | { readonly kind: 'jwks_file'; readonly path: string };
 
 export interface AuthConfig {
   readonly audience: string; // default 'nowconnect'
   readonly issuer: string | undefined;
-  readonly key: AuthKeyConfig; // exactly one of the three keys; NC_JWT_SECRET_FILE => hs256_secret_file
+  readonly key: AuthKeyConfig; // exactly one of the key kinds; NC_JWT_SECRET_FILE => hs256_secret_file
+  /** A token without `connector:` entries in `scope` is refused at HELLO (reason scope). */
+  readonly requireConnectorScope: boolean; // true
+  /** Allowed clock skew for `exp`/`nbf`, also after `exp` before an un-renewed tunnel is closed (4003). */
+  readonly clockSkewSec: number; // 60
 }
 
 export interface Cidr {
@@ -60,6 +68,8 @@ export interface LimitsConfig {
   readonly maxPendingOpensPerAgent: number; // 256
   readonly helloTimeoutSec: number; // 10
   readonly keepaliveSec: number; // 15
+  /** A flow the agent has not acknowledged (OPEN_ACK) by then is reset, open_failed reason `timeout`. */
+  readonly openTimeoutSec: number; // 10
 }
 
 export interface LoggingConfig {
@@ -126,6 +136,12 @@ export interface ConnectorConfig {
 /** Where the agent's token comes from (precedence NC_TOKEN > NC_TOKEN_FILE > token_file). */
 export type TokenSource = { readonly kind: 'inline'; readonly token: string } | { readonly kind: 'file'; readonly path: string };
 
+/** premise.yaml `limits`: over either, the agent answers an OPEN with RST agent_busy. */
+export interface AgentLimitsConfig {
+  readonly maxFlows: number; // 10000
+  readonly maxPendingConnects: number; // 256 (target dials not yet connected)
+}
+
 export interface PremiseConfig {
   readonly cloudUrls: readonly string[]; // ws:// or wss:// ... /tunnel, fail-over order
   readonly agentId: string;
@@ -133,4 +149,5 @@ export interface PremiseConfig {
   readonly caFile: string | undefined;
   readonly proxyUrl: string | undefined; // explicit proxy_url / NC_PROXY_URL only (env HTTPS_PROXY etc. resolved by the dialer)
   readonly connectors: readonly ConnectorConfig[];
+  readonly limits: AgentLimitsConfig;
 }

@@ -17,6 +17,7 @@ export type {
   ConnectorConfig,
   TokenSource,
   PremiseConfig,
+  AgentLimitsConfig,
 } from './config.types';
 export { ConfigError } from './config-error';
 export { parseCloudConfig } from './cloud-config';

@@ -52,6 +52,7 @@ describe('example configs', () => {
       token: { kind: 'file', path: 'config/dev-token' },
       caFile: undefined,
       proxyUrl: undefined,
+      limits: { maxFlows: 10000, maxPendingConnects: 256 },
       connectors: [{ name: 'addomain', target: { host: '127.0.0.1', port: 389 } }],
     });
   });

@@ -37,6 +37,7 @@ describe('parsePremiseConfig: file', () => {
       token: { kind: 'file', path: '/run/secrets/nc-token' },
       caFile: '/etc/ca.pem',
       proxyUrl: 'http://u:p@proxy.corp:3128',
+      limits: { maxFlows: 10000, maxPendingConnects: 256 },
       connectors: [{ name: 'addomain', target: { host: 'openldap', port: 389 } }],
     });
     expect(Object.isFrozen(config.connectors[0])).toBe(true);
@@ -81,6 +82,7 @@ describe('parsePremiseConfig: env', () => {
       token: { kind: 'file', path: '/env/token' },
       caFile: '/env/ca.pem',
       proxyUrl: 'http://env-proxy:8080',
+      limits: { maxFlows: 10000, maxPendingConnects: 256 },
       connectors: [
         { name: 'addomain', target: { host: 'openldap', port: 389 } },
         { name: 'pg', target: { host: 'db', port: 5432 } },
@@ -145,5 +147,17 @@ describe('parsePremiseConfig: errors', () => {
 
   it('never echoes a URL (it may carry credentials)', () => {
     expect(errorOf(() => undefined, { NC_PROXY_URL: 'ftp://user:s3cret@p:21' })).not.toContain('s3cret');
+  });
+});
+
+describe('parsePremiseConfig: limits', () => {
+  it('reads limits.max_flows and limits.max_pending_connects', () => {
+    const config = parsePremiseConfig({ ...base(), limits: { max_flows: 200, max_pending_connects: 50 } }, {});
+    expect(config.limits).toEqual({ maxFlows: 200, maxPendingConnects: 50 });
+  });
+
+  it('refuses unknown or out-of-range limits, naming the key', () => {
+    expect(() => parsePremiseConfig({ ...base(), limits: { max_flows: 0 } }, {})).toThrow(/limits\.max_flows/);
+    expect(() => parsePremiseConfig({ ...base(), limits: { max_pending: 1 } }, {})).toThrow(/limits/);
   });
 });

@@ -1,8 +1,8 @@
-import type { ConnectorConfig, PremiseConfig, TokenSource } from './config.types';
+import type { AgentLimitsConfig, ConnectorConfig, PremiseConfig, TokenSource } from './config.types';
 import { ConfigError } from './config-error';
-import { deepFreeze, envValue, itemPath, NAME_PATTERN, NAME_RULE, optList, optName, optString, reqName, ROOT_PATH, section } from './fields';
+import { deepFreeze, envValue, intField, itemPath, NAME_PATTERN, NAME_RULE, optInt, optList, optName, optString, reqName, ROOT_PATH, section } from './fields';
 import { parseHostPort } from './host-port';
-import { CONNECTOR_FIELDS, PREMISE_FIELDS } from './keys/premise-keys';
+import { AGENT_LIMIT_FIELDS, CONNECTOR_FIELDS, PREMISE_FIELDS } from './keys/premise-keys';
 import { parseProxyUrl, parseWsUrl } from './urls';
 
 /**
@@ -15,6 +15,16 @@ import { parseProxyUrl, parseWsUrl } from './urls';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+const AL = AGENT_LIMIT_FIELDS;
+export const AGENT_LIMIT_DEFAULTS: AgentLimitsConfig = Object.freeze({ maxFlows: AL.max_flows.default, maxPendingConnects: AL.max_pending_connects.default });
+
+function parseAgentLimits(raw: unknown): AgentLimitsConfig {
+  const f = section(raw, 'limits', AL);
+  return {
+    maxFlows: intField(AL.max_flows, f['max_flows'], 'limits.max_flows'),
+    maxPendingConnects: intField(AL.max_pending_connects, f['max_pending_connects'], 'limits.max_pending_connects'),
+  };
+}
 const WS_RULE = 'expected a ws:// or wss:// URL';
 
 /** A list of hub URLs (fail-over order) from a comma-separated string. */
@@ -111,5 +121,6 @@ export function parsePremiseConfig(raw: unknown, env: Env): PremiseConfig {
   const connectors = connectorsEnv !== undefined ? parseEnvConnectors(connectorsEnv) : parseFileConnectors(top['connectors']);
   if (connectors.length === 0) throw new ConfigError('connectors', 'required (or NC_CONNECTORS)');
 
-  return deepFreeze({ cloudUrls, agentId, token, caFile, proxyUrl, connectors });
+  const limits = parseAgentLimits(top['limits']);
+  return deepFreeze({ cloudUrls, agentId, token, caFile, proxyUrl, connectors, limits });
 }

@@ -26,9 +26,10 @@ describe('parseConnectorScope / scopeAllows', () => {
     expect(scopeAllows(parsed('connector:*'), 'anything')).toBe(true);
   });
 
-  it('allows every connector when the claim has no connector entries or is absent', () => {
+  it('is unscoped when the claim has no connector entries or is absent (allowed only with require_connector_scope off)', () => {
     for (const claim of [undefined, '', 'openid profile', [], ['openid']]) {
-      expect(parsed(claim)).toEqual({ kind: 'all' });
+      expect(parsed(claim)).toEqual({ kind: 'unscoped' });
+      expect(scopeAllows(parsed(claim), 'anything')).toBe(true);
     }
   });
 

@@ -28,7 +28,7 @@ function sign(payload: JWTPayload, alg: string, key: KeyLike | Uint8Array, kid?:
 const secretKey = (s = SECRET): Uint8Array => new TextEncoder().encode(s);
 
 function auth(key: AuthKeyConfig, issuer?: string): Promise<TunnelAuthenticator> {
-  const cfg: AuthConfig = { audience: 'nowconnect', issuer, key };
+  const cfg: AuthConfig = { audience: 'nowconnect', issuer, key, requireConnectorScope: true, clockSkewSec: 60 };
   return TunnelAuthenticator.fromConfig(cfg);
 }
 
@@ -77,7 +77,7 @@ describe('TunnelAuthenticator with an HMAC secret file', () => {
   it('accepts a valid HS256 token (secret file whitespace trimmed) and reports the agent', async () => {
     const exp = now() + 300;
     const r = await a.verify(bearer(await sign(claims({ exp }), 'HS256', secretKey())));
-    expect(r).toEqual({ ok: true, agentId: 'agent-1', scope: { kind: 'all' }, expiresAt: exp * 1000 });
+    expect(r).toEqual({ ok: true, agentId: 'agent-1', scope: { kind: 'unscoped' }, expiresAt: exp * 1000 });
   });
 
   it('accepts HS384 and HS512, and a lower-case scheme', async () => {

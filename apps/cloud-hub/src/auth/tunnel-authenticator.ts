@@ -42,8 +42,8 @@ const REQUIRED_CLAIMS = ['exp', 'sub'];
 
 export class TunnelAuthenticator {
   private constructor(
-    private readonly key: VerificationKey,
-    private readonly audience: string,
+    private key: VerificationKey,
+    private readonly cfg: AuthConfig,
     private readonly issuer: string | undefined,
   ) {}
 
@@ -54,7 +54,20 @@ export class TunnelAuthenticator {
     }
     const key = await loadVerificationKey(cfg.key);
     const issuer = cfg.issuer === undefined || cfg.issuer.length === 0 ? undefined : cfg.issuer;
-    return new TunnelAuthenticator(key, cfg.audience, issuer);
+    return new TunnelAuthenticator(key, cfg, issuer);
+  }
+
+  /**
+   * Reads the key file(s) again and verifies with them from now on. Throws (as fromConfig) when
+   * they are unusable; the current key then stays in use.
+   */
+  async reload(): Promise<void> {
+    this.key = await loadVerificationKey(this.cfg.key);
+  }
+
+  /** Allowed clock skew (auth.clock_skew_sec, at most CLOCK_TOLERANCE_SEC), seconds. */
+  get clockSkewSec(): number {
+    return Math.min(this.cfg.clockSkewSec ?? CLOCK_TOLERANCE_SEC, CLOCK_TOLERANCE_SEC);
   }
 
   /** The `alg` values this hub accepts (for diagnostics; never includes `none`). */
@@ -80,9 +93,9 @@ export class TunnelAuthenticator {
     try {
       ({ payload } = await this.key.verify(token, {
         algorithms: [...this.key.algorithms],
-        audience: this.audience,
+        audience: this.cfg.audience,
         ...(this.issuer === undefined ? {} : { issuer: this.issuer }),
-        clockTolerance: CLOCK_TOLERANCE_SEC,
+        clockTolerance: this.clockSkewSec,
         requiredClaims: REQUIRED_CLAIMS,
       }));
     } catch (err) {

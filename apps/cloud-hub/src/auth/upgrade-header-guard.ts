@@ -8,8 +8,7 @@ import type { Socket } from 'node:net';
  * header) within `headerTimeoutMs` of being accepted (of its TLS handshake completing, with
  * `server.tls`); otherwise it is destroyed, counted and logged. A connection that finished its
  * head (an upgrade, or a plain request such as /metrics) is no longer watched by this guard; the
- * next heads of a keep-alive connection fall under Node's own `server.headersTimeout`, which is
- * set to the same value (Node checks it every 30 s, so it is coarser).
+ * next heads of a keep-alive connection fall under `server.request_timeout_sec` (see request-timeout.ts).
  *
  * Not a SPEC config key: a fixed default (UPGRADE_HEADER_TIMEOUT_MS, 10 s), the same order as
  * `limits.hello_timeout_sec`, which bounds the next stage (upgraded but silent before HELLO).
@@ -26,6 +25,11 @@ export interface UpgradeHeaderGuardOptions {
 export interface UpgradeHeaderGuard {
   /** Connections accepted and still waiting for their first request head. */
   readonly pending: number;
+  /**
+   * Another timer (Node's request timeout) is closing `socket`: when it is still waiting for its
+   * first head, this guard reports it (onTimeout) and stops watching it; returns whether it did.
+   */
+  expire(socket: Socket): boolean;
   /** Stops watching new connections and clears every timer (pending connections are left alone). */
   stop(): void;
 }
@@ -71,6 +75,13 @@ export function guardUpgradeHeaders(server: HttpServer | HttpsServer, opts: Upgr
   return {
     get pending() {
       return watched.size;
+    },
+    expire(socket: Socket) {
+      const w = socket as Watched;
+      if (w[WATCH] === undefined) return false;
+      release(w);
+      opts.onTimeout(socket.remoteAddress);
+      return true;
     },
     stop() {
       server.off(connectionEvent, onConnection);

@@ -131,7 +131,7 @@ describe('TunnelAuthenticator.fromConfig', () => {
   it('refuses an empty audience', async () => {
     const path = file('aud-secret', SECRET);
     await expect(
-      TunnelAuthenticator.fromConfig({ audience: '', issuer: undefined, key: { kind: 'hs256_secret_file', path } }),
+      TunnelAuthenticator.fromConfig({ audience: '', issuer: undefined, requireConnectorScope: true, clockSkewSec: 60, key: { kind: 'hs256_secret_file', path } }),
     ).rejects.toThrow(/audience/);
   });
 
@@ -139,7 +139,7 @@ describe('TunnelAuthenticator.fromConfig', () => {
     const { publicKey } = await generateKeyPair('ES256');
     const path = file('ok-ec.pem', await exportSPKI(publicKey));
     await expect(
-      TunnelAuthenticator.fromConfig({ audience: 'nowconnect', issuer: undefined, key: { kind: 'jwks_file', path } }),
+      TunnelAuthenticator.fromConfig({ audience: 'nowconnect', issuer: undefined, requireConnectorScope: true, clockSkewSec: 60, key: { kind: 'jwks_file', path } }),
     ).rejects.toThrow(/not valid JSON/);
   });
 });

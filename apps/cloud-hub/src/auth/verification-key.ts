@@ -35,6 +35,8 @@ export async function loadVerificationKey(cfg: AuthKeyConfig): Promise<Verificat
   switch (cfg.kind) {
     case 'hs256_secret_file':
       return loadSecret(cfg.path);
+    case 'hs256_secret_files':
+      return loadSecrets(cfg.paths);
     case 'public_key_file':
       return loadPublicKey(cfg.path);
     case 'jwks_file':
@@ -58,6 +60,31 @@ async function loadSecret(path: string): Promise<VerificationKey> {
   }
   const key = createSecretKey(secret);
   return { algorithms: HMAC_ALGS, verify: (token, options) => jwtVerify(token, key, options) };
+}
+
+/** The files a key config reads (watched for changes, see key-file-watcher). */
+export function keyFilePaths(cfg: AuthKeyConfig): readonly string[] {
+  return cfg.kind === 'hs256_secret_files' ? cfg.paths : [cfg.path];
+}
+
+/** Rotation overlap: the first secret whose signature verifies decides (claim errors then count). */
+async function loadSecrets(paths: readonly string[]): Promise<VerificationKey> {
+  const keys = await Promise.all(paths.map(loadSecret));
+  return {
+    algorithms: HMAC_ALGS,
+    verify: async (token, options) => {
+      let lastError: unknown;
+      for (const key of keys) {
+        try {
+          return await key.verify(token, options);
+        } catch (err) {
+          if ((err as { code?: unknown } | undefined)?.code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw err;
+          lastError = err;
+        }
+      }
+      throw lastError;
+    },
+  };
 }
 
 async function loadPublicKey(path: string): Promise<VerificationKey> {

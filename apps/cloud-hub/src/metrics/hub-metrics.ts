@@ -40,6 +40,8 @@ export class HubMetrics {
   readonly authFailures = counter('nowconnect_tunnel_auth_failures_total', 'Refused /tunnel upgrades', ['reason']);
   readonly helloRefused = counter('nowconnect_hello_refused_total', 'Refused agent HELLOs', ['reason']);
   readonly openFailed = counter('nowconnect_open_failed_total', 'Flows that could not be opened (target unreachable or a limit)', ['connector', 'reason']);
+  readonly authExpired = counter('nowconnect_tunnel_auth_expired_total', 'Tunnels closed (4003) because their token expired past the skew without an in-band re-authentication');
+  readonly slowConsumers = counter('nowconnect_tunnel_slow_consumer_total', 'Tunnels closed because the agent left more than the cap unread (slow_consumer)');
   readonly protocolErrors = counter('nowconnect_protocol_errors_total', 'Tunnel links closed for a protocol error', ['code']);
   readonly tunnelRtt = histogram('nowconnect_tunnel_rtt_seconds', 'Keepalive round trip hub<->agent', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
   readonly draining = gauge('nowconnect_draining', '1 while the hub drains after SIGTERM');
@@ -47,6 +49,8 @@ export class HubMetrics {
   readonly flowsTotal = counter('nowconnect_flows_total', 'Flows opened, by path (local agent, or cross_replica over the mesh)', ['path']);
 
   constructor() {
+    this.authExpired.inc(0);
+    this.slowConsumers.inc(0);
     this.flowsTotal.labels({ path: 'local' }).inc(0);
     this.flowsTotal.labels({ path: 'cross_replica' }).inc(0);
   }

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import {
   decodeHello,
+  decodeReauth,
   encodeControl,
   encodeOpen,
   Frame,
@@ -10,19 +11,22 @@ import {
   FrameType,
   RstReason,
 } from '@nowconnect/frames';
-import { Flow, MuxSession, WsTransport, type FlowMetrics } from '@nowconnect/flow';
+import { DEFAULT_SLOW_CONSUMER_BYTES, Flow, MuxSession, WsTransport, type FlowMetrics } from '@nowconnect/flow';
 import type { RoutableAgent } from '@nowconnect/registry';
 import type { CloudConfig } from '@nowconnect/ha-config';
 import type { EventLog } from '@nowconnect/logging';
 import type { HubMetrics } from '../metrics/hub-metrics';
-import { scopeAllows, type ConnectorScope } from '../auth';
+import { scopeAllows, type AuthResult, type ConnectorScope } from '../auth';
 import { rstReasonLabel } from './rst-labels';
+import { TokenExpiry } from './token-expiry';
 
 export interface TunnelAuthContext {
   readonly agentId: string;
   readonly scope: ConnectorScope;
   /** Already masked per logging.mask_ips. */
   readonly client: string;
+  /** The upgrade token's `exp`, epoch ms. */
+  readonly expiresAt: number;
 }
 
 export interface HubSessionDeps {
@@ -38,7 +42,12 @@ export interface HubSessionDeps {
   readonly onReady: (session: HubTunnelSession) => void;
   readonly onClosed: (session: HubTunnelSession) => void;
   readonly nextCid: () => string;
+  /** Verifies a token sent in-band (REAUTH), as the upgrade's was. */
+  readonly verifyToken: (token: string) => Promise<AuthResult>;
+  /** auth.clock_skew_sec: a tunnel is closed this long after its token's `exp` unless re-authenticated. */
+  readonly clockSkewSec: number;
 }
+
 
 interface FlowMeta {
   readonly cid: string;
@@ -46,6 +55,8 @@ interface FlowMeta {
   readonly listener: string;
   /** Opened by a peer hub over the mesh: the client connection (and its bytes) is counted there. */
   readonly viaMesh: boolean;
+  /** limits.open_timeout_sec: resets the flow unless OPEN_ACK arrives first. */
+  openTimer: NodeJS.Timeout | undefined;
 }
 
 /** Keep the tunnel's WebSocket queue under this before pausing client sockets. */
@@ -64,6 +75,9 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   /** Mesh-opened flows: tunnel FIN/RST counted as usual, payload bytes not (the origin hub counts them). */
   private readonly meshFlowMetrics: FlowMetrics;
   private helloTimer: NodeJS.Timeout | undefined;
+  /** The token this tunnel runs on (upgrade or latest accepted REAUTH): closed 4003 past exp + skew. */
+  private readonly expiry: TokenExpiry;
+  private reauthPending = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -72,7 +86,9 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     private readonly deps: HubSessionDeps,
   ) {
     const limits = deps.config.limits;
-    super(new WsTransport(ws, socket, Math.max(TRANSPORT_HIGH_WATER_BYTES, 4 * limits.flowWindowBytes)), {
+    const highWater = Math.max(TRANSPORT_HIGH_WATER_BYTES, 4 * limits.flowWindowBytes);
+    super(new WsTransport(ws, socket, highWater), {
+      slowConsumerBytes: Math.max(DEFAULT_SLOW_CONSUMER_BYTES, 4 * highWater),
       maxFrameBytes: limits.maxFrameBytes,
       flowWindowBytes: limits.flowWindowBytes,
       maxFlowWindowBytes: limits.maxFlowWindowBytes,
@@ -82,6 +98,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
       metrics: deps.metrics.flow,
     });
     this.agentId = auth.agentId;
+    this.expiry = new TokenExpiry(auth.expiresAt, deps.clockSkewSec * 1000, (exp) => this.onExpired(exp));
     this.meshFlowMetrics = { ...deps.metrics.flow, bytesOut: () => undefined, bytesIn: () => undefined };
     ws.on('message', (data, isBinary) => this.handleMessage(data as Buffer, isBinary));
     this.readFramesFrom(ws, socket, true);
@@ -104,6 +121,10 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     }
     if (hello.agent_id !== this.auth.agentId) {
       this.refuse('agent_mismatch', { hello_agent_id: hello.agent_id });
+      return;
+    }
+    if (this.auth.scope.kind === 'unscoped' && this.deps.config.auth.requireConnectorScope) {
+      this.refuse('scope', { detail: 'token scope has no connector: entries (auth.require_connector_scope)' });
       return;
     }
     const outside = hello.connectors.filter((c) => !scopeAllows(this.auth.scope, c));
@@ -134,10 +155,12 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
         max_flow_window_bytes: limits.maxFlowWindowBytes,
         max_frame_bytes: limits.maxFrameBytes,
         keepalive_sec: limits.keepaliveSec,
+        reauth: true,
         ...(epoch === undefined ? {} : { epoch }),
       }),
     );
     this.handle(FrameType.OPEN_ACK, (f) => this.onOpenAck(f));
+    this.handle(FrameType.REAUTH, (f) => this.onReauth(f));
     this.handle(FrameType.GOAWAY, () => this.onGoaway());
     this.startKeepalive();
     this.deps.metrics.agentsConnected.inc();
@@ -165,6 +188,60 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     const out = new Map<string, number>();
     for (const m of this.meta.values()) out.set(m.connector, (out.get(m.connector) ?? 0) + 1);
     return out;
+  }
+
+  // ---- token lifetime -----------------------------------------------------
+
+  /** The token is past `exp` + skew without an accepted REAUTH: close 4003, counted and logged. */
+  private onExpired(exp: number): void {
+    if (this.closed) return;
+    this.deps.metrics.authExpired.inc();
+    this.deps.log.warn('tunnel_auth_expired', {
+      agent_id: this.agentId,
+      exp: new Date(exp).toISOString(),
+      skew_sec: this.deps.clockSkewSec,
+      flows: this.flows.size,
+      client: this.auth.client,
+    });
+    this.teardown();
+    this.ws.close(4003, 'token expired');
+  }
+
+  /**
+   * In-band re-authentication: a fresh token for the same agent id whose scope still covers the
+   * registered connectors moves the tunnel's expiry. An invalid one is counted and logged like a
+   * refused upgrade (the tunnel keeps its current expiry); another agent id or a narrower scope
+   * closes the tunnel like a refused HELLO. One verification at a time; REAUTHs sent meanwhile
+   * are ignored.
+   */
+  private onReauth(frame: Frame): void {
+    if (this.reauthPending) return;
+    const body = decodeReauth(frame.payload);
+    if (body instanceof FrameError) {
+      this.protocolError(body);
+      return;
+    }
+    this.reauthPending = true;
+    void this.deps.verifyToken(body.token).then((result) => {
+      this.reauthPending = false;
+      if (this.closed) return;
+      if (!result.ok) {
+        this.deps.metrics.authFailures.labels({ reason: result.reason }).inc();
+        this.deps.log.warn('tunnel_auth_failed', { reason: result.reason, in_band: true, agent_id: this.agentId, client: this.auth.client });
+        return;
+      }
+      if (result.agentId !== this.agentId) {
+        this.refuse('agent_mismatch', { in_band: true, token_agent_id: result.agentId });
+        return;
+      }
+      const outside = this.connectors.filter((c) => !scopeAllows(result.scope, c));
+      if (outside.length > 0 || (result.scope.kind === 'unscoped' && this.deps.config.auth.requireConnectorScope)) {
+        this.refuse('scope', { in_band: true, connectors: outside });
+        return;
+      }
+      this.expiry.extend(result.expiresAt);
+      this.deps.log.info('tunnel_reauthenticated', { agent_id: this.agentId, exp: new Date(this.expiry.exp).toISOString(), client: this.auth.client });
+    });
   }
 
   // ---- flows --------------------------------------------------------------
@@ -195,10 +272,13 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   openFlow(client: Socket, connector: string, listener: string, clientAddr: string, viaMesh = false): Flow {
     const id = this.allocateFlowId();
     const cid = this.deps.nextCid();
-    this.meta.set(id, { cid, connector, listener, viaMesh });
+    const meta: FlowMeta = { cid, connector, listener, viaMesh, openTimer: undefined };
+    this.meta.set(id, meta);
     this.pendingOpens++;
     this.transport.send(encodeOpen(id, connector));
     const flow = this.addFlow(id, connector, client, viaMesh ? this.meshFlowMetrics : undefined);
+    meta.openTimer = setTimeout(() => this.openTimedOut(flow), this.deps.config.limits.openTimeoutSec * 1000);
+    meta.openTimer.unref();
     if (!viaMesh) {
       this.deps.metrics.tcpConnections.labels({ connector }).inc();
       this.deps.metrics.tcpActive.labels({ connector }).inc();
@@ -220,6 +300,16 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     if (flow === undefined || flow.acked) return;
     flow.acked = true;
     this.pendingOpens--;
+    clearTimeout(this.meta.get(flow.id)?.openTimer);
+  }
+
+  /** No OPEN_ACK within limits.open_timeout_sec: reset the flow (both ends), counted and logged. */
+  private openTimedOut(flow: Flow): void {
+    if (this.closed || flow.acked || this.flows.get(flow.id) !== flow) return;
+    const timeoutSec = this.deps.config.limits.openTimeoutSec;
+    this.deps.metrics.openFailed.labels({ connector: flow.connector, reason: 'timeout' }).inc();
+    this.deps.log.warn('open_failed', { cid: this.meta.get(flow.id)?.cid, connector: flow.connector, agent_id: this.agentId, reason: 'timeout', timeout_sec: timeoutSec });
+    flow.reset(RstReason.CONNECT_TIMEOUT);
   }
 
   protected override onFlowRst(flow: Flow, reason: RstReason): void {
@@ -238,6 +328,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   protected override onFlowClosed(flow: Flow): void {
     if (!flow.acked) this.pendingOpens--;
     const meta = this.meta.get(flow.id);
+    clearTimeout(meta?.openTimer);
     this.meta.delete(flow.id);
     if (meta?.viaMesh !== true) this.deps.metrics.tcpActive.labels({ connector: flow.connector }).dec();
     this.deps.log.info('connection_closed', {
@@ -273,6 +364,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   }
 
   close(code: number, reason: string): void {
+    this.expiry.stop();
     this.teardown();
     this.ws.close(code, reason);
   }
@@ -303,12 +395,22 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     this.ws.terminate();
   }
 
+  /** The agent leaves replies unread (a PING or ws-ping flood that never reads): close at once. */
+  protected slowConsumer(queuedBytes: number, capBytes: number): void {
+    this.deps.metrics.slowConsumers.inc();
+    this.deps.log.warn('tunnel_slow_consumer', { agent_id: this.agentId, reason: 'slow_consumer', queued_bytes: queuedBytes, cap_bytes: capBytes, client: this.auth.client });
+    this.teardown();
+    // A close frame would queue behind what the agent does not read: drop the connection.
+    this.ws.terminate();
+  }
+
   protected override onRtt(seconds: number): void {
     this.deps.metrics.tunnelRtt.observe(seconds);
   }
 
   private onWsClose(code: number, reason: string): void {
     clearTimeout(this.helloTimer);
+    this.expiry.stop();
     this.teardown();
     if (this.helloDone) {
       this.deps.metrics.agentsConnected.dec();
@@ -324,7 +426,9 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
 
 /** The connector names a scope allows, `*` for all. */
 function scopeList(scope: ConnectorScope): string[] {
-  return scope.kind === 'all' ? ['*'] : [...scope.connectors].sort();
+  if (scope.kind === 'all') return ['*'];
+  if (scope.kind === 'unscoped') return [];
+  return [...scope.connectors].sort();
 }
 
 const MAX_CLOSE_REASON_BYTES = 123;

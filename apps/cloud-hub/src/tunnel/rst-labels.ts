@@ -12,6 +12,7 @@ const LABELS: Record<RstReason, string> = {
   [RstReason.PEER_RESET]: 'reset',
   [RstReason.SHUTDOWN]: 'shutdown',
   [RstReason.DNS]: 'dns',
+  [RstReason.AGENT_BUSY]: 'agent_busy',
 };
 
 /** The `reason` label of nowconnect_open_failed_total for an agent's RST (closed set). */

@@ -16,7 +16,7 @@ import { HubTunnelSession } from './hub-tunnel-session';
 export type UpgradeVerdict = { ok: true } | { ok: false; status: number; message: string };
 
 interface VerifiedRequest extends IncomingMessage {
-  ncAuth?: { agentId: string; scope: ConnectorScope };
+  ncAuth?: { agentId: string; scope: ConnectorScope; expiresAt: number };
 }
 
 /**
@@ -50,7 +50,7 @@ export class TunnelSessions {
       this.limiter.recordFailure(addr);
       return this.authFailed(addr, result.reason, 401, 'Unauthorized');
     }
-    (req as VerifiedRequest).ncAuth = { agentId: result.agentId, scope: result.scope };
+    (req as VerifiedRequest).ncAuth = { agentId: result.agentId, scope: result.scope, expiresAt: result.expiresAt };
     return { ok: true };
   }
 
@@ -70,7 +70,7 @@ export class TunnelSessions {
     const session = new HubTunnelSession(
       ws,
       req.socket as Socket,
-      { agentId: auth.agentId, scope: auth.scope, client: maskIp(req.socket.remoteAddress, this.config.logging.maskIps) },
+      { agentId: auth.agentId, scope: auth.scope, expiresAt: auth.expiresAt, client: maskIp(req.socket.remoteAddress, this.config.logging.maskIps) },
       {
         config: this.config,
         log: this.log,
@@ -79,6 +79,8 @@ export class TunnelSessions {
         onReady: (s) => this.onReady(s),
         onClosed: (s) => this.onClosed(s),
         nextCid: () => `${this.bootId}-${(++this.cidSeq).toString(36)}`,
+        verifyToken: (token) => this.authenticator.verify(`Bearer ${token}`),
+        clockSkewSec: this.authenticator.clockSkewSec,
       },
     );
     this.sessions.add(session);

@@ -31,6 +31,8 @@ export class AgentRunner implements OnApplicationBootstrap {
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private readonly targets: ReadonlyMap<string, HostPort>;
+  /** Counters of every tunnel of this process (the agent has no /metrics: each goes into its log line). */
+  private readonly counters = { busy: 0, slowConsumer: 0 };
 
   constructor(
     @Inject(PREMISE_CONFIG) private readonly config: PremiseConfig,
@@ -76,6 +78,10 @@ export class AgentRunner implements OnApplicationBootstrap {
           maxFrameBytes: MAX_FRAME_BYTES_BEFORE_ACK,
           helloTimeoutMs: HANDSHAKE_TIMEOUT_MS,
           targetConnectTimeoutMs: 10_000,
+          limits: this.config.limits,
+          counters: this.counters,
+          token,
+          readToken: () => this.readToken(),
         });
         this.session = session;
         const outcome = await Promise.race([session.ended, session.goaway.then(() => 'goaway' as const)]);

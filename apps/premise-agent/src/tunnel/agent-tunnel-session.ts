@@ -14,10 +14,11 @@ import {
   RstReason,
 } from '@nowconnect/frames';
 import { Flow, FlowState, MuxSession, NOOP_FLOW_METRICS, WsTransport } from '@nowconnect/flow';
-import type { HostPort } from '@nowconnect/ha-config';
+import type { AgentLimitsConfig, HostPort } from '@nowconnect/ha-config';
 import { formatHostPort } from '@nowconnect/ha-config';
 import type { EventLog } from '@nowconnect/logging';
 import { targetFailure } from './target-failure';
+import { TokenRefresher, tokenExpiry } from './token-refresher';
 
 export interface AgentSessionOptions {
   readonly agentId: string;
@@ -29,6 +30,13 @@ export interface AgentSessionOptions {
   readonly maxFrameBytes: number;
   readonly helloTimeoutMs: number;
   readonly targetConnectTimeoutMs: number;
+  /** premise.yaml limits: over them an OPEN is answered RST AGENT_BUSY. */
+  readonly limits: AgentLimitsConfig;
+  /** The agent process's counters (kept across tunnels; no /metrics on the agent: each goes into its log line). */
+  readonly counters: { busy: number; slowConsumer: number };
+  /** The token this tunnel was opened with, and where a fresh one comes from (in-band re-authentication). */
+  readonly token: string;
+  readonly readToken: () => Promise<string>;
 }
 
 export type SessionEnd = { readonly established: boolean; readonly dead: boolean; readonly code: number; readonly reason: string };
@@ -43,10 +51,14 @@ export class AgentTunnelSession extends MuxSession {
   private goingAway = false;
   private readonly helloTimer: NodeJS.Timeout;
   private readonly connected = new WeakSet<Socket>();
+  /** Target dials not yet connected (limits.max_pending_connects). */
+  private readonly dialing = new WeakSet<Socket>();
+  private pendingConnects = 0;
   readonly ended: Promise<SessionEnd>;
   /** Resolves with the hub's reason when the hub sends GOAWAY (it is draining): time to dial another hub. */
   readonly goaway: Promise<string>;
   private goawayReceived: (reason: string) => void = () => undefined;
+  private refresher: TokenRefresher | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -62,6 +74,7 @@ export class AgentTunnelSession extends MuxSession {
     this.ended = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
         clearTimeout(this.helloTimer);
+        this.refresher?.stop();
         this.teardown();
         resolve({ established: this.established, dead: this.dead, code, reason: reason.toString('utf8') });
       });
@@ -100,6 +113,18 @@ export class AgentTunnelSession extends MuxSession {
     this.handle(FrameType.OPEN, (f) => this.onOpen(f));
     this.handle(FrameType.GOAWAY, (f) => this.onGoaway(f));
     this.startKeepalive();
+    if (ack.reauth === true) {
+      this.refresher = new TokenRefresher(
+        tokenExpiry(this.opts.token),
+        this.opts.readToken,
+        (token) => {
+          if (!this.closed) this.transport.send(encodeControl(FrameType.REAUTH, { token }));
+        },
+        this.opts.log,
+        this.opts.hubUrl,
+      );
+      this.refresher.start();
+    }
     this.opts.log.info('tunnel_established', {
       hub: this.opts.hubUrl,
       replica_id: ack.replica_id,
@@ -121,18 +146,43 @@ export class AgentTunnelSession extends MuxSession {
       this.transport.send(encodeRst(frame.flowId, RstReason.UNKNOWN_CONNECTOR));
       return;
     }
+    const limits = this.opts.limits;
+    const busy =
+      this.flows.size >= limits.maxFlows ? 'max_flows' : this.pendingConnects >= limits.maxPendingConnects ? 'max_pending_connects' : undefined;
+    if (busy !== undefined) {
+      this.refuseBusy(frame.flowId, connector, busy);
+      return;
+    }
     const sock = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    this.dialing.add(sock);
+    this.pendingConnects++;
     sock.setTimeout(this.opts.targetConnectTimeoutMs, () => {
       if (!this.connected.has(sock)) sock.destroy(Object.assign(new Error('target connect timeout'), { code: 'ETIMEDOUT' }));
     });
     const flow = this.addFlow(frame.flowId, connector, sock);
     sock.once('connect', () => {
       this.connected.add(sock);
+      if (this.dialing.delete(sock)) this.pendingConnects--;
       sock.setTimeout(0);
       if (flow.state === FlowState.CLOSED) return;
       flow.acked = true;
       this.transport.send(encodeOpenAck(flow.id));
       this.opts.log.info('connection_open', { flow: flow.id, connector, target: formatHostPort(target) });
+    });
+  }
+
+  /** Over limits.max_flows / max_pending_connects: RST AGENT_BUSY, no dial; counted and logged. */
+  private refuseBusy(flowId: number, connector: string, limit: 'max_flows' | 'max_pending_connects'): void {
+    this.opts.counters.busy++;
+    this.transport.send(encodeRst(flowId, RstReason.AGENT_BUSY));
+    this.opts.log.warn('open_refused', {
+      flow: flowId,
+      connector,
+      reason: 'agent_busy',
+      limit,
+      flows: this.flows.size,
+      pending_connects: this.pendingConnects,
+      refused_total: this.opts.counters.busy,
     });
   }
 
@@ -150,6 +200,7 @@ export class AgentTunnelSession extends MuxSession {
   }
 
   protected override onFlowClosed(flow: Flow): void {
+    if (this.dialing.delete(flow.socket)) this.pendingConnects--;
     if (this.connected.has(flow.socket)) {
       this.opts.log.info('connection_closed', { flow: flow.id, connector: flow.connector, bytes_c2a: flow.bytesIn, bytes_a2c: flow.bytesOut, end: flow.end });
     }
@@ -173,6 +224,7 @@ export class AgentTunnelSession extends MuxSession {
 
   /** Agent shutdown: tell the hub, then close. */
   shutdown(): void {
+    this.refresher?.stop();
     if (this.closed) return;
     if (this.established) this.transport.send(encodeControl(FrameType.GOAWAY, { reason: 'agent shutting down' }));
     this.teardown();
@@ -183,6 +235,21 @@ export class AgentTunnelSession extends MuxSession {
     this.opts.log.warn('tunnel_protocol_error', { hub: this.opts.hubUrl, code: err.code, detail: err.message });
     this.teardown();
     this.ws.close(1002, err.code);
+  }
+
+  /** The hub leaves replies unread (a PING or ws-ping flood that never reads): close, count, log, redial. */
+  protected slowConsumer(queuedBytes: number, capBytes: number): void {
+    this.opts.counters.slowConsumer++;
+    this.opts.log.warn('tunnel_slow_consumer', {
+      hub: this.opts.hubUrl,
+      reason: 'slow_consumer',
+      queued_bytes: queuedBytes,
+      cap_bytes: capBytes,
+      slow_consumer_total: this.opts.counters.slowConsumer,
+    });
+    this.dead = true;
+    this.teardown();
+    this.ws.terminate();
   }
 
   protected deadPeer(): void {

@@ -23,6 +23,7 @@ export const SERVER_FIELDS = {
     doc: 'admin HTTP listener: GET /status (JSON) is served here only, never on server.bind; port 0 = ephemeral',
   },
   drain_timeout_sec: { kind: 'int', min: 0, max: 3600, default: 30, doc: 'on SIGTERM: let flows finish this long, then reset the rest' },
+  request_timeout_sec: { kind: 'int', min: 1, max: 3600, default: 10, doc: 'the whole request (head and body) on server.bind, every request of a keep-alive connection' },
   tls: { kind: 'section', fields: TLS_FIELDS, doc: 'optional TLS for server.bind; both keys required' },
 } as const satisfies FieldTable;
 
@@ -32,6 +33,14 @@ export const AUTH_FIELDS = {
   hs256_secret_file: { kind: 'file', env: 'NC_JWT_SECRET_FILE', doc: 'HMAC secret (HS256/384/512); exactly one of the three key files' },
   public_key_file: { kind: 'file', doc: 'PEM public key (RS*/PS*/ES*/EdDSA); exactly one of the three key files' },
   jwks_file: { kind: 'file', doc: 'JWKS document (keys chosen by `kid`); exactly one of the three key files' },
+  hs256_secret_files: {
+    kind: 'list',
+    minItems: 1,
+    items: { kind: 'string', doc: 'file path' },
+    doc: 'list form of hs256_secret_file (rotation overlap: [new, old]); counts as one of the key files',
+  },
+  require_connector_scope: { kind: 'bool', default: true, doc: 'a token without connector: entries in scope is refused (hello_refused reason scope)' },
+  clock_skew_sec: { kind: 'int', min: 0, max: 60, default: 60, doc: 'clock skew allowed on exp; a tunnel still on an expired token past it is closed (4003)' },
 } as const satisfies FieldTable;
 
 export const LISTENER_FIELDS = {
@@ -56,6 +65,7 @@ export const LIMIT_FIELDS = {
   max_pending_opens_per_agent: { kind: 'int', min: 1, max: 100_000, default: 256, doc: 'OPENs not yet acknowledged by the agent' },
   hello_timeout_sec: { kind: 'int', min: 1, max: 300, default: 10, doc: 'a tunnel without HELLO by then is closed' },
   keepalive_sec: { kind: 'int', min: 1, max: 3600, default: 15, doc: 'PING interval; a peer silent for 3 intervals is dead' },
+  open_timeout_sec: { kind: 'int', min: 1, max: 3600, default: 10, doc: 'a flow without OPEN_ACK by then is reset (open_failed reason timeout)' },
 } as const satisfies FieldTable;
 
 export const LOGGING_FIELDS = {

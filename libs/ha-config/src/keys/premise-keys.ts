@@ -7,6 +7,11 @@ export const CONNECTOR_FIELDS = {
   target: { kind: 'host_port', required: true, doc: 'TCP target the agent dials, host:port' },
 } as const satisfies FieldTable;
 
+export const AGENT_LIMIT_FIELDS = {
+  max_flows: { kind: 'int', min: 1, max: 1_000_000, default: 10_000, doc: 'concurrent flows; over it OPEN is answered RST agent_busy' },
+  max_pending_connects: { kind: 'int', min: 1, max: 100_000, default: 256, doc: 'target dials in progress; over it OPEN is answered RST agent_busy' },
+} as const satisfies FieldTable;
+
 const WS_URL = { kind: 'string', pattern: '^wss?://', doc: 'ws:// or wss:// hub URL ending in /tunnel' } as const;
 
 export const PREMISE_FIELDS = {
@@ -26,4 +31,5 @@ export const PREMISE_FIELDS = {
     env: 'NC_CONNECTORS',
     doc: 'what this agent serves (NC_CONNECTORS=name=host:port,...)',
   },
+  limits: { kind: 'section', fields: AGENT_LIMIT_FIELDS, doc: 'agent admission limits' },
 } as const satisfies FieldTable;
