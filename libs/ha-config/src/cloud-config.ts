@@ -18,7 +18,16 @@ const SERVER_KEYS = ['bind', 'drain_timeout_sec', 'tls'] as const;
 const TLS_KEYS = ['cert_file', 'key_file'] as const;
 const AUTH_KEY_KINDS = ['hs256_secret_file', 'public_key_file', 'jwks_file'] as const;
 const AUTH_KEYS = ['audience', 'issuer', ...AUTH_KEY_KINDS] as const;
-const LISTENER_KEYS = ['name', 'bind', 'connector', 'allow_cidrs'] as const;
+const LISTENER_KEYS = [
+  'name',
+  'bind',
+  'connector',
+  'allow_cidrs',
+  'idle_timeout_sec',
+  'max_flows_per_client_ip',
+  'max_active_flows',
+  'max_new_flows_per_sec',
+] as const;
 const LIMIT_KEYS = [
   'max_frame_bytes',
   'flow_window_bytes',
@@ -101,7 +110,18 @@ function parseListeners(raw: unknown): ListenerConfig[] {
     const sameBind = listeners.findIndex((l) => bind.port !== 0 && formatHostPort(l.bind) === formatHostPort(bind));
     if (sameBind >= 0) throw new ConfigError(`${path}.bind`, `duplicate bind (also listeners[${sameBind}])`);
     const connector = reqName(f['connector'], `${path}.connector`);
-    listeners.push({ name, bind, connector, allowCidrs: parseAllowCidrs(f['allow_cidrs'], `${path}.allow_cidrs`) });
+    const optLimit = (key: string, max: number): number | undefined =>
+      f[key] === undefined || f[key] === null ? undefined : optInt(f[key], `${path}.${key}`, 0, 1, max);
+    listeners.push({
+      name,
+      bind,
+      connector,
+      allowCidrs: parseAllowCidrs(f['allow_cidrs'], `${path}.allow_cidrs`),
+      idleTimeoutSec: optInt(f['idle_timeout_sec'], `${path}.idle_timeout_sec`, 0, 0, 7 * 24 * 3600),
+      maxFlowsPerClientIp: optInt(f['max_flows_per_client_ip'], `${path}.max_flows_per_client_ip`, 0, 0, 1_000_000),
+      maxActiveFlows: optLimit('max_active_flows', 10_000_000),
+      maxNewFlowsPerSec: optLimit('max_new_flows_per_sec', 1_000_000),
+    });
   });
   return listeners;
 }

@@ -14,6 +14,9 @@ export type {
   HaConfig,
   CloudConfig,
   ConnectorConfig,
+  HealthCheckConfig,
+  HealthKind,
+  TargetStrategy,
   TokenSource,
   PremiseConfig,
 } from './config.types';

@@ -52,7 +52,16 @@ describe('example configs', () => {
       token: { kind: 'file', path: 'config/dev-token' },
       caFile: undefined,
       proxyUrl: undefined,
-      connectors: [{ name: 'addomain', target: { host: '127.0.0.1', port: 389 } }],
+      connectors: [
+        {
+          name: 'addomain',
+          target: { host: '127.0.0.1', port: 389 },
+          targets: [{ host: '127.0.0.1', port: 389 }],
+          strategy: 'failover',
+          connectTimeoutMs: 3000,
+          health: undefined,
+        },
+      ],
     });
   });
 

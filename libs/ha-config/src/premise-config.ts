@@ -1,6 +1,6 @@
-import type { ConnectorConfig, PremiseConfig, TokenSource } from './config.types';
+import type { ConnectorConfig, HealthCheckConfig, HealthKind, HostPort, PremiseConfig, TargetStrategy, TokenSource } from './config.types';
 import { ConfigError } from './config-error';
-import { deepFreeze, envValue, itemPath, NAME_PATTERN, NAME_RULE, optList, optName, optString, reqName, ROOT_PATH, section } from './fields';
+import { deepFreeze, envValue, itemPath, NAME_PATTERN, NAME_RULE, optInt, optList, optName, optString, reqName, ROOT_PATH, section } from './fields';
 import { parseHostPort } from './host-port';
 import { parseProxyUrl, parseWsUrl } from './urls';
 
@@ -15,7 +15,12 @@ import { parseProxyUrl, parseWsUrl } from './urls';
 type Env = Readonly<Record<string, string | undefined>>;
 
 const TOP_KEYS = ['cloud_url', 'agent_id', 'token_file', 'ca_file', 'proxy_url', 'connectors'] as const;
-const CONNECTOR_KEYS = ['name', 'target'] as const;
+const CONNECTOR_KEYS = ['name', 'target', 'targets', 'strategy', 'connect_timeout_ms', 'health'] as const;
+const HEALTH_KEYS = ['interval_sec', 'timeout_ms', 'fall', 'rise', 'kind'] as const;
+const STRATEGIES: readonly TargetStrategy[] = ['failover', 'round_robin', 'least_flows'];
+const HEALTH_KINDS: readonly HealthKind[] = ['tcp', 'ldap'];
+export const CONNECT_TIMEOUT_MS_DEFAULT = 3000;
+export const MAX_TARGETS_PER_CONNECTOR = 32;
 const WS_RULE = 'expected a ws:// or wss:// URL';
 
 /** A list of hub URLs (fail-over order) from a comma-separated string. */
@@ -64,7 +69,24 @@ function pushUnique(connectors: ConnectorConfig[], connector: ConnectorConfig, p
   connectors.push(connector);
 }
 
-/** `addomain=openldap:389,pg=db:5432` */
+/** The defaults of a connector given only its targets (NC_CONNECTORS, or a file entry without the other keys). */
+function plainConnector(name: string, targets: HostPort[]): ConnectorConfig {
+  return { name, target: targets[0]!, targets, strategy: 'failover', connectTimeoutMs: CONNECT_TIMEOUT_MS_DEFAULT, health: undefined };
+}
+
+function checkTargets(targets: HostPort[], path: string): HostPort[] {
+  if (targets.length === 0) throw new ConfigError(path, 'expected at least one host:port');
+  if (targets.length > MAX_TARGETS_PER_CONNECTOR) throw new ConfigError(path, `at most ${MAX_TARGETS_PER_CONNECTOR} targets`);
+  const seen = new Set<string>();
+  targets.forEach((t, i) => {
+    const key = `${t.host}:${t.port}`;
+    if (seen.has(key)) throw new ConfigError(itemPath(path, i), 'duplicate target');
+    seen.add(key);
+  });
+  return targets;
+}
+
+/** `addomain=dc1:389|dc2:389,pg=db:5432` (several targets of one connector separated by `|`). */
 function parseEnvConnectors(text: string): ConnectorConfig[] {
   const connectors: ConnectorConfig[] = [];
   text.split(',').forEach((entry, i) => {
@@ -73,10 +95,44 @@ function parseEnvConnectors(text: string): ConnectorConfig[] {
     if (eq < 0) throw new ConfigError(path, 'expected name=host:port');
     const name = entry.slice(0, eq).trim();
     if (!NAME_PATTERN.test(name)) throw new ConfigError(path, NAME_RULE);
-    const target = parseHostPort(entry.slice(eq + 1).trim(), path, 1);
-    pushUnique(connectors, { name, target }, path);
+    const targets = entry
+      .slice(eq + 1)
+      .split('|')
+      .map((t) => parseHostPort(t.trim(), path, 1));
+    pushUnique(connectors, plainConnector(name, checkTargets(targets, path)), path);
   });
   return connectors;
+}
+
+function parseHealth(raw: unknown, path: string): HealthCheckConfig | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const f = section(raw, path, HEALTH_KEYS);
+  const kindText = optString(f['kind'], `${path}.kind`) ?? 'tcp';
+  const kind = HEALTH_KINDS.find((k) => k === kindText);
+  if (kind === undefined) throw new ConfigError(`${path}.kind`, `expected one of ${HEALTH_KINDS.join(' | ')}`);
+  const intervalSec = optInt(f['interval_sec'], `${path}.interval_sec`, 10, 1, 3600);
+  const timeoutMs = optInt(f['timeout_ms'], `${path}.timeout_ms`, 2000, 50, 60_000);
+  if (timeoutMs > intervalSec * 1000) throw new ConfigError(`${path}.timeout_ms`, 'must not exceed interval_sec * 1000');
+  return {
+    intervalSec,
+    timeoutMs,
+    fall: optInt(f['fall'], `${path}.fall`, 3, 1, 100),
+    rise: optInt(f['rise'], `${path}.rise`, 2, 1, 100),
+    kind,
+  };
+}
+
+function parseFileTargets(f: Readonly<Record<string, unknown>>, path: string): HostPort[] {
+  const single = f['target'];
+  const list = optList(f['targets'], `${path}.targets`);
+  const hasSingle = single !== undefined && single !== null;
+  if (hasSingle && list !== undefined) throw new ConfigError(`${path}.targets`, 'give either target or targets, not both');
+  if (hasSingle) return [parseHostPort(single, `${path}.target`, 1)];
+  if (list === undefined) throw new ConfigError(`${path}.target`, 'required (or targets)');
+  return checkTargets(
+    list.map((t, j) => parseHostPort(t, itemPath(`${path}.targets`, j), 1)),
+    `${path}.targets`,
+  );
 }
 
 function parseFileConnectors(raw: unknown): ConnectorConfig[] {
@@ -86,8 +142,20 @@ function parseFileConnectors(raw: unknown): ConnectorConfig[] {
     if (item === null || item === undefined) throw new ConfigError(path, 'expected a mapping');
     const f = section(item, path, CONNECTOR_KEYS);
     const name = reqName(f['name'], `${path}.name`);
-    if (f['target'] === undefined || f['target'] === null) throw new ConfigError(`${path}.target`, 'required');
-    pushUnique(connectors, { name, target: parseHostPort(f['target'], `${path}.target`, 1) }, `${path}.name`);
+    const targets = parseFileTargets(f, path);
+    const strategyText = optString(f['strategy'], `${path}.strategy`) ?? 'failover';
+    const strategy = STRATEGIES.find((s) => s === strategyText);
+    if (strategy === undefined) throw new ConfigError(`${path}.strategy`, `expected one of ${STRATEGIES.join(' | ')}`);
+    pushUnique(
+      connectors,
+      {
+        ...plainConnector(name, targets),
+        strategy,
+        connectTimeoutMs: optInt(f['connect_timeout_ms'], `${path}.connect_timeout_ms`, CONNECT_TIMEOUT_MS_DEFAULT, 50, 120_000),
+        health: parseHealth(f['health'], `${path}.health`),
+      },
+      `${path}.name`,
+    );
   });
   return connectors;
 }
