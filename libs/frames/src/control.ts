@@ -16,6 +16,8 @@ export interface HelloAckBody {
   readonly keepalive_sec: number;
   /** HA: the ownership epoch the hub holds for this agent (absent with HA off or registry down). */
   readonly epoch?: number;
+  /** Highest TARGET_HEALTH body version the hub understands (absent: an older hub, send none). */
+  readonly target_health?: number;
 }
 
 /** GOAWAY: the sender is draining; no new flows on this session. */
@@ -68,7 +70,7 @@ export function decodeHello(payload: Buffer): HelloBody | FrameError {
 export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
   const obj = parseJson(payload, 'HELLO_ACK');
   if (obj instanceof FrameError) return obj;
-  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch } = obj;
+  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch, target_health } = obj;
   if (
     typeof replica_id !== 'string' ||
     !isIntIn(flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES) ||
@@ -79,7 +81,9 @@ export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
     return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO_ACK: missing or invalid fields', 0);
   }
   const ack = { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec };
-  return epoch === undefined ? ack : { ...ack, epoch };
+  const withEpoch = epoch === undefined ? ack : { ...ack, epoch };
+  // An unknown or malformed value only means "no TARGET_HEALTH" (forward compatible, never a refusal).
+  return isIntIn(target_health, 1, 255) ? { ...withEpoch, target_health } : withEpoch;
 }
 
 export function decodeGoaway(payload: Buffer): GoawayBody {

@@ -55,6 +55,12 @@ export enum FrameType {
   PING = 0x09,
   PONG = 0x0a,
   GOAWAY = 0x0b,
+  /**
+   * Agent -> hub, flow id 0: per-connector target health (JSON, versioned by its `v` field; see
+   * target-health.ts and docs/connectors.md). Sent only to a hub whose HELLO_ACK announced
+   * `target_health` (an older hub would close the link on an unknown type).
+   */
+  TARGET_HEALTH = 0x0c,
 }
 
 /**
@@ -87,6 +93,7 @@ export const FRAME_RULES: ReadonlyMap<number, FrameRule> = new Map<number, Frame
   [FrameType.PING, { name: 'PING', session: true, minPayload: PING_PAYLOAD_BYTES, maxPayload: PING_PAYLOAD_BYTES }],
   [FrameType.PONG, { name: 'PONG', session: true, minPayload: PING_PAYLOAD_BYTES, maxPayload: PING_PAYLOAD_BYTES }],
   [FrameType.GOAWAY, { name: 'GOAWAY', session: true, minPayload: 0, maxPayload: MAX_CONTROL_PAYLOAD_BYTES }],
+  [FrameType.TARGET_HEALTH, { name: 'TARGET_HEALTH', session: true, minPayload: 2, maxPayload: MAX_CONTROL_PAYLOAD_BYTES }],
 ]);
 
 export function frameTypeName(type: number): string {
