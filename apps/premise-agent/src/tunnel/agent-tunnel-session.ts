@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import {
   decodeGoaway,
@@ -13,22 +13,29 @@ import {
   FrameType,
   RstReason,
 } from '@nowconnect/frames';
-import { Flow, FlowState, MuxSession, NOOP_FLOW_METRICS, WsTransport } from '@nowconnect/flow';
-import type { HostPort } from '@nowconnect/ha-config';
-import { formatHostPort } from '@nowconnect/ha-config';
+import { Flow, MuxSession, NOOP_FLOW_METRICS, WsTransport } from '@nowconnect/flow';
 import type { EventLog } from '@nowconnect/logging';
-import { targetFailure } from './target-failure';
+import { dialTargets, type DialOutcome, type TargetDial } from '../targets/target-dialer';
+import type { TargetPool, TargetPools, TargetSlot } from '../targets/target-pool';
+import { TargetHealthReporter } from '../targets/target-health-reporter';
 
 export interface AgentSessionOptions {
   readonly agentId: string;
   readonly hubUrl: string;
-  readonly targets: ReadonlyMap<string, HostPort>;
+  readonly pools: TargetPools;
   readonly version: string;
   readonly log: EventLog;
   /** Until HELLO_ACK says otherwise. */
   readonly maxFrameBytes: number;
   readonly helloTimeoutMs: number;
-  readonly targetConnectTimeoutMs: number;
+}
+
+/** An OPEN whose target is being dialled: frames the hub sends meanwhile wait here (bounded by the window). */
+interface PendingOpen {
+  readonly dial: TargetDial;
+  readonly held: Buffer[];
+  heldBytes: number;
+  fin: boolean;
 }
 
 export type SessionEnd = { readonly established: boolean; readonly dead: boolean; readonly code: number; readonly reason: string };
@@ -43,6 +50,10 @@ export class AgentTunnelSession extends MuxSession {
   private goingAway = false;
   private readonly helloTimer: NodeJS.Timeout;
   private readonly connected = new WeakSet<Socket>();
+  private readonly pending = new Map<number, PendingOpen>();
+  /** The target each open flow went to (least_flows counts). */
+  private readonly flowSlots = new Map<number, TargetSlot>();
+  private health: TargetHealthReporter | undefined;
   readonly ended: Promise<SessionEnd>;
   /** Resolves with the hub's reason when the hub sends GOAWAY (it is draining): time to dial another hub. */
   readonly goaway: Promise<string>;
@@ -78,7 +89,7 @@ export class AgentTunnelSession extends MuxSession {
     }, opts.helloTimeoutMs);
     this.helloTimer.unref();
     this.transport.send(
-      encodeControl(FrameType.HELLO, { agent_id: opts.agentId, connectors: [...opts.targets.keys()], version: opts.version }),
+      encodeControl(FrameType.HELLO, { agent_id: opts.agentId, connectors: opts.pools.names, version: opts.version }),
     );
   }
 
@@ -99,52 +110,102 @@ export class AgentTunnelSession extends MuxSession {
       hub: this.opts.hubUrl,
       replica_id: ack.replica_id,
       ...(ack.epoch === undefined ? {} : { epoch: ack.epoch }),
-      connectors: [...this.opts.targets.keys()],
+      connectors: this.opts.pools.names,
       flow_window_bytes: ack.flow_window_bytes,
     });
+    if ((ack.target_health ?? 0) >= 1) {
+      this.health = new TargetHealthReporter(this.opts.pools, (frame) => this.transport.send(frame));
+    }
   }
 
   private onOpen(frame: Frame): void {
-    if (this.flows.has(frame.flowId)) {
-      this.protocolError(new FrameError(FrameErrorCode.UNEXPECTED_FRAME, `OPEN for flow ${frame.flowId} already open`, 0));
+    const id = frame.flowId;
+    if (this.flows.has(id) || this.pending.has(id)) {
+      this.protocolError(new FrameError(FrameErrorCode.UNEXPECTED_FRAME, `OPEN for flow ${id} already open`, 0));
       return;
     }
     const connector = decodeOpen(frame.payload);
-    const target = connector instanceof FrameError ? undefined : this.opts.targets.get(connector);
-    if (connector instanceof FrameError || target === undefined) {
-      this.opts.log.warn('target_connect_failed', { flow: frame.flowId, connector: connector instanceof FrameError ? undefined : connector, reason: 'unknown_connector' });
-      this.transport.send(encodeRst(frame.flowId, RstReason.UNKNOWN_CONNECTOR));
+    const pool = connector instanceof FrameError ? undefined : this.opts.pools.get(connector);
+    if (connector instanceof FrameError || pool === undefined) {
+      this.opts.log.warn('target_connect_failed', { flow: id, connector: connector instanceof FrameError ? undefined : connector, reason: 'unknown_connector' });
+      this.transport.send(encodeRst(id, RstReason.UNKNOWN_CONNECTOR));
       return;
     }
-    const sock = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
-    sock.setTimeout(this.opts.targetConnectTimeoutMs, () => {
-      if (!this.connected.has(sock)) sock.destroy(Object.assign(new Error('target connect timeout'), { code: 'ETIMEDOUT' }));
-    });
-    const flow = this.addFlow(frame.flowId, connector, sock);
-    sock.once('connect', () => {
-      this.connected.add(sock);
-      sock.setTimeout(0);
-      if (flow.state === FlowState.CLOSED) return;
-      flow.acked = true;
-      this.transport.send(encodeOpenAck(flow.id));
-      this.opts.log.info('connection_open', { flow: flow.id, connector, target: formatHostPort(target) });
-    });
+    const dial = dialTargets(pool, id, this.opts.log);
+    this.pending.set(id, { dial, held: [], heldBytes: 0, fin: false });
+    void dial.done.then((outcome) => this.onDialed(id, dial, pool, outcome));
+  }
+
+  /** The dial ended: open the flow on the socket that connected (and hand it what the hub sent meanwhile), or RST. */
+  private onDialed(id: number, dial: TargetDial, pool: TargetPool, outcome: DialOutcome): void {
+    const pending = this.pending.get(id);
+    if (pending === undefined || pending.dial !== dial || this.closed) {
+      if (outcome.ok) outcome.socket.destroy();
+      return;
+    }
+    this.pending.delete(id);
+    if (!outcome.ok) {
+      this.transport.send(encodeRst(id, outcome.failure?.rst ?? RstReason.UNSPECIFIED));
+      this.health?.schedule();
+      return;
+    }
+    const { socket, slot } = outcome;
+    this.connected.add(socket);
+    const flow = this.addFlow(id, pool.name, socket);
+    this.flowSlots.set(id, slot);
+    slot.active++;
+    flow.acked = true;
+    this.transport.send(encodeOpenAck(id));
+    this.opts.log.info('connection_open', { flow: id, connector: pool.name, target: slot.name, ...(outcome.attempts > 1 ? { attempts: outcome.attempts } : {}) });
+    if (outcome.attempts > 1) this.health?.schedule();
+    for (const chunk of pending.held) flow.onRemoteData(chunk);
+    if (pending.fin) flow.onRemoteFin();
+  }
+
+  /** DATA / FIN / RST / WINDOW_UPDATE from the hub while the target is still being dialled. */
+  protected override onFrameForPendingFlow(type: FrameType, flowId: number, payload: Buffer): boolean {
+    const pending = this.pending.get(flowId);
+    if (pending === undefined) return false;
+    if (type === FrameType.DATA) {
+      pending.heldBytes += payload.length;
+      if (pending.heldBytes > this.flowWindowBytes) {
+        // The hub may not send more than one window before OPEN_ACK: a broken peer.
+        this.cancelPending(flowId, pending);
+        this.transport.send(encodeRst(flowId, RstReason.FLOW_CONTROL));
+        return true;
+      }
+      pending.held.push(Buffer.from(payload));
+    } else if (type === FrameType.FIN) {
+      pending.fin = true;
+    } else if (type === FrameType.RST) {
+      this.cancelPending(flowId, pending); // the client left before the target answered
+    }
+    return true;
+  }
+
+  private cancelPending(flowId: number, pending: PendingOpen): void {
+    this.pending.delete(flowId);
+    pending.dial.cancel();
   }
 
   socketFailed(flow: Flow, err: Error): RstReason {
-    if (this.connected.has(flow.socket)) return RstReason.PEER_RESET;
-    const failure = targetFailure(err);
-    const target = this.opts.targets.get(flow.connector);
-    this.opts.log.warn('target_connect_failed', {
-      flow: flow.id,
-      connector: flow.connector,
-      target: target === undefined ? undefined : formatHostPort(target),
-      reason: failure.label,
-    });
-    return failure.rst;
+    // Sockets reach a Flow only once connected: a later failure is the target resetting.
+    if (!this.connected.has(flow.socket)) this.opts.log.warn('target_socket_error', { flow: flow.id, connector: flow.connector, code: (err as NodeJS.ErrnoException).code });
+    return RstReason.PEER_RESET;
+  }
+
+  protected override teardown(): void {
+    for (const [id, pending] of [...this.pending]) this.cancelPending(id, pending);
+    this.health?.stop();
+    super.teardown();
   }
 
   protected override onFlowClosed(flow: Flow): void {
+    const slot = this.flowSlots.get(flow.id);
+    if (slot !== undefined) {
+      slot.active--;
+      this.flowSlots.delete(flow.id);
+    }
     if (this.connected.has(flow.socket)) {
       this.opts.log.info('connection_closed', { flow: flow.id, connector: flow.connector, bytes_c2a: flow.bytesIn, bytes_a2c: flow.bytesOut, end: flow.end });
     }

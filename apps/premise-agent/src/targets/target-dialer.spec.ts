@@ -1,0 +1,80 @@
+import { createServer, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { EventLog } from '@nowconnect/logging';
+import { dialTargets } from './target-dialer';
+import { TargetPool } from './target-pool';
+
+function listen(): Promise<Server> {
+  return new Promise((resolve) => {
+    const s = createServer((c) => c.destroy());
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  });
+}
+
+/** A port nothing listens on (a server bound and closed at once). */
+async function deadPort(): Promise<number> {
+  const s = await listen();
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function pool(ports: number[], strategy: 'failover' | 'round_robin' = 'failover'): TargetPool {
+  const targets = ports.map((port) => ({ host: '127.0.0.1', port }));
+  return new TargetPool({ name: 'c', target: targets[0]!, targets, strategy, connectTimeoutMs: 1000, health: undefined });
+}
+
+class RecordingLog extends EventLog {
+  readonly lines: Array<{ event: string; fields: Record<string, unknown> }> = [];
+  override warn(event: string, fields: Record<string, unknown> = {}): void {
+    this.lines.push({ event, fields });
+  }
+}
+
+describe('dialTargets', () => {
+  let live: Server;
+  let livePort: number;
+  beforeAll(async () => {
+    live = await listen();
+    livePort = (live.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise((r) => live.close(r)));
+
+  it('skips a refusing target and connects to the next, logging and counting the failure', async () => {
+    const dead = await deadPort();
+    const p = pool([dead, livePort]);
+    const log = new RecordingLog();
+    const outcome = await dialTargets(p, 7, log).done;
+    expect(outcome.ok).toBe(true);
+    if (!outcome.ok) return;
+    expect(outcome.slot.name).toBe(`127.0.0.1:${livePort}`);
+    expect(outcome.attempts).toBe(2);
+    outcome.socket.destroy();
+    expect(log.lines).toEqual([
+      { event: 'target_connect_failed', fields: { flow: 7, connector: 'c', target: `127.0.0.1:${dead}`, reason: 'refused', next: `127.0.0.1:${livePort}` } },
+    ]);
+    expect(p.failures().get('refused')).toBe(1);
+  });
+
+  it('fails with the last reason when every target fails', async () => {
+    const p = pool([await deadPort(), await deadPort()]);
+    const outcome = await dialTargets(p, 1, new RecordingLog()).done;
+    expect(outcome).toMatchObject({ ok: false, attempts: 2, failure: { label: 'refused' } });
+    expect(p.failures().get('refused')).toBe(2);
+  });
+
+  it('cancel ends the dial without a socket', async () => {
+    const dial = dialTargets(pool([livePort]), 1, new RecordingLog());
+    dial.cancel();
+    expect(await dial.done).toMatchObject({ ok: false, failure: undefined });
+  });
+
+  it('round_robin alternates the first target over consecutive flows', async () => {
+    const other = await listen();
+    const p = pool([livePort, (other.address() as AddressInfo).port], 'round_robin');
+    const firsts = [p.nextOrder()[0]!.name, p.nextOrder()[0]!.name, p.nextOrder()[0]!.name];
+    expect(firsts[0]).not.toBe(firsts[1]);
+    expect(firsts[0]).toBe(firsts[2]);
+    await new Promise((r) => other.close(r));
+  });
+});
