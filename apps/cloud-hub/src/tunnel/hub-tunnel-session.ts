@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import {
   decodeHello,
+  decodeTargetHealth,
   encodeControl,
   encodeOpen,
   Frame,
@@ -9,6 +10,9 @@ import {
   FrameErrorCode,
   FrameType,
   RstReason,
+  TARGET_FAILURE_REASONS,
+  TARGET_HEALTH_VERSION,
+  type ConnectorHealth,
 } from '@nowconnect/frames';
 import { Flow, MuxSession, WsTransport, type FlowMetrics } from '@nowconnect/flow';
 import type { RoutableAgent } from '@nowconnect/registry';
@@ -38,6 +42,8 @@ export interface HubSessionDeps {
   readonly onReady: (session: HubTunnelSession) => void;
   readonly onClosed: (session: HubTunnelSession) => void;
   readonly nextCid: () => string;
+  /** The agent sent a new TARGET_HEALTH snapshot (recompute nowconnect_target_up). */
+  readonly onTargetHealth?: (session: HubTunnelSession) => void;
 }
 
 interface FlowMeta {
@@ -63,6 +69,8 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   /** Mesh-opened flows: tunnel FIN/RST counted as usual, payload bytes not (the origin hub counts them). */
   private readonly meshFlowMetrics: FlowMetrics;
   private helloTimer: NodeJS.Timeout | undefined;
+  /** The agent's last TARGET_HEALTH, by connector (empty: no report, every connector counts as healthy). */
+  readonly targetHealth = new Map<string, ConnectorHealth>();
 
   constructor(
     private readonly ws: WebSocket,
@@ -130,9 +138,11 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
         max_frame_bytes: limits.maxFrameBytes,
         keepalive_sec: limits.keepaliveSec,
         ...(epoch === undefined ? {} : { epoch }),
+        target_health: TARGET_HEALTH_VERSION,
       }),
     );
     this.handle(FrameType.OPEN_ACK, (f) => this.onOpenAck(f));
+    this.handle(FrameType.TARGET_HEALTH, (f) => this.onTargetHealth(f));
     this.handle(FrameType.GOAWAY, () => this.onGoaway());
     this.startKeepalive();
     this.deps.metrics.agentsConnected.inc();
@@ -152,6 +162,45 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     this.deps.log.warn('hello_refused', { reason, agent_id: this.auth.agentId, client: this.auth.client, ...extra });
     this.teardown();
     this.ws.close(1008, `hello refused: ${reason}`);
+  }
+
+  // ---- target health ------------------------------------------------------
+
+  /**
+   * A snapshot of the agent's targets. A body we cannot use (garbage, a newer version, a connector
+   * this agent did not HELLO) is ignored, counted and logged; the link stays up and the last good
+   * report stands. Failure counts are cumulative per tunnel: their growth is added to
+   * nowconnect_target_connect_failures_total.
+   */
+  private onTargetHealth(frame: Frame): void {
+    const body = decodeTargetHealth(frame.payload);
+    const ignore = (reason: string, detail: string): void => {
+      this.deps.metrics.targetHealthIgnored.labels({ reason }).inc();
+      this.deps.log.warn('target_health_ignored', { agent_id: this.agentId, reason, detail });
+    };
+    if (body instanceof FrameError) {
+      ignore(body.code === FrameErrorCode.UNSUPPORTED_VERSION ? 'version' : 'malformed', body.message);
+      return;
+    }
+    const unknown = body.connectors.find((c) => !this.connectors.includes(c.name));
+    if (unknown !== undefined) {
+      ignore('unknown_connector', `connector ${unknown.name} not in HELLO`);
+      return;
+    }
+    for (const c of body.connectors) {
+      const before = this.targetHealth.get(c.name)?.failures ?? {};
+      for (const reason of TARGET_FAILURE_REASONS) {
+        const grown = (c.failures[reason] ?? 0) - (before[reason] ?? 0);
+        if (grown > 0) this.deps.metrics.targetConnectFailures.labels({ connector: c.name, reason }).inc(grown);
+      }
+      this.targetHealth.set(c.name, c);
+    }
+    this.deps.onTargetHealth?.(this);
+  }
+
+  hasHealthyTarget(connector: string): boolean {
+    const report = this.targetHealth.get(connector);
+    return report === undefined || report.targets.some((t) => t.up);
   }
 
   // ---- flows --------------------------------------------------------------
