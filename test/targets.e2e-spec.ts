@@ -1,0 +1,229 @@
+/**
+ * Issue 18 with real processes: connectors with several targets (NC_CONNECTORS pipe form and
+ * premise.yaml), skip-to-next on a dead target, LDAP health checks with fall/rise against two real
+ * slapd servers under load, no_healthy_target, and the hub's nowconnect_target_up.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Client } from 'ldapts';
+import { stringify } from 'yaml';
+import {
+  LDAP_BASE_DN,
+  LDAP_BIG_DESCRIPTION_CHARS,
+  LDAP_SEED_UIDS,
+  cleanupAll,
+  connectTcp,
+  freePorts,
+  listener,
+  makeTmpDir,
+  metricValue,
+  readUntilClose,
+  restartSlapd,
+  startAgentConnected,
+  startEchoServer,
+  startHub,
+  startSlapd,
+  waitForMetric,
+  type AgentHandle,
+  type HubHandle,
+  type SlapdHandle,
+  type TargetServer,
+} from './support';
+
+const AT_ONCE_MS = 1000;
+const HEALTH = { interval_sec: 1, timeout_ms: 500, fall: 2, rise: 2 };
+
+type Outcome = 'ok' | 'failed' | 'truncated';
+
+/** One anonymous LDAP search through the hub: complete (every seeded entry, alice's full description), failed, or truncated. */
+async function ldapFlow(port: number): Promise<Outcome> {
+  const client = new Client({ url: `ldap://127.0.0.1:${port}`, timeout: 8000, connectTimeout: 8000 });
+  try {
+    const { searchEntries } = await client.search(`ou=people,${LDAP_BASE_DN}`, { scope: 'sub', filter: '(objectClass=inetOrgPerson)', attributes: ['uid', 'description'] });
+    const uids = searchEntries.map((e) => String(e['uid'])).sort();
+    const alice = searchEntries.find((e) => e['uid'] === 'alice');
+    const complete = JSON.stringify(uids) === JSON.stringify([...LDAP_SEED_UIDS].sort()) && String(alice?.['description'] ?? '').length === LDAP_BIG_DESCRIPTION_CHARS;
+    return complete ? 'ok' : 'truncated';
+  } catch {
+    return 'failed';
+  } finally {
+    await client.unbind().catch(() => undefined);
+  }
+}
+
+/** Runs ldapFlow with `concurrency` workers until stop() is called (or maxFlows ran); counts outcomes. */
+function ldapLoad(port: number, concurrency: number, maxFlows = 100_000): { stop(): Promise<Record<Outcome, number>> } {
+  const counts: Record<Outcome, number> = { ok: 0, failed: 0, truncated: 0 };
+  let stopping = false;
+  let started = 0;
+  const workers = Array.from({ length: concurrency }, async () => {
+    while (!stopping && started < maxFlows) {
+      started++;
+      counts[await ldapFlow(port)]++;
+    }
+  });
+  return {
+    stop: async () => {
+      stopping = true;
+      await Promise.all(workers);
+      return counts;
+    },
+  };
+}
+
+function premiseYaml(dir: string, connectors: unknown[]): string {
+  const file = path.join(dir, 'premise.yaml');
+  fs.writeFileSync(file, stringify({ connectors }));
+  return file;
+}
+
+describe('targets: several targets per connector', () => {
+  let hub: HubHandle;
+  let agent: AgentHandle;
+  let slapd1: SlapdHandle;
+  let slapd2: SlapdHandle;
+  let echoA: TargetServer;
+  let echoB: TargetServer;
+  let ports: { pipe: number; ldap: number; tcp: number; deadTarget: number };
+
+  beforeAll(async () => {
+    [slapd1, slapd2, echoA, echoB] = await Promise.all([startSlapd(), startSlapd(), startEchoServer(), startEchoServer()]);
+    const p = await freePorts(4);
+    ports = { pipe: p[0]!, ldap: p[1]!, tcp: p[2]!, deadTarget: p[3]! };
+    hub = await startHub({
+      config: {
+        listeners: [listener('l_pipe', 'pipe', ports.pipe), listener('l_ldap', 'ad', ports.ldap), listener('l_tcp', 'tcpc', ports.tcp)],
+      },
+      waitReady: true,
+    });
+    const dir = makeTmpDir('nc-targets-');
+    const config = premiseYaml(dir, [
+      // failover with a dead first target: every flow skips it
+      { name: 'pipe', targets: [`127.0.0.1:${ports.deadTarget}`, `127.0.0.1:${slapd1.port}`], connect_timeout_ms: 1000 },
+      {
+        name: 'ad',
+        targets: [`127.0.0.1:${slapd1.port}`, `127.0.0.1:${slapd2.port}`],
+        strategy: 'round_robin',
+        connect_timeout_ms: 1000,
+        health: { ...HEALTH, kind: 'ldap' },
+      },
+      { name: 'tcpc', targets: [`127.0.0.1:${echoA.port}`, `127.0.0.1:${echoB.port}`], strategy: 'least_flows', health: { ...HEALTH, fall: 1, kind: 'tcp' } },
+    ]);
+    agent = await startAgentConnected(hub, { agentId: 'targets-agent', connectors: {}, env: { NC_CONFIG: config } });
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all([echoA?.close(), echoB?.close()]);
+    await slapd1?.stop().catch(() => undefined);
+    await slapd2?.stop().catch(() => undefined);
+    await cleanupAll();
+  });
+
+  it('NC_CONNECTORS accepts name=host:port|host:port (parsed by the real agent binary)', async () => {
+    const pipeHub = await startHub({ config: { listeners: [listener('l_env', 'envc', (await freePorts(1))[0]!)] } });
+    const a = await startAgentConnected(pipeHub, { agentId: 'pipe-agent', connectors: { envc: `127.0.0.1:${ports.deadTarget}|127.0.0.1:${echoA.port}` } });
+    const started = a.proc.eventsNamed('agent_started')[0]!;
+    expect(started['connectors']).toEqual([{ name: 'envc', targets: [`127.0.0.1:${ports.deadTarget}`, `127.0.0.1:${echoA.port}`], strategy: 'failover', health: 'off' }]);
+    const port = (pipeHub.config['listeners'] as Array<{ bind: string }>)[0]!.bind.split(':')[1]!;
+    const s = await connectTcp(Number(port));
+    s.end('hello');
+    const info = await readUntilClose(s, 10_000);
+    expect(info.data.toString()).toBe('hello');
+    await a.stop();
+    await pipeHub.stop();
+  });
+
+  it('failover: a dead first target costs each flow one refused dial, never the flow', async () => {
+    const mark = agent.proc.mark();
+    const outcomes = await Promise.all(Array.from({ length: 8 }, () => ldapFlow(ports.pipe)));
+    expect(outcomes).toEqual(Array(8).fill('ok'));
+    const skipped = agent.proc.eventsSince(mark, 'target_connect_failed').filter((e) => e.connector === 'pipe');
+    expect(skipped).toHaveLength(8);
+    expect(skipped[0]).toMatchObject({ target: `127.0.0.1:${ports.deadTarget}`, reason: 'refused', next: `127.0.0.1:${slapd1.port}` });
+    const opened = agent.proc.eventsSince(mark, 'connection_open').filter((e) => e.connector === 'pipe');
+    expect(opened.map((e) => [e.target, e.attempts])).toEqual(Array(8).fill([`127.0.0.1:${slapd1.port}`, 2]));
+    await waitForMetric(hub.httpUrl, 'nowconnect_target_connect_failures_total', { connector: 'pipe', reason: 'refused' }, (v) => v >= 8);
+    // no health checks on this connector: both targets count as up (reported, never probed)
+    expect(metricValue(await hub.metrics(), 'nowconnect_target_up', { connector: 'pipe', target: `127.0.0.1:${ports.deadTarget}` })).toBe(1);
+  });
+
+  it('kill one slapd under load: only flows already on it fail (reset, never truncated); it is skipped, then used again after rise', async () => {
+    const t1 = `127.0.0.1:${slapd1.port}`;
+    const t2 = `127.0.0.1:${slapd2.port}`;
+    await waitForMetric(hub.httpUrl, 'nowconnect_target_up', { connector: 'ad', target: t2 }, (v) => v === 1);
+    const load = ldapLoad(ports.ldap, 4);
+    const mark = agent.proc.mark();
+    // both targets carry flows before the kill (round_robin)
+    await agent.proc.waitForEventSince(mark, 'connection_open', (e) => e.connector === 'ad' && e.target === t2, 20_000);
+    const killMark = agent.proc.mark();
+    const killedAt = Date.now();
+    await slapd2.proc.kill();
+    const deadAt = Date.now();
+    const unhealthy = await agent.proc.waitForEventSince(killMark, 'target_unhealthy', (e) => e.target === t2, 20_000);
+    const unhealthyAt = Date.parse(String(unhealthy.ts));
+    // after the verdict, flows go straight to slapd1 (one dial, no connect timeout)
+    const clean = await agent.proc.waitForEventSince(killMark, 'connection_open', (e) => e.connector === 'ad' && e.target === t1 && Date.parse(String(e.ts)) > unhealthyAt && e.attempts === undefined, 20_000);
+    const firstSkip = agent.proc.eventsSince(killMark, 'connection_open').find((e) => e.connector === 'ad' && e.attempts !== undefined);
+    const during = await load.stop();
+    const openedAfterKill = agent.proc.eventsSince(killMark, 'connection_open').filter((e) => e.connector === 'ad');
+    await waitForMetric(hub.httpUrl, 'nowconnect_target_up', { connector: 'ad', target: t2 }, (v) => v === 0);
+
+    const figures = {
+      outcomes: during,
+      flows_opened_after_kill: openedAfterKill.length,
+      kill_to_first_skip_ms: firstSkip === undefined ? null : Date.parse(String(firstSkip.ts)) - killedAt,
+      kill_to_target_unhealthy_ms: unhealthyAt - killedAt,
+      kill_to_first_flow_routed_around_without_a_dial_ms: Date.parse(String(clean.ts)) - killedAt,
+    };
+    process.stdout.write(`TARGET_KILL_LDAP ${JSON.stringify(figures)}\n`);
+    expect(during.truncated).toBe(0);
+    expect(during.ok).toBeGreaterThan(0);
+    // only the (at most 4 concurrent) flows in flight on slapd2 at the kill may fail
+    expect(during.failed).toBeLessThanOrEqual(4);
+    // once slapd2 is gone, every new flow lands on slapd1 (a dial to slapd2 is refused and skipped)
+    expect(openedAfterKill.filter((e) => Date.parse(String(e.ts)) > deadAt).every((e) => e.target === t1)).toBe(true);
+
+    // it comes back: used again once `rise` checks pass
+    const backMark = agent.proc.mark();
+    slapd2 = await restartSlapd(slapd2);
+    await agent.proc.waitForEventSince(backMark, 'target_healthy', (e) => e.target === t2, 20_000);
+    await waitForMetric(hub.httpUrl, 'nowconnect_target_up', { connector: 'ad', target: t2 }, (v) => v === 1);
+    const after = await Promise.all(Array.from({ length: 6 }, () => ldapFlow(ports.ldap)));
+    expect(after).toEqual(Array(6).fill('ok'));
+    const targetsAfter = new Set(agent.proc.eventsSince(backMark, 'connection_open').filter((e) => e.connector === 'ad').map((e) => e.target));
+    expect(targetsAfter).toEqual(new Set([t1, t2]));
+  });
+
+  it('least_flows spreads open flows over both targets; all targets down -> refused at once with no_healthy_target', async () => {
+    const spreadMark = agent.proc.mark();
+    const held = await Promise.all(Array.from({ length: 4 }, () => connectTcp(ports.tcp)));
+    await Promise.all(
+      held.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.once('data', () => resolve());
+            s.write('x');
+          }),
+      ),
+    );
+    const spread = agent.proc.eventsSince(spreadMark, 'connection_open').filter((e) => e.connector === 'tcpc');
+    expect(spread.filter((e) => e.target === `127.0.0.1:${echoA.port}`)).toHaveLength(2);
+    expect(spread.filter((e) => e.target === `127.0.0.1:${echoB.port}`)).toHaveLength(2);
+    for (const s of held) s.destroy();
+
+    const mark = hub.proc.mark();
+    const before = metricValue(await hub.metrics(), 'nowconnect_open_failed_total', { connector: 'tcpc', reason: 'no_healthy_target' });
+    await Promise.all([echoA.close(), echoB.close()]);
+    await waitForMetric(hub.httpUrl, 'nowconnect_target_up', { connector: 'tcpc', target: `127.0.0.1:${echoA.port}` }, (v) => v === 0);
+    await waitForMetric(hub.httpUrl, 'nowconnect_target_up', { connector: 'tcpc', target: `127.0.0.1:${echoB.port}` }, (v) => v === 0);
+    const s = await connectTcp(ports.tcp);
+    const info = await readUntilClose(s, 5000);
+    expect(info.bytes).toBe(0);
+    expect(info.elapsedMs).toBeLessThan(AT_ONCE_MS);
+    await waitForMetric(hub.httpUrl, 'nowconnect_open_failed_total', { connector: 'tcpc', reason: 'no_healthy_target' }, (v) => v === before + 1);
+    const ev = await hub.proc.waitForEventSince(mark, 'open_refused', (e) => e.reason === 'no_healthy_target', 5000);
+    expect(ev).toMatchObject({ listener: 'l_tcp', connector: 'tcpc' });
+    expect(hub.proc.eventsSince(mark, 'connection_open').filter((e) => e.connector === 'tcpc')).toHaveLength(0);
+    expect(agent.proc.eventsNamed('target_unhealthy').filter((e) => e.connector === 'tcpc')).toHaveLength(2);
+  });
+});
