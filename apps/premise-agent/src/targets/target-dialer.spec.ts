@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, Socket, type NetConnectOpts, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { EventLog } from '@nowconnect/logging';
 import { dialTargets } from './target-dialer';
@@ -54,6 +54,31 @@ describe('dialTargets', () => {
       { event: 'target_connect_failed', fields: { flow: 7, connector: 'c', target: `127.0.0.1:${dead}`, reason: 'refused', next: `127.0.0.1:${livePort}` } },
     ]);
     expect(p.failures().get('refused')).toBe(1);
+  });
+
+  it('a target that never answers costs connect_timeout_ms, then the next one is dialled', async () => {
+    const silent = 1; // the fake dialer below never connects to this port
+    const p = new TargetPool({
+      name: 'c',
+      target: { host: '127.0.0.1', port: silent },
+      targets: [
+        { host: '127.0.0.1', port: silent },
+        { host: '127.0.0.1', port: livePort },
+      ],
+      strategy: 'failover',
+      connectTimeoutMs: 150,
+      health: undefined,
+    });
+    const dialer = (o: NetConnectOpts): Socket => ((o as { port: number }).port === silent ? new Socket() : connect(o));
+    const log = new RecordingLog();
+    const t0 = Date.now();
+    const outcome = await dialTargets(p, 3, log, dialer).done;
+    const ms = Date.now() - t0;
+    expect(outcome).toMatchObject({ ok: true, attempts: 2 });
+    if (outcome.ok) outcome.socket.destroy();
+    expect(ms).toBeGreaterThanOrEqual(140);
+    expect(log.lines[0]).toMatchObject({ event: 'target_connect_failed', fields: { target: '127.0.0.1:1', reason: 'timeout' } });
+    expect(p.failures().get('timeout')).toBe(1);
   });
 
   it('fails with the last reason when every target fails', async () => {

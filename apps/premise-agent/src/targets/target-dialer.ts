@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import type { EventLog } from '@nowconnect/logging';
 import { targetFailure, type TargetFailure } from './target-failure';
 import type { TargetPool, TargetSlot } from './target-pool';
@@ -19,7 +19,7 @@ export interface TargetDial {
  * costs this flow one attempt, not the flow. Every failed attempt is logged (`target_connect_failed`,
  * with the target tried and whether another follows) and counted in the pool by reason.
  */
-export function dialTargets(pool: TargetPool, flowId: number, log: EventLog): TargetDial {
+export function dialTargets(pool: TargetPool, flowId: number, log: EventLog, dial: (opts: NetConnectOpts) => Socket = connect): TargetDial {
   const order = pool.nextOrder();
   let current: Socket | undefined;
   let cancelled = false;
@@ -33,7 +33,7 @@ export function dialTargets(pool: TargetPool, flowId: number, log: EventLog): Ta
       settle({ ok: false, failure: last, attempts: i });
       return;
     }
-    const sock = connect({ host: slot.address.host, port: slot.address.port, allowHalfOpen: true, noDelay: true });
+    const sock = dial({ host: slot.address.host, port: slot.address.port, allowHalfOpen: true, noDelay: true });
     current = sock;
     const timer = setTimeout(() => sock.destroy(Object.assign(new Error('target connect timeout'), { code: 'ETIMEDOUT' })), pool.connectTimeoutMs);
     const onError = (err: Error): void => {
