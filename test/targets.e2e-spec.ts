@@ -147,10 +147,18 @@ describe('targets: several targets per connector', () => {
     expect(metricValue(await hub.metrics(), 'nowconnect_target_up', { connector: 'pipe', target: `127.0.0.1:${ports.deadTarget}` })).toBe(1);
   });
 
-  it('kill one slapd under load: only flows already on it fail (reset, never truncated); it is skipped, then used again after rise', async () => {
+  it('kill one slapd under load: only flows already on it fail (closed as its kernel closed them, never a truncated answer); it is skipped, then used again after rise', async () => {
     const t1 = `127.0.0.1:${slapd1.port}`;
     const t2 = `127.0.0.1:${slapd2.port}`;
     await waitForMetric(hub.httpUrl, 'nowconnect_target_up', { connector: 'ad', target: t2 }, (v) => v === 1);
+    // 4 idle LDAP client connections held open across the kill (round_robin puts 2 on each target)
+    const heldMark = agent.proc.mark();
+    const held = await Promise.all(Array.from({ length: 4 }, () => connectTcp(ports.ldap)));
+    const heldEnds = held.map((sock) => readUntilClose(sock, 60_000).then((info) => (info.error !== undefined ? `reset(${info.error})` : info.ended ? 'fin' : 'closed')));
+    const heldOpens = await agent.proc.waitForEventSince(heldMark, 'connection_open', () => agent.proc.eventsSince(heldMark, 'connection_open').filter((e) => e.connector === 'ad').length >= 4, 10_000).then(() =>
+      agent.proc.eventsSince(heldMark, 'connection_open').filter((e) => e.connector === 'ad'),
+    );
+    const heldOnT2 = heldOpens.filter((e) => e.target === t2).length;
     const load = ldapLoad(ports.ldap, 4);
     const mark = agent.proc.mark();
     // both targets carry flows before the kill (round_robin)
@@ -165,11 +173,27 @@ describe('targets: several targets per connector', () => {
     const clean = await agent.proc.waitForEventSince(killMark, 'connection_open', (e) => e.connector === 'ad' && e.target === t1 && Date.parse(String(e.ts)) > unhealthyAt && e.attempts === undefined, 20_000);
     const firstSkip = agent.proc.eventsSince(killMark, 'connection_open').find((e) => e.connector === 'ad' && e.attempts !== undefined);
     const during = await load.stop();
+    // the held connections on slapd2 were closed under the client (no hang); the others are still open
+    const ends: string[] = Array(held.length).fill('open');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`held connections closed: ${JSON.stringify(ends)} (expected ${heldOnT2})`)), 10_000);
+      heldEnds.forEach((p, i) =>
+        void p.then((how) => {
+          ends[i] = how;
+          if (ends.filter((x) => x !== 'open').length >= heldOnT2) {
+            clearTimeout(timer);
+            resolve();
+          }
+        }),
+      );
+    });
+    const heldAfter = [...ends];
     const openedAfterKill = agent.proc.eventsSince(killMark, 'connection_open').filter((e) => e.connector === 'ad');
     await waitForMetric(hub.httpUrl, 'nowconnect_target_up', { connector: 'ad', target: t2 }, (v) => v === 0);
 
     const figures = {
       outcomes: during,
+      held_connections: { on_killed_target: heldOnT2, after_kill: heldAfter },
       flows_opened_after_kill: openedAfterKill.length,
       kill_to_first_skip_ms: firstSkip === undefined ? null : Date.parse(String(firstSkip.ts)) - killedAt,
       kill_to_target_unhealthy_ms: unhealthyAt - killedAt,
@@ -177,6 +201,10 @@ describe('targets: several targets per connector', () => {
     };
     process.stdout.write(`TARGET_KILL_LDAP ${JSON.stringify(figures)}\n`);
     expect(during.truncated).toBe(0);
+    expect(heldOnT2).toBe(2);
+    expect(heldAfter.filter((x) => x !== 'open')).toHaveLength(heldOnT2);
+    expect(heldAfter.filter((x) => x === 'open')).toHaveLength(4 - heldOnT2);
+    for (const sock of held) sock.destroy();
     expect(during.ok).toBeGreaterThan(0);
     // only the (at most 4 concurrent) flows in flight on slapd2 at the kill may fail
     expect(during.failed).toBeLessThanOrEqual(4);
@@ -225,5 +253,30 @@ describe('targets: several targets per connector', () => {
     expect(ev).toMatchObject({ listener: 'l_tcp', connector: 'tcpc' });
     expect(hub.proc.eventsSince(mark, 'connection_open').filter((e) => e.connector === 'tcpc')).toHaveLength(0);
     expect(agent.proc.eventsNamed('target_unhealthy').filter((e) => e.connector === 'tcpc')).toHaveLength(2);
+  });
+
+  it('two agents serve one connector: the hub routes only to the agent whose connector has a healthy target', async () => {
+    const live = await startEchoServer();
+    const dead = (await freePorts(1))[0]!; // nothing listens there
+    const port = (await freePorts(1))[0]!;
+    const h = await startHub({ config: { listeners: [listener('l_dual', 'dual', port)] }, waitReady: true });
+    const dir = makeTmpDir('nc-targets-dual-');
+    const sick = await startAgentConnected(h, {
+      agentId: 'sick-agent',
+      connectors: {},
+      env: { NC_CONFIG: premiseYaml(dir, [{ name: 'dual', targets: [`127.0.0.1:${dead}`], health: { ...HEALTH, fall: 1, kind: 'tcp' } }]) },
+    });
+    await startAgentConnected(h, { agentId: 'well-agent', connectors: { dual: `127.0.0.1:${live.port}` } });
+    await waitForMetric(h.httpUrl, 'nowconnect_target_up', { connector: 'dual', target: `127.0.0.1:${dead}` }, (v) => v === 0);
+    const mark = h.proc.mark();
+    for (let i = 0; i < 6; i++) {
+      const s = await connectTcp(port);
+      s.end(`flow ${i}`);
+      expect((await readUntilClose(s, 10_000)).data.toString()).toBe(`flow ${i}`);
+    }
+    const routed = h.proc.eventsSince(mark, 'connection_open').map((e) => e.agent_id);
+    expect(routed).toEqual(Array(6).fill('well-agent'));
+    expect(sick.proc.eventsNamed('target_unhealthy')).toHaveLength(1);
+    await live.close();
   });
 });
