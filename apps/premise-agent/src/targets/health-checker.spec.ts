@@ -76,18 +76,19 @@ describe('HealthChecker + TargetHealthReporter', () => {
     reporter.stop();
   });
 
-  it('reports connect failures counted since the tunnel started', () => {
+  it("reports this tunnel's connect failures by connector and reason", () => {
     const pools = new TargetPools(config.connectors);
-    pools.get('ad')!.recordFailure('refused');
     const sent: Buffer[] = [];
     const reporter = new TargetHealthReporter(pools, (f) => sent.push(f));
-    pools.get('ad')!.recordFailure('refused');
-    pools.get('ad')!.recordFailure('timeout');
-    reporter.schedule();
-    jest.advanceTimersByTime(500);
+    reporter.recordFailure('ad', 'refused');
+    reporter.recordFailure('ad', 'refused');
+    reporter.recordFailure('ad', 'timeout');
+    jest.advanceTimersByTime(500); // one coalesced frame
     const bodies = decodeSent(sent);
-    expect(bodies[0]!.connectors[0]!.failures).toEqual({ refused: 0 });
-    expect(bodies[1]!.connectors[0]!.failures).toEqual({ refused: 1, timeout: 1 });
+    expect(bodies).toHaveLength(2);
+    expect(bodies[0]!.connectors[0]!.failures).toEqual({});
+    expect(bodies[1]!.connectors[0]!.failures).toEqual({ refused: 2, timeout: 1 });
+    expect(bodies[1]!.connectors[1]!.failures).toEqual({});
     reporter.stop();
   });
 });

@@ -1,4 +1,5 @@
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
+import type { TargetFailureReason } from '@nowconnect/frames';
 import type { EventLog } from '@nowconnect/logging';
 import { targetFailure, type TargetFailure } from './target-failure';
 import type { TargetPool, TargetSlot } from './target-pool';
@@ -17,9 +18,15 @@ export interface TargetDial {
  * Dials a connector's targets one after the other in the pool's order until one connects, each
  * within the connector's connect_timeout_ms: a target that refuses, times out or does not resolve
  * costs this flow one attempt, not the flow. Every failed attempt is logged (`target_connect_failed`,
- * with the target tried and whether another follows) and counted in the pool by reason.
+ * with the target tried and whether another follows) and handed to `failed` (the tunnel counts it).
  */
-export function dialTargets(pool: TargetPool, flowId: number, log: EventLog, dial: (opts: NetConnectOpts) => Socket = connect): TargetDial {
+export function dialTargets(
+  pool: TargetPool,
+  flowId: number,
+  log: EventLog,
+  failed: (reason: TargetFailureReason) => void,
+  dial: (opts: NetConnectOpts) => Socket = connect,
+): TargetDial {
   const order = pool.nextOrder();
   let current: Socket | undefined;
   let cancelled = false;
@@ -41,7 +48,7 @@ export function dialTargets(pool: TargetPool, flowId: number, log: EventLog, dia
       sock.off('connect', onConnect);
       if (cancelled) return;
       const failure = targetFailure(err);
-      pool.recordFailure(failure.label);
+      failed(failure.label);
       const next = order[i + 1];
       log.warn('target_connect_failed', {
         flow: flowId,

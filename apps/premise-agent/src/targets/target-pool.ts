@@ -12,14 +12,13 @@ export interface TargetSlot {
   active: number;
 }
 
-/** A connector's targets, strategy and connect-failure counts (cumulative since the agent started). */
+/** A connector's targets and strategy; the verdicts and open-flow counts are the agent's (shared by its tunnels). */
 export class TargetPool {
   readonly name: string;
   readonly strategy: TargetStrategy;
   readonly connectTimeoutMs: number;
   readonly slots: readonly TargetSlot[];
   private cursor = 0;
-  private readonly failureCounts = new Map<TargetFailureReason, number>();
 
   constructor(config: ConnectorConfig) {
     this.name = config.name;
@@ -39,18 +38,10 @@ export class TargetPool {
     return this.slots.some((s) => s.up);
   }
 
-  recordFailure(reason: TargetFailureReason): void {
-    this.failureCounts.set(reason, (this.failureCounts.get(reason) ?? 0) + 1);
-  }
-
-  failures(): ReadonlyMap<TargetFailureReason, number> {
-    return this.failureCounts;
-  }
-
-  /** This connector in a TARGET_HEALTH body; failures counted since `baseline` (a tunnel's start). */
-  snapshot(baseline: ReadonlyMap<TargetFailureReason, number> | undefined): ConnectorHealth {
+  /** This connector in a TARGET_HEALTH body, with one tunnel's connect-failure counts. */
+  snapshot(failureCounts: ReadonlyMap<TargetFailureReason, number> | undefined): ConnectorHealth {
     const failures: Partial<Record<TargetFailureReason, number>> = {};
-    for (const [reason, n] of this.failureCounts) failures[reason] = n - (baseline?.get(reason) ?? 0);
+    for (const [reason, n] of failureCounts ?? []) failures[reason] = n;
     return { name: this.name, targets: this.slots.map((s) => ({ target: s.name, up: s.up })), failures };
   }
 }
@@ -79,10 +70,5 @@ export class TargetPools {
 
   changed(): void {
     for (const l of this.listeners) l();
-  }
-
-  /** Cumulative failure counts per connector now (a tunnel's baseline). */
-  failureBaseline(): Map<string, ReadonlyMap<TargetFailureReason, number>> {
-    return new Map([...this.byName].map(([name, pool]) => [name, new Map(pool.failures())]));
   }
 }

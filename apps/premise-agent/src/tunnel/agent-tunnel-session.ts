@@ -13,7 +13,7 @@ import {
   FrameType,
   RstReason,
 } from '@nowconnect/frames';
-import { Flow, MuxSession, NOOP_FLOW_METRICS, WsTransport } from '@nowconnect/flow';
+import { Flow, INITIAL_FLOW_WINDOW_BYTES, MuxSession, NOOP_FLOW_METRICS, WsTransport } from '@nowconnect/flow';
 import type { EventLog } from '@nowconnect/logging';
 import { dialTargets, type DialOutcome, type TargetDial } from '../targets/target-dialer';
 import type { TargetPool, TargetPools, TargetSlot } from '../targets/target-pool';
@@ -131,7 +131,7 @@ export class AgentTunnelSession extends MuxSession {
       this.transport.send(encodeRst(id, RstReason.UNKNOWN_CONNECTOR));
       return;
     }
-    const dial = dialTargets(pool, id, this.opts.log);
+    const dial = dialTargets(pool, id, this.opts.log, (reason) => this.health?.recordFailure(pool.name, reason));
     this.pending.set(id, { dial, held: [], heldBytes: 0, fin: false });
     void dial.done.then((outcome) => this.onDialed(id, dial, pool, outcome));
   }
@@ -146,7 +146,7 @@ export class AgentTunnelSession extends MuxSession {
     this.pending.delete(id);
     if (!outcome.ok) {
       this.transport.send(encodeRst(id, outcome.failure?.rst ?? RstReason.UNSPECIFIED));
-      this.health?.schedule();
+      this.closeIfGoneAway();
       return;
     }
     const { socket, slot } = outcome;
@@ -157,7 +157,6 @@ export class AgentTunnelSession extends MuxSession {
     flow.acked = true;
     this.transport.send(encodeOpenAck(id));
     this.opts.log.info('connection_open', { flow: id, connector: pool.name, target: slot.name, ...(outcome.attempts > 1 ? { attempts: outcome.attempts } : {}) });
-    if (outcome.attempts > 1) this.health?.schedule();
     for (const chunk of pending.held) flow.onRemoteData(chunk);
     if (pending.fin) flow.onRemoteFin();
   }
@@ -168,7 +167,7 @@ export class AgentTunnelSession extends MuxSession {
     if (pending === undefined) return false;
     if (type === FrameType.DATA) {
       pending.heldBytes += payload.length;
-      if (pending.heldBytes > this.flowWindowBytes) {
+      if (pending.heldBytes > Math.min(this.flowWindowBytes, INITIAL_FLOW_WINDOW_BYTES)) {
         // The hub may not send more than one window before OPEN_ACK: a broken peer.
         this.cancelPending(flowId, pending);
         this.transport.send(encodeRst(flowId, RstReason.FLOW_CONTROL));
@@ -179,6 +178,7 @@ export class AgentTunnelSession extends MuxSession {
       pending.fin = true;
     } else if (type === FrameType.RST) {
       this.cancelPending(flowId, pending); // the client left before the target answered
+      this.closeIfGoneAway();
     }
     return true;
   }
@@ -209,7 +209,12 @@ export class AgentTunnelSession extends MuxSession {
     if (this.connected.has(flow.socket)) {
       this.opts.log.info('connection_closed', { flow: flow.id, connector: flow.connector, bytes_c2a: flow.bytesIn, bytes_a2c: flow.bytesOut, end: flow.end });
     }
-    if (this.goingAway && this.flows.size === 0) {
+    this.closeIfGoneAway();
+  }
+
+  /** After GOAWAY: close once no flow is open and no target is being dialled. */
+  private closeIfGoneAway(): void {
+    if (this.goingAway && !this.closed && this.flows.size === 0 && this.pending.size === 0) {
       this.transport.flush(); // the last FIN/RST before the close frame
       this.ws.close(1000, 'goaway: flows finished');
     }
@@ -221,7 +226,7 @@ export class AgentTunnelSession extends MuxSession {
     const reason = decodeGoaway(frame.payload).reason;
     this.opts.log.info('hub_goaway', { hub: this.opts.hubUrl, reason, flows: this.flows.size });
     this.goawayReceived(reason);
-    if (this.flows.size === 0) {
+    if (this.flows.size === 0 && this.pending.size === 0) {
       this.transport.flush();
       this.ws.close(1000, 'goaway');
     }
