@@ -61,6 +61,16 @@ describe('dialTargets', () => {
       { event: 'target_connect_failed', fields: { flow: 7, connector: 'c', target: `127.0.0.1:${dead}`, reason: 'refused', next: `127.0.0.1:${livePort}` } },
     ]);
     expect(c.counts.get('refused')).toBe(1);
+    // the connected target stays counted (the flow owns it now); the failed one is released
+    expect(p.slots.map((x) => x.active)).toEqual([0, 1]);
+  });
+
+  it('counts a dial in progress in active (least_flows), and releases it on cancel', () => {
+    const p = pool([livePort]);
+    const dial = dialTargets(p, 1, new RecordingLog(), () => undefined);
+    expect(p.slots[0]!.active).toBe(1);
+    dial.cancel();
+    expect(p.slots[0]!.active).toBe(0);
   });
 
   it('a target that never answers costs connect_timeout_ms, then the next one is dialled', async () => {

@@ -4,6 +4,7 @@ import type { EventLog } from '@nowconnect/logging';
 import { targetFailure, type TargetFailure } from './target-failure';
 import type { TargetPool, TargetSlot } from './target-pool';
 
+/** ok: the socket is connected and counted in `slot.active`; the caller releases that count. */
 export type DialOutcome =
   | { readonly ok: true; readonly socket: Socket; readonly slot: TargetSlot; readonly attempts: number }
   | { readonly ok: false; readonly failure: TargetFailure | undefined; readonly attempts: number };
@@ -29,6 +30,8 @@ export function dialTargets(
 ): TargetDial {
   const order = pool.nextOrder();
   let current: Socket | undefined;
+  /** The target being dialled: counted in its `active` from the dial on (least_flows sees dials in progress). */
+  let currentSlot: TargetSlot | undefined;
   let cancelled = false;
   let settle: (o: DialOutcome) => void = () => undefined;
   const done = new Promise<DialOutcome>((resolve) => (settle = resolve));
@@ -42,10 +45,16 @@ export function dialTargets(
     }
     const sock = dial({ host: slot.address.host, port: slot.address.port, allowHalfOpen: true, noDelay: true });
     current = sock;
+    currentSlot = slot;
+    slot.active++;
     const timer = setTimeout(() => sock.destroy(Object.assign(new Error('target connect timeout'), { code: 'ETIMEDOUT' })), pool.connectTimeoutMs);
     const onError = (err: Error): void => {
       clearTimeout(timer);
       sock.off('connect', onConnect);
+      if (currentSlot === slot) {
+        slot.active--;
+        currentSlot = undefined;
+      }
       if (cancelled) return;
       const failure = targetFailure(err);
       failed(failure.label);
@@ -64,9 +73,10 @@ export function dialTargets(
       sock.off('error', onError);
       sock.on('error', () => undefined); // until the Flow attaches its own handlers ('close' still reaches it)
       if (cancelled) {
-        sock.destroy();
+        sock.destroy(); // cancel() already uncounted it
         return;
       }
+      currentSlot = undefined; // the caller owns the count now (until the flow closes)
       settle({ ok: true, socket: sock, slot, attempts: i + 1 });
     };
     sock.once('error', onError);
@@ -79,6 +89,10 @@ export function dialTargets(
     cancel: () => {
       if (cancelled) return;
       cancelled = true;
+      if (currentSlot !== undefined) {
+        currentSlot.active--;
+        currentSlot = undefined;
+      }
       current?.destroy();
       settle({ ok: false, failure: undefined, attempts: 0 });
     },

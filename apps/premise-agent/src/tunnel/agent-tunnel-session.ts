@@ -140,7 +140,10 @@ export class AgentTunnelSession extends MuxSession {
   private onDialed(id: number, dial: TargetDial, pool: TargetPool, outcome: DialOutcome): void {
     const pending = this.pending.get(id);
     if (pending === undefined || pending.dial !== dial || this.closed) {
-      if (outcome.ok) outcome.socket.destroy();
+      if (outcome.ok) {
+        outcome.socket.destroy();
+        outcome.slot.active--;
+      }
       return;
     }
     this.pending.delete(id);
@@ -152,8 +155,7 @@ export class AgentTunnelSession extends MuxSession {
     const { socket, slot } = outcome;
     this.connected.add(socket);
     const flow = this.addFlow(id, pool.name, socket);
-    this.flowSlots.set(id, slot);
-    slot.active++;
+    this.flowSlots.set(id, slot); // counted in slot.active since the dial; released in onFlowClosed
     flow.acked = true;
     this.transport.send(encodeOpenAck(id));
     this.opts.log.info('connection_open', { flow: id, connector: pool.name, target: slot.name, ...(outcome.attempts > 1 ? { attempts: outcome.attempts } : {}) });
