@@ -31,6 +31,8 @@ import {
   type SlapdHandle,
   type TargetServer,
 } from './support';
+import { encodeControl, encodeFrame, FrameType, encodePing, decodeHelloAck } from '@nowconnect/frames';
+import { openHelloedTunnel } from './support/rawtunnel';
 
 const AT_ONCE_MS = 1000;
 const HEALTH = { interval_sec: 1, timeout_ms: 500, fall: 2, rise: 2 };
@@ -284,5 +286,33 @@ describe('targets: several targets per connector', () => {
     expect(routed).toEqual(Array(6).fill('well-agent'));
     expect(sick.proc.eventsNamed('target_unhealthy')).toHaveLength(1);
     await live.close();
+  });
+
+  it('TARGET_HEALTH on the wire: announced in HELLO_ACK; garbage, a newer version or a foreign connector is ignored and counted, the link stays up; a good report routes', async () => {
+    const port = (await freePorts(1))[0]!;
+    const h = await startHub({ config: { listeners: [listener('l_raw', 'rawc', port)] }, waitReady: true });
+    const t = await openHelloedTunnel(h.tunnelUrl, await h.token('raw-health'), { agent_id: 'raw-health', connectors: ['rawc'] });
+    const ack = decodeHelloAck(t.frames.find((f) => f.type === FrameType.HELLO_ACK)!.payload);
+    expect(ack).toMatchObject({ target_health: 1 });
+    const mark = h.proc.mark();
+    await t.send(encodeFrame(FrameType.TARGET_HEALTH, 0, Buffer.from('{"v":1,"connectors":[{"name":')));
+    await t.send(encodeControl(FrameType.TARGET_HEALTH, { v: 2, connectors: [] }));
+    await t.send(encodeControl(FrameType.TARGET_HEALTH, { v: 1, connectors: [{ name: 'other', targets: [{ target: 'x:1', up: true }] }] }));
+    for (const reason of ['malformed', 'version', 'unknown_connector']) {
+      await waitForMetric(h.httpUrl, 'nowconnect_target_health_ignored_total', { reason }, (v) => v === 1);
+    }
+    expect(h.proc.eventsSince(mark, 'target_health_ignored')).toHaveLength(3);
+    // the link is still up: a PING is answered
+    await t.send(encodePing(FrameType.PING, Buffer.alloc(8, 7)));
+    await t.waitForFrame(FrameType.PONG, 5000);
+    // a good report: all down -> refused with no_healthy_target; counts added to the failures counter
+    await t.send(encodeControl(FrameType.TARGET_HEALTH, { v: 1, connectors: [{ name: 'rawc', targets: [{ target: 'db:5432', up: false }], failures: { refused: 3 } }] }));
+    await waitForMetric(h.httpUrl, 'nowconnect_target_up', { connector: 'rawc', target: 'db:5432' }, (v) => v === 0);
+    await waitForMetric(h.httpUrl, 'nowconnect_target_connect_failures_total', { connector: 'rawc', reason: 'refused' }, (v) => v === 3);
+    const info = await readUntilClose(net.connect({ port, host: '127.0.0.1' }), 5000);
+    expect(info.error).toBe('ECONNRESET');
+    await waitForMetric(h.httpUrl, 'nowconnect_open_failed_total', { connector: 'rawc', reason: 'no_healthy_target' }, (v) => v === 1);
+    expect(t.frames.filter((f) => f.type === FrameType.OPEN)).toHaveLength(0); // never routed to the agent
+    t.ws.terminate();
   });
 });
