@@ -226,6 +226,26 @@ describe('targets: several targets per connector', () => {
     expect(targetsAfter).toEqual(new Set([t1, t2]));
   });
 
+  it('kind ldap catches a wedged server that still accepts TCP (SIGSTOP): unhealthy on timeouts, flows avoid it, back after SIGCONT', async () => {
+    const t1 = `127.0.0.1:${slapd1.port}`;
+    const t2 = `127.0.0.1:${slapd2.port}`;
+    await waitForMetric(hub.httpUrl, 'nowconnect_target_up', { connector: 'ad', target: t2 }, (v) => v === 1);
+    const mark = agent.proc.mark();
+    slapd2.proc.signal('SIGSTOP');
+    try {
+      const ev = await agent.proc.waitForEventSince(mark, 'target_unhealthy', (e) => e.target === t2, 20_000);
+      expect(ev).toMatchObject({ connector: 'ad', kind: 'ldap', reason: 'timeout' });
+      await waitForMetric(hub.httpUrl, 'nowconnect_target_up', { connector: 'ad', target: t2 }, (v) => v === 0);
+      const flowsMark = agent.proc.mark();
+      expect(await Promise.all(Array.from({ length: 6 }, () => ldapFlow(ports.ldap)))).toEqual(Array(6).fill('ok'));
+      const targets = agent.proc.eventsSince(flowsMark, 'connection_open').filter((e) => e.connector === 'ad').map((e) => e.target);
+      expect(targets).toEqual(Array(6).fill(t1));
+    } finally {
+      slapd2.proc.signal('SIGCONT');
+    }
+    await agent.proc.waitForEventSince(mark, 'target_healthy', (e) => e.target === t2, 20_000);
+  });
+
   it('least_flows spreads open flows over both targets; all targets down -> refused at once with no_healthy_target', async () => {
     const spreadMark = agent.proc.mark();
     const held = await Promise.all(Array.from({ length: 4 }, () => connectTcp(ports.tcp)));
