@@ -92,9 +92,11 @@ describe('validate: the ping-pong in one command against hub + agent + slapd', (
     const r = await runValidate(['--hub', hub.httpUrl, '--listener', `127.0.0.1:${ldapPort}`, '--connector', CONNECTOR, '--ldap-base', slapd.baseDn, '--ldap-scope', 'sub']);
     const after = await snapshot(hub.httpUrl, series);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
-    for (const step of ['healthz', 'readyz', 'metrics', 'listener', 'agent', 'traffic', 'counters']) {
+    for (const step of ['healthz', 'readyz', 'metrics', 'listener', 'agent', 'targets', 'traffic', 'counters']) {
       expect(r.stdout).toMatch(new RegExp(`^\\[ ok \\] ${step} `, 'm'));
     }
+    // per-target health, as the agent reports it (issue 18)
+    expect(r.stdout).toMatch(new RegExp(`^\\[ ok \\] targets +1 of 1 target\\(s\\) of "${CONNECTOR}" healthy\\n +127\\.0\\.0\\.1:${slapd.port}: up$`, 'm'));
     expect(r.stdout).toContain('HTTP 200 {"status":"ok"}');
     expect(r.stdout).toMatch(/anonymous LDAP search base "dc=example,dc=org" scope sub \(objectClass=\*\): 6 entries/);
     const conns = printedDelta(r.stdout, `nowconnect_tcp_connections_total{connector="${CONNECTOR}"}`);

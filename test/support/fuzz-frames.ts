@@ -77,8 +77,9 @@ export function tunnelFrameArb(live: number[] = []): fc.Arbitrary<Buffer> {
     json.map((p) => rawFrame({ type: FrameType.GOAWAY, id: 0, payload: p })),
     json.map((p) => rawFrame({ type: FrameType.HELLO, id: 0, payload: p })),
     json.map((p) => rawFrame({ type: FrameType.HELLO_ACK, id: 0, payload: p })),
+    fc.tuple(id, json).map(([i, p]) => rawFrame({ type: FrameType.TARGET_HEALTH, id: i, payload: p })),
     // unknown, mesh-reserved, bad version, reserved flags, lying length
-    fc.tuple(fc.integer({ min: 0x0d, max: 0xff }), id, payloadArb).map(([t, i, p]) => rawFrame({ type: t, id: i, payload: p })),
+    fc.tuple(fc.integer({ min: 0x0e, max: 0xff }), id, payloadArb).map(([t, i, p]) => rawFrame({ type: t, id: i, payload: p })),
     fc.tuple(fc.integer({ min: 0, max: 255 }).filter((v) => v !== 1), payloadArb).map(([v, p]) => rawFrame({ version: v, type: FrameType.DATA, id: 1, payload: p })),
     fc.tuple(fc.integer({ min: 1, max: 0xffff }), id).map(([f, i]) => rawFrame({ type: FrameType.FIN, id: i, flags: f })),
     fc.tuple(id, payloadArb, fc.oneof(fc.nat({ max: 400 }), fc.constant(0xffffffff))).map(([i, p, l]) => rawFrame({ type: FrameType.DATA, id: i, payload: p, length: l })),

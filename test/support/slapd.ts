@@ -186,3 +186,12 @@ async function launch(dir: string, confPath: string, port: number, timeoutMs: nu
   await proc.kill();
   throw new Error(`slapd on ${port} not answering within ${timeoutMs} ms: ${last?.stderr ?? ''}\n${proc.tail()}`);
 }
+
+/**
+ * Start a stopped (killed) slapd again on its old port and data (a target coming back). Resolves
+ * once an anonymous root-DSE search answers; the returned handle replaces the old one.
+ */
+export async function restartSlapd(old: SlapdHandle, timeoutMs = 20_000): Promise<SlapdHandle> {
+  if (old.proc.running) throw new Error(`slapd on ${old.port} is still running`);
+  return launch(old.dir, path.join(old.dir, 'slapd.conf'), old.port, timeoutMs);
+}

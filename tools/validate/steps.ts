@@ -20,6 +20,7 @@ import {
 } from './counters';
 import type { ValidateOptions } from './options';
 import { closeGently, connect, ldapSearch, watch } from './probes';
+import { targetHealth } from './targets';
 
 export type StepStatus = 'ok' | 'warn' | 'fail' | 'note';
 
@@ -87,6 +88,7 @@ export class Validator {
       await this.metrics();
       const probe = await this.listener();
       await this.agent(probe);
+      await this.targets();
       await this.traffic();
       const deltas = await this.counters();
       return { ok: true, connector: this.connector, deltas };
@@ -198,6 +200,18 @@ export class Validator {
     }
   }
 
+  /** Per-target health of the connector (agent-reported, nowconnect_target_up). All down fails the run. */
+  private async targets(): Promise<void> {
+    const c = this.connector;
+    if (c === undefined) return;
+    const v = targetHealth(await this.scrape('targets'), c);
+    if (v.status === 'fail') {
+      this.report({ step: 'targets', status: 'note', detail: 'per-target health:', lines: v.lines });
+      throw new StepFailed('targets', v.detail);
+    }
+    this.report({ step: 'targets', status: v.status, detail: v.detail, lines: v.lines });
+  }
+
   private routingVerdict(now: Sample[], closed: boolean): { status: StepStatus; detail: string } | undefined {
     const cidr = cidrBlockedDelta(this.baseline, now);
     if (this.connector === undefined) {
@@ -220,7 +234,9 @@ export class Validator {
     }
     if (d.noAgent > 0) throw new StepFailed('agent', `no agent serves connector "${c}": the hub refused the probe connection (${seriesName(M.noAgent, { connector: c })} +${d.noAgent})`);
     if (d.openFailed > 0) {
-      throw new StepFailed('agent', `the agent of "${c}" refused the flow (${M.openFailed} ${openFailedReasons(this.baseline, now, c).join(', ')})`);
+      const health = targetHealth(now, c);
+      const targets = health.lines.length > 0 ? `; targets: ${health.lines.join(', ')}` : '';
+      throw new StepFailed('agent', `the agent of "${c}" refused the flow (${M.openFailed} ${openFailedReasons(this.baseline, now, c).join(', ')})${targets}`);
     }
     if (cidr.length > 0 && closed) return this.cidrFail(cidr);
     return undefined;

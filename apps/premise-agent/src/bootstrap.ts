@@ -17,7 +17,7 @@ export async function bootstrap(): Promise<void> {
   log.info('agent_started', {
     agent_id: config.agentId,
     cloud_urls: config.cloudUrls,
-    connectors: config.connectors.map((c) => ({ name: c.name, target: formatHostPort(c.target) })),
+    connectors: config.connectors.map((c) => ({ name: c.name, targets: c.targets.map(formatHostPort), strategy: c.strategy, health: c.health?.kind ?? 'off' })),
   });
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {

@@ -251,7 +251,7 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
     if (type === FrameType.DATA || type === FrameType.WINDOW_UPDATE || type === FrameType.FIN || type === FrameType.RST) {
       const flow = this.flows.get(frame.flowId);
       if (flow === undefined) {
-        this.unknownFlowFrames++;
+        if (!this.onFrameForPendingFlow(type, frame.flowId, frame.payload)) this.unknownFlowFrames++;
       } else if (type === FrameType.DATA) {
         this.lastSeen = Date.now();
         flow.onRemoteData(frame.payload);
@@ -278,12 +278,22 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
     if (this.closed) return;
     const flow = this.flows.get(flowId);
     if (flow === undefined) {
-      if (first) this.unknownFlowFrames++;
+      if (!this.onFrameForPendingFlow(FrameType.DATA, flowId, piece) && first) this.unknownFlowFrames++;
       return;
     }
     this.lastSeen = Date.now();
     flow.onRemoteData(piece);
   };
+
+  /**
+   * A DATA (or a piece of one), WINDOW_UPDATE, FIN or RST for a flow id with no Flow yet. A role
+   * that creates its Flow only after some work (the agent dials its target first) takes these
+   * here and returns true; `payload` is a view of a reused buffer, copy what you keep.
+   * Default: not ours (the frame is counted as for an unknown flow and dropped).
+   */
+  protected onFrameForPendingFlow(_type: FrameType, _flowId: number, _payload: Buffer): boolean {
+    return false;
+  }
 
   protected onFlowRst(flow: Flow, _reason: RstReason): void {
     flow.onRemoteRst();

@@ -23,6 +23,8 @@ export interface HelloAckBody {
   readonly max_flow_window_bytes?: number;
   /** The hub accepts REAUTH frames (in-band re-authentication before the token expires). */
   readonly reauth?: boolean;
+  /** Highest TARGET_HEALTH body version the hub understands (absent: an older hub, send none). */
+  readonly target_health?: number;
 }
 
 /** REAUTH: a fresh token for the running tunnel. */
@@ -80,7 +82,7 @@ export function decodeHello(payload: Buffer): HelloBody | FrameError {
 export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
   const obj = parseJson(payload, 'HELLO_ACK');
   if (obj instanceof FrameError) return obj;
-  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch, max_flow_window_bytes, reauth } = obj;
+  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch, max_flow_window_bytes, reauth, target_health } = obj;
   if (
     typeof replica_id !== 'string' ||
     !isIntIn(flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES) ||
@@ -97,6 +99,8 @@ export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
     ...(epoch === undefined ? {} : { epoch }),
     ...(max_flow_window_bytes === undefined ? {} : { max_flow_window_bytes }),
     ...(reauth === true ? { reauth: true } : {}),
+    // An unknown or malformed value only means "no TARGET_HEALTH" (forward compatible, never a refusal).
+    ...(isIntIn(target_health, 1, 255) ? { target_health } : {}),
   };
 }
 

@@ -66,8 +66,8 @@ describe('decodeFrames: every error code', () => {
     }
   });
 
-  it('UNKNOWN_TYPE for 0x00, 0x0d, 0x1f, 0x30, 0xff', () => {
-    for (const t of ['00', '0d', '1f', '30', 'ff']) {
+  it('UNKNOWN_TYPE for 0x00, 0x0e, 0x1f, 0x30, 0xff', () => {
+    for (const t of ['00', '0e', '1f', '30', 'ff']) {
       expect(errorOf(`01 ${t} 0000 00000001 00000000`).code).toBe(FrameErrorCode.UNKNOWN_TYPE);
     }
   });

@@ -66,7 +66,10 @@ export function encodePing(type: FrameType.PING | FrameType.PONG, opaque: Uint8A
   return encodeFrame(type, 0, opaque);
 }
 
-/** Control frames (HELLO, HELLO_ACK, GOAWAY) carry a small JSON document. */
-export function encodeControl(type: FrameType.HELLO | FrameType.HELLO_ACK | FrameType.GOAWAY | FrameType.REAUTH, body: object): Buffer {
+/** Control frames (HELLO, HELLO_ACK, GOAWAY, REAUTH, TARGET_HEALTH) carry a small JSON document. */
+export function encodeControl(
+  type: FrameType.HELLO | FrameType.HELLO_ACK | FrameType.GOAWAY | FrameType.REAUTH | FrameType.TARGET_HEALTH,
+  body: object,
+): Buffer {
   return encodeFrame(type, 0, Buffer.from(JSON.stringify(body), 'utf8'));
 }

@@ -47,7 +47,8 @@ describe('frame type table', () => {
       FrameType.PING,
       FrameType.PONG,
       FrameType.GOAWAY,
-    ]).toEqual([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b]);
+      FrameType.TARGET_HEALTH,
+    ]).toEqual([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]);
   });
 
   it('has one rule per type, with these flow id and payload constraints', () => {
@@ -64,7 +65,8 @@ describe('frame type table', () => {
       [0x09, 'PING', true, PING_PAYLOAD_BYTES, PING_PAYLOAD_BYTES],
       [0x0a, 'PONG', true, PING_PAYLOAD_BYTES, PING_PAYLOAD_BYTES],
       [0x0b, 'GOAWAY', true, 0, MAX_CONTROL_PAYLOAD_BYTES],
-      [0x0c, 'REAUTH', true, 2, MAX_CONTROL_PAYLOAD_BYTES],
+      [0x0c, 'TARGET_HEALTH', true, 2, MAX_CONTROL_PAYLOAD_BYTES],
+      [0x0d, 'REAUTH', true, 2, MAX_CONTROL_PAYLOAD_BYTES],
     ]);
     expect([MAX_CONTROL_PAYLOAD_BYTES, MAX_CONNECTOR_NAME_BYTES, PING_PAYLOAD_BYTES, WINDOW_UPDATE_PAYLOAD_BYTES]).toEqual([65536, 255, 8, 4]);
   });

@@ -56,11 +56,17 @@ export enum FrameType {
   PONG = 0x0a,
   GOAWAY = 0x0b,
   /**
+   * Agent -> hub, flow id 0: per-connector target health (JSON, versioned by its `v` field; see
+   * target-health.ts and docs/connectors.md). Sent only to a hub whose HELLO_ACK announced
+   * `target_health` (an older hub would close the link on an unknown type).
+   */
+  TARGET_HEALTH = 0x0c,
+  /**
    * Agent -> hub, session frame, JSON {"token": "<JWT>"}: in-band re-authentication before the
    * tunnel's token expires. Sent only to a hub whose HELLO_ACK carried `"reauth": true` (a hub
    * that predates it would close the tunnel on an unknown frame type).
    */
-  REAUTH = 0x0c,
+  REAUTH = 0x0d,
 }
 
 /**
@@ -93,6 +99,7 @@ export const FRAME_RULES: ReadonlyMap<number, FrameRule> = new Map<number, Frame
   [FrameType.PING, { name: 'PING', session: true, minPayload: PING_PAYLOAD_BYTES, maxPayload: PING_PAYLOAD_BYTES }],
   [FrameType.PONG, { name: 'PONG', session: true, minPayload: PING_PAYLOAD_BYTES, maxPayload: PING_PAYLOAD_BYTES }],
   [FrameType.GOAWAY, { name: 'GOAWAY', session: true, minPayload: 0, maxPayload: MAX_CONTROL_PAYLOAD_BYTES }],
+  [FrameType.TARGET_HEALTH, { name: 'TARGET_HEALTH', session: true, minPayload: 2, maxPayload: MAX_CONTROL_PAYLOAD_BYTES }],
   [FrameType.REAUTH, { name: 'REAUTH', session: true, minPayload: 2, maxPayload: MAX_CONTROL_PAYLOAD_BYTES }],
 ]);
 

@@ -80,11 +80,26 @@ describe('parseCloudConfig: defaults', () => {
     expect(Object.isFrozen(config.ha.mesh.peers)).toBe(true);
   });
 
+  it('parses listener admission limits', () => {
+    const raw = base();
+    raw['listeners'][0] = { ...raw['listeners'][0], idle_timeout_sec: 600, max_flows_per_client_ip: 20, max_active_flows: 500, max_new_flows_per_sec: 50 };
+    expect(parseCloudConfig(raw, {}).listeners[0]).toMatchObject({ idleTimeoutSec: 600, maxFlowsPerClientIp: 20, maxActiveFlows: 500, maxNewFlowsPerSec: 50 });
+  });
+
   it('parses listeners, IPv6 binds and CIDRs', () => {
     const config = parseCloudConfig(base(), {});
     expect(config.listeners[0]).toMatchObject({ name: 'l1', bind: { host: '0.0.0.0', port: 389 }, connector: 'addomain' });
     expect(config.listeners[0]?.allowCidrs?.[0]).toMatchObject({ text: '10.0.0.0/8', family: 4, prefix: 8 });
-    expect(config.listeners[1]).toEqual({ name: 'l2', bind: { host: '::1', port: 5432 }, connector: 'pg', allowCidrs: undefined });
+    expect(config.listeners[1]).toEqual({
+      name: 'l2',
+      bind: { host: '::1', port: 5432 },
+      connector: 'pg',
+      allowCidrs: undefined,
+      idleTimeoutSec: 0,
+      maxFlowsPerClientIp: 0,
+      maxActiveFlows: undefined,
+      maxNewFlowsPerSec: undefined,
+    });
   });
 
   it('allows port 0 (ephemeral) for binds', () => {
@@ -178,6 +193,10 @@ describe('parseCloudConfig: errors name the key path', () => {
     ['auth.issuer: expected a string', (r) => (r['auth'].issuer = 5)],
     ['auth.audience: expected a non-empty string', (r) => (r['auth'].audience = ' ')],
     ['listeners: expected a list', (r) => (r['listeners'] = { name: 'l1' })],
+    ['listeners[0].idle_timeout_sec: expected an integer from 0 to 604800', (r) => (r['listeners'][0].idle_timeout_sec = -1)],
+    ['listeners[0].max_flows_per_client_ip: expected an integer from 0 to 1000000', (r) => (r['listeners'][0].max_flows_per_client_ip = 1.5)],
+    ['listeners[0].max_active_flows: expected an integer from 1 to 10000000', (r) => (r['listeners'][0].max_active_flows = 0)],
+    ['listeners[0].max_new_flows_per_sec: expected an integer from 1 to 1000000', (r) => (r['listeners'][0].max_new_flows_per_sec = 'x')],
     ['listeners[1]: expected a mapping', (r) => (r['listeners'][1] = null)],
     ['listeners[1].bind: expected host:port', (r) => (r['listeners'][1].bind = 'localhost')],
     ['listeners[1].bind: expected host:port', (r) => (r['listeners'][1].bind = '::1:389')],

@@ -119,7 +119,18 @@ function parseListeners(raw: unknown): ListenerConfig[] {
     const sameBind = listeners.findIndex((l) => bind.port !== 0 && formatHostPort(l.bind) === formatHostPort(bind));
     if (sameBind >= 0) throw new ConfigError(`${path}.bind`, `duplicate bind (also listeners[${sameBind}])`);
     const connector = reqName(f['connector'], `${path}.connector`);
-    listeners.push({ name, bind, connector, allowCidrs: parseAllowCidrs(f['allow_cidrs'], `${path}.allow_cidrs`) });
+    const optLimit = (key: 'max_active_flows' | 'max_new_flows_per_sec'): number | undefined =>
+      f[key] === undefined || f[key] === null ? undefined : intField({ ...LISTENER_FIELDS[key], default: 0 }, f[key], `${path}.${key}`);
+    listeners.push({
+      name,
+      bind,
+      connector,
+      allowCidrs: parseAllowCidrs(f['allow_cidrs'], `${path}.allow_cidrs`),
+      idleTimeoutSec: intField(LISTENER_FIELDS.idle_timeout_sec, f['idle_timeout_sec'], `${path}.idle_timeout_sec`),
+      maxFlowsPerClientIp: intField(LISTENER_FIELDS.max_flows_per_client_ip, f['max_flows_per_client_ip'], `${path}.max_flows_per_client_ip`),
+      maxActiveFlows: optLimit('max_active_flows'),
+      maxNewFlowsPerSec: optLimit('max_new_flows_per_sec'),
+    });
   });
   return listeners;
 }

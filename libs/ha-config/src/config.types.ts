@@ -52,6 +52,14 @@ export interface ListenerConfig {
   readonly bind: HostPort;
   readonly connector: string;
   readonly allowCidrs: readonly Cidr[] | undefined; // undefined = allow all
+  /** A client silent both ways this long is reset (reason idle_timeout); 0 = off. */
+  readonly idleTimeoutSec: number; // 0
+  /** Concurrent flows from one client address; 0 = off. */
+  readonly maxFlowsPerClientIp: number; // 0
+  /** Concurrent flows on this listener (this replica); undefined = no limit. */
+  readonly maxActiveFlows: number | undefined;
+  /** New flows per second (token bucket, burst = the rate; this replica); undefined = no limit. */
+  readonly maxNewFlowsPerSec: number | undefined;
 }
 
 export interface LimitsConfig {
@@ -128,9 +136,27 @@ export interface CloudConfig {
   readonly ha: HaConfig;
 }
 
+export type TargetStrategy = 'failover' | 'round_robin' | 'least_flows';
+export type HealthKind = 'tcp' | 'ldap';
+
+/** connectors[].health: active checks on the agent (absent = no checks, every target counts as up). */
+export interface HealthCheckConfig {
+  readonly intervalSec: number; // 10
+  readonly timeoutMs: number; // 2000
+  readonly fall: number; // 3 failed checks in a row => unhealthy
+  readonly rise: number; // 2 passed checks in a row => healthy again
+  readonly kind: HealthKind; // 'tcp'
+}
+
 export interface ConnectorConfig {
   readonly name: string;
+  /** The first of `targets` (kept for readers of the single-target form). */
   readonly target: HostPort;
+  /** connectors[].targets, or [target]; order matters for `failover`. */
+  readonly targets: readonly HostPort[];
+  readonly strategy: TargetStrategy; // 'failover'
+  readonly connectTimeoutMs: number; // 3000, per target
+  readonly health: HealthCheckConfig | undefined;
 }
 
 /** Where the agent's token comes from (precedence NC_TOKEN > NC_TOKEN_FILE > token_file). */

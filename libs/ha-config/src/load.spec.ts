@@ -53,7 +53,16 @@ describe('example configs', () => {
       caFile: undefined,
       proxyUrl: undefined,
       limits: { maxFlows: 10000, maxPendingConnects: 256 },
-      connectors: [{ name: 'addomain', target: { host: '127.0.0.1', port: 389 } }],
+      connectors: [
+        {
+          name: 'addomain',
+          target: { host: '127.0.0.1', port: 389 },
+          targets: [{ host: '127.0.0.1', port: 389 }],
+          strategy: 'failover',
+          connectTimeoutMs: 3000,
+          health: undefined,
+        },
+      ],
     });
   });
 

@@ -13,6 +13,10 @@ function failure(fn: () => unknown): ConfigError {
   throw new Error('expected a ConfigError');
 }
 
+function plain(name: string, ...targets: Array<{ host: string; port: number }>): unknown {
+  return { name, target: targets[0], targets, strategy: 'failover', connectTimeoutMs: 3000, health: undefined };
+}
+
 function base(): Raw {
   return {
     cloud_url: 'ws://127.0.0.1:8765/tunnel',
@@ -38,7 +42,7 @@ describe('parsePremiseConfig: file', () => {
       caFile: '/etc/ca.pem',
       proxyUrl: 'http://u:p@proxy.corp:3128',
       limits: { maxFlows: 10000, maxPendingConnects: 256 },
-      connectors: [{ name: 'addomain', target: { host: 'openldap', port: 389 } }],
+      connectors: [plain('addomain', { host: 'openldap', port: 389 })],
     });
     expect(Object.isFrozen(config.connectors[0])).toBe(true);
   });
@@ -56,6 +60,37 @@ describe('parsePremiseConfig: file', () => {
 
   it('adds http:// to a scheme-less proxy_url', () => {
     expect(parsePremiseConfig({ ...base(), proxy_url: 'proxy.corp:3128' }, {}).proxyUrl).toBe('http://proxy.corp:3128');
+  });
+
+  it('parses several targets, strategy, connect_timeout_ms and health (defaults filled in)', () => {
+    const config = parsePremiseConfig(
+      {
+        ...base(),
+        connectors: [
+          { name: 'addomain', targets: ['dc1:389', 'dc2:389'], strategy: 'least_flows', connect_timeout_ms: 500, health: { kind: 'ldap', rise: 1 } },
+        ],
+      },
+      {},
+    );
+    expect(config.connectors[0]).toEqual({
+      name: 'addomain',
+      target: { host: 'dc1', port: 389 },
+      targets: [
+        { host: 'dc1', port: 389 },
+        { host: 'dc2', port: 389 },
+      ],
+      strategy: 'least_flows',
+      connectTimeoutMs: 500,
+      health: { intervalSec: 10, timeoutMs: 2000, fall: 3, rise: 1, kind: 'ldap' },
+    });
+  });
+
+  it('NC_CONNECTORS: several targets of one connector separated by |', () => {
+    const config = parsePremiseConfig(base(), { NC_CONNECTORS: 'addomain=dc1:389|dc2:389, pg=db:5432' });
+    expect(config.connectors).toEqual([
+      plain('addomain', { host: 'dc1', port: 389 }, { host: 'dc2', port: 389 }),
+      plain('pg', { host: 'db', port: 5432 }),
+    ]);
   });
 
   it('parses IPv6 targets', () => {
@@ -84,8 +119,8 @@ describe('parsePremiseConfig: env', () => {
       proxyUrl: 'http://env-proxy:8080',
       limits: { maxFlows: 10000, maxPendingConnects: 256 },
       connectors: [
-        { name: 'addomain', target: { host: 'openldap', port: 389 } },
-        { name: 'pg', target: { host: 'db', port: 5432 } },
+        plain('addomain', { host: 'openldap', port: 389 }),
+        plain('pg', { host: 'db', port: 5432 }),
       ],
     });
   });
@@ -123,7 +158,19 @@ describe('parsePremiseConfig: errors', () => {
     ['connectors: required (or NC_CONNECTORS)', (r) => (r['connectors'] = []), {}],
     ['connectors: expected a list', (r) => (r['connectors'] = { name: 'a' }), {}],
     ['connectors[0]: expected a mapping', (r) => (r['connectors'] = [null]), {}],
-    ['connectors[0].target: required', (r) => (r['connectors'] = [{ name: 'a' }]), {}],
+    ['connectors[0].target: required (or targets)', (r) => (r['connectors'] = [{ name: 'a' }]), {}],
+    ['connectors[0].targets: give either target or targets, not both', (r) => (r['connectors'] = [{ name: 'a', target: 'h:1', targets: ['h:2'] }]), {}],
+    ['connectors[0].targets: expected at least one host:port', (r) => (r['connectors'] = [{ name: 'a', targets: [] }]), {}],
+    ['connectors[0].targets[1]: expected host:port', (r) => (r['connectors'] = [{ name: 'a', targets: ['h:1', 'h'] }]), {}],
+    ['connectors[0].targets[1]: duplicate target', (r) => (r['connectors'] = [{ name: 'a', targets: ['h:1', 'h:1'] }]), {}],
+    ['connectors[0].strategy: expected one of failover | round_robin | least_flows', (r) => (r['connectors'] = [{ name: 'a', target: 'h:1', strategy: 'random' }]), {}],
+    ['connectors[0].connect_timeout_ms: expected an integer from 50 to 120000', (r) => (r['connectors'] = [{ name: 'a', target: 'h:1', connect_timeout_ms: 0 }]), {}],
+    ['connectors[0].health.kind: expected one of tcp | ldap', (r) => (r['connectors'] = [{ name: 'a', target: 'h:1', health: { kind: 'http' } }]), {}],
+    ['connectors[0].health.fall: expected an integer from 1 to 100', (r) => (r['connectors'] = [{ name: 'a', target: 'h:1', health: { fall: 0 } }]), {}],
+    ['connectors[0].health.timeout_ms: must not exceed interval_sec * 1000', (r) => (r['connectors'] = [{ name: 'a', target: 'h:1', health: { interval_sec: 1, timeout_ms: 2000 } }]), {}],
+    ['connectors[0].health.every: unknown key', (r) => (r['connectors'] = [{ name: 'a', target: 'h:1', health: { every: 1 } }]), {}],
+    ['NC_CONNECTORS[0]: expected host:port', () => undefined, { NC_CONNECTORS: 'a=h:1|' }],
+    ['NC_CONNECTORS[0][1]: duplicate target', () => undefined, { NC_CONNECTORS: 'a=h:1|h:1' }],
     ['connectors[0].target: expected host:port', (r) => (r['connectors'] = [{ name: 'a', target: 'openldap' }]), {}],
     ['connectors[0].target: port must be from 1 to 65535', (r) => (r['connectors'] = [{ name: 'a', target: 'openldap:0' }]), {}],
     ['connectors[0].name: required', (r) => (r['connectors'] = [{ target: 'h:1' }]), {}],

@@ -1,8 +1,8 @@
-import type { AgentLimitsConfig, ConnectorConfig, PremiseConfig, TokenSource } from './config.types';
+import type { AgentLimitsConfig, ConnectorConfig, HealthCheckConfig, HealthKind, HostPort, PremiseConfig, TargetStrategy, TokenSource } from './config.types';
 import { ConfigError } from './config-error';
-import { deepFreeze, envValue, intField, itemPath, NAME_PATTERN, NAME_RULE, optInt, optList, optName, optString, reqName, ROOT_PATH, section } from './fields';
+import { deepFreeze, envValue, intField, itemPath, NAME_PATTERN, NAME_RULE, optList, optName, optString, reqName, ROOT_PATH, section } from './fields';
 import { parseHostPort } from './host-port';
-import { AGENT_LIMIT_FIELDS, CONNECTOR_FIELDS, PREMISE_FIELDS } from './keys/premise-keys';
+import { AGENT_LIMIT_FIELDS, CONNECTOR_FIELDS, HEALTH_FIELDS, PREMISE_FIELDS } from './keys/premise-keys';
 import { parseProxyUrl, parseWsUrl } from './urls';
 
 /**
@@ -25,6 +25,10 @@ function parseAgentLimits(raw: unknown): AgentLimitsConfig {
     maxPendingConnects: intField(AL.max_pending_connects, f['max_pending_connects'], 'limits.max_pending_connects'),
   };
 }
+const STRATEGIES: readonly TargetStrategy[] = ['failover', 'round_robin', 'least_flows'];
+const HEALTH_KINDS: readonly HealthKind[] = ['tcp', 'ldap'];
+export const CONNECT_TIMEOUT_MS_DEFAULT = CONNECTOR_FIELDS.connect_timeout_ms.default;
+export const MAX_TARGETS_PER_CONNECTOR = 32;
 const WS_RULE = 'expected a ws:// or wss:// URL';
 
 /** A list of hub URLs (fail-over order) from a comma-separated string. */
@@ -73,7 +77,24 @@ function pushUnique(connectors: ConnectorConfig[], connector: ConnectorConfig, p
   connectors.push(connector);
 }
 
-/** `addomain=openldap:389,pg=db:5432` */
+/** The defaults of a connector given only its targets (NC_CONNECTORS, or a file entry without the other keys). */
+function plainConnector(name: string, targets: HostPort[]): ConnectorConfig {
+  return { name, target: targets[0]!, targets, strategy: 'failover', connectTimeoutMs: CONNECT_TIMEOUT_MS_DEFAULT, health: undefined };
+}
+
+function checkTargets(targets: HostPort[], path: string): HostPort[] {
+  if (targets.length === 0) throw new ConfigError(path, 'expected at least one host:port');
+  if (targets.length > MAX_TARGETS_PER_CONNECTOR) throw new ConfigError(path, `at most ${MAX_TARGETS_PER_CONNECTOR} targets`);
+  const seen = new Set<string>();
+  targets.forEach((t, i) => {
+    const key = `${t.host}:${t.port}`;
+    if (seen.has(key)) throw new ConfigError(itemPath(path, i), 'duplicate target');
+    seen.add(key);
+  });
+  return targets;
+}
+
+/** `addomain=dc1:389|dc2:389,pg=db:5432` (several targets of one connector separated by `|`). */
 function parseEnvConnectors(text: string): ConnectorConfig[] {
   const connectors: ConnectorConfig[] = [];
   text.split(',').forEach((entry, i) => {
@@ -82,10 +103,45 @@ function parseEnvConnectors(text: string): ConnectorConfig[] {
     if (eq < 0) throw new ConfigError(path, 'expected name=host:port');
     const name = entry.slice(0, eq).trim();
     if (!NAME_PATTERN.test(name)) throw new ConfigError(path, NAME_RULE);
-    const target = parseHostPort(entry.slice(eq + 1).trim(), path, 1);
-    pushUnique(connectors, { name, target }, path);
+    const targets = entry
+      .slice(eq + 1)
+      .split('|')
+      .map((t) => parseHostPort(t.trim(), path, 1));
+    pushUnique(connectors, plainConnector(name, checkTargets(targets, path)), path);
   });
   return connectors;
+}
+
+function parseHealth(raw: unknown, path: string): HealthCheckConfig | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const f = section(raw, path, HEALTH_FIELDS);
+  const H = HEALTH_FIELDS;
+  const kindText = optString(f['kind'], `${path}.kind`) ?? H.kind.default;
+  const kind = HEALTH_KINDS.find((k) => k === kindText);
+  if (kind === undefined) throw new ConfigError(`${path}.kind`, `expected one of ${HEALTH_KINDS.join(' | ')}`);
+  const intervalSec = intField(H.interval_sec, f['interval_sec'], `${path}.interval_sec`);
+  const timeoutMs = intField(H.timeout_ms, f['timeout_ms'], `${path}.timeout_ms`);
+  if (timeoutMs > intervalSec * 1000) throw new ConfigError(`${path}.timeout_ms`, 'must not exceed interval_sec * 1000');
+  return {
+    intervalSec,
+    timeoutMs,
+    fall: intField(H.fall, f['fall'], `${path}.fall`),
+    rise: intField(H.rise, f['rise'], `${path}.rise`),
+    kind,
+  };
+}
+
+function parseFileTargets(f: Readonly<Record<string, unknown>>, path: string): HostPort[] {
+  const single = f['target'];
+  const list = optList(f['targets'], `${path}.targets`);
+  const hasSingle = single !== undefined && single !== null;
+  if (hasSingle && list !== undefined) throw new ConfigError(`${path}.targets`, 'give either target or targets, not both');
+  if (hasSingle) return [parseHostPort(single, `${path}.target`, 1)];
+  if (list === undefined) throw new ConfigError(`${path}.target`, 'required (or targets)');
+  return checkTargets(
+    list.map((t, j) => parseHostPort(t, itemPath(`${path}.targets`, j), 1)),
+    `${path}.targets`,
+  );
 }
 
 function parseFileConnectors(raw: unknown): ConnectorConfig[] {
@@ -95,8 +151,20 @@ function parseFileConnectors(raw: unknown): ConnectorConfig[] {
     if (item === null || item === undefined) throw new ConfigError(path, 'expected a mapping');
     const f = section(item, path, CONNECTOR_FIELDS);
     const name = reqName(f['name'], `${path}.name`);
-    if (f['target'] === undefined || f['target'] === null) throw new ConfigError(`${path}.target`, 'required');
-    pushUnique(connectors, { name, target: parseHostPort(f['target'], `${path}.target`, 1) }, `${path}.name`);
+    const targets = parseFileTargets(f, path);
+    const strategyText = optString(f['strategy'], `${path}.strategy`) ?? CONNECTOR_FIELDS.strategy.default;
+    const strategy = STRATEGIES.find((s) => s === strategyText);
+    if (strategy === undefined) throw new ConfigError(`${path}.strategy`, `expected one of ${STRATEGIES.join(' | ')}`);
+    pushUnique(
+      connectors,
+      {
+        ...plainConnector(name, targets),
+        strategy,
+        connectTimeoutMs: intField(CONNECTOR_FIELDS.connect_timeout_ms, f['connect_timeout_ms'], `${path}.connect_timeout_ms`),
+        health: parseHealth(f['health'], `${path}.health`),
+      },
+      `${path}.name`,
+    );
   });
   return connectors;
 }

@@ -41,4 +41,22 @@ describe('RouterRegistry', () => {
     expect(r.size).toBe(1);
     expect(r.byAgentId('a')).toEqual([a]);
   });
+
+  it('routes only to agents whose connector has a healthy target; onlyUnhealthy tells the refusal reason', () => {
+    const r = new RouterRegistry<RoutableAgent>();
+    const healthy = new Map<string, boolean>([['a', true], ['b', true]]);
+    const mk = (id: string): RoutableAgent => ({ agentId: id, connectors: ['ldap', 'pg'], canAcceptFlow: () => true, hasHealthyTarget: (c) => c !== 'ldap' || healthy.get(id)! });
+    const a = mk('a');
+    const b = mk('b');
+    r.add(a);
+    r.add(b);
+    healthy.set('a', false);
+    expect([r.pick('ldap'), r.pick('ldap'), r.pick('ldap')]).toEqual([b, b, b]);
+    expect(r.onlyUnhealthy('ldap')).toBe(false);
+    healthy.set('b', false);
+    expect(r.pick('ldap')).toBeUndefined();
+    expect(r.onlyUnhealthy('ldap')).toBe(true);
+    expect(r.pick('pg')).toBeDefined(); // health is per connector
+    expect(r.onlyUnhealthy('none')).toBe(false);
+  });
 });

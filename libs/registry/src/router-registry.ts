@@ -4,6 +4,11 @@ export interface RoutableAgent {
   readonly connectors: readonly string[];
   /** False once the agent is draining (GOAWAY) or its limits are reached. */
   canAcceptFlow(): boolean;
+  /**
+   * False when the agent reported (TARGET_HEALTH) that no target of this connector is healthy.
+   * Absent, or no report yet: healthy (agents without health checks, older agents).
+   */
+  hasHealthyTarget?(connector: string): boolean;
 }
 
 /**
@@ -40,7 +45,7 @@ export class RouterRegistry<A extends RoutableAgent> {
     }
   }
 
-  /** The next agent for a connector that can accept a flow, or undefined. */
+  /** The next agent for a connector that can accept a flow and has a healthy target for it, or undefined. */
   pick(connector: string): A | undefined {
     const list = this.byConnector.get(connector);
     if (list === undefined || list.length === 0) return undefined;
@@ -48,7 +53,7 @@ export class RouterRegistry<A extends RoutableAgent> {
     for (let i = 0; i < list.length; i++) {
       const idx = (start + i) % list.length;
       const agent = list[idx]!;
-      if (agent.canAcceptFlow()) {
+      if (agent.canAcceptFlow() && agent.hasHealthyTarget?.(connector) !== false) {
         this.cursor.set(connector, (idx + 1) % list.length);
         return agent;
       }
@@ -67,6 +72,13 @@ export class RouterRegistry<A extends RoutableAgent> {
 
   get size(): number {
     return this.all.size;
+  }
+
+  /** Why pick() found no agent although some serve the connector: every accepting one has no healthy target. */
+  onlyUnhealthy(connector: string): boolean {
+    const list = this.byConnector.get(connector) ?? [];
+    const accepting = list.filter((a) => a.canAcceptFlow());
+    return accepting.length > 0 && accepting.every((a) => a.hasHealthyTarget?.(connector) === false);
   }
 
   hasConnector(connector: string): boolean {

@@ -5,6 +5,7 @@ import { ownerKill } from './owner-kill';
 import { redisKill } from './redis-kill';
 import { slowClient } from './slow-client';
 import { stallTarget } from './stall-target';
+import { targetKill } from './target-kill';
 import type { Scenario } from '../support/scenario';
 
 /** Every chaos scenario by name, in the order `npm run chaos` runs them. */
@@ -14,6 +15,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   agent_kill: agentKill,
   mesh_cut: meshCut,
   stall_target: stallTarget,
+  target_kill: targetKill,
   slow_client: slowClient,
   herd: herd({ agents: 100, processes: 3 }),
 };

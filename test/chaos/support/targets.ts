@@ -22,12 +22,14 @@ export interface VerifyingEcho {
   seen: Set<string>;
   open(): number;
   close(): Promise<void>;
+  /** A crash: every connection reset (RST), the listener closed. Returns how many were reset. */
+  kill(): Promise<number>;
 }
 
-function listen(server: net.Server): Promise<number> {
+function listen(server: net.Server, port = 0): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+    server.listen({ host: '127.0.0.1', port }, () => {
       server.off('error', reject);
       resolve((server.address() as net.AddressInfo).port);
     });
@@ -37,7 +39,8 @@ function listen(server: net.Server): Promise<number> {
 /** Bounded: at most this many finished records are kept (oldest dropped). */
 const MAX_RECORDS = 200_000;
 
-export async function startVerifyingEcho(): Promise<VerifyingEcho> {
+/** `port`: listen there (a target coming back on its old address); default any free port. */
+export async function startVerifyingEcho(port = 0): Promise<VerifyingEcho> {
   const records = new Map<string, TargetRecord>();
   const seen = new Set<string>();
   const sockets = new Set<net.Socket>();
@@ -81,9 +84,9 @@ export async function startVerifyingEcho(): Promise<VerifyingEcho> {
       sockets.delete(s);
     });
   });
-  const port = await listen(server);
+  const bound = await listen(server, port);
   return {
-    port,
+    port: bound,
     records,
     seen,
     open: () => sockets.size,
@@ -91,6 +94,12 @@ export async function startVerifyingEcho(): Promise<VerifyingEcho> {
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
+      }),
+    kill: () =>
+      new Promise<number>((resolve) => {
+        const n = sockets.size;
+        for (const s of sockets) s.resetAndDestroy();
+        server.close(() => resolve(n));
       }),
   };
 }

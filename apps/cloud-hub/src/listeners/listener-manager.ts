@@ -7,6 +7,7 @@ import { HubMetrics } from '../metrics/hub-metrics';
 import { TunnelSessions } from '../tunnel/tunnel-sessions';
 import { HaCoordinator } from '../ha/ha-coordinator';
 import { MeshManager } from '../mesh/mesh-manager';
+import { ListenerAdmission, RateLimitedLog } from './listener-admission';
 
 /** Shadow-mode registry lookups in flight at most (they only count; beyond this they are skipped). */
 const MAX_SHADOW_LOOKUPS = 64;
@@ -15,6 +16,9 @@ interface RunningListener {
   readonly config: ListenerConfig;
   readonly server: Server;
 }
+
+/** Refusal reasons decided at the listener (before or instead of routing), primed at 0 when configured. */
+type ListenerRefusal = 'limit_active' | 'limit_client_ip' | 'limit_rate' | 'idle_timeout' | 'no_healthy_target';
 
 /**
  * The hub's TCP listeners (one per `listeners[]` entry). Every accepted client
@@ -27,6 +31,8 @@ export class ListenerManager {
   private shadowLookups = 0;
   private readonly localFlows: { inc(): void };
   private readonly crossReplicaFlows: { inc(): void };
+  private readonly admissions = new Map<string, ListenerAdmission>();
+  private readonly refusalLog = new RateLimitedLog();
 
   constructor(
     @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
@@ -54,6 +60,8 @@ export class ListenerManager {
       this.running.push({ config: l, server });
       this.metrics.primeConnector(l.connector);
       this.metrics.cidrBlocked.labels({ listener: l.name }).inc(0);
+      this.admissions.set(l.name, new ListenerAdmission(l));
+      this.primeRefusals(l);
       const port = (server.address() as AddressInfo).port;
       this.log.info('listener_started', { listener: l.name, bind: formatHostPort({ host: l.bind.host, port }), connector: l.connector });
     }
@@ -69,10 +77,15 @@ export class ListenerManager {
       sock.destroy();
       return;
     }
+    if (!this.admit(l, sock, remote ?? '', client)) return;
     const agent = this.sessions.router.pick(l.connector);
     if (agent !== undefined) {
       this.localFlows.inc();
       agent.openFlow(sock, l.connector, l.name, client);
+      return;
+    }
+    if (this.sessions.router.onlyUnhealthy(l.connector)) {
+      this.refuse(l, sock, 'no_healthy_target', client);
       return;
     }
     const full = this.sessions.router.agents().find((a) => a.connectors.includes(l.connector));
@@ -89,6 +102,53 @@ export class ListenerManager {
     }
     if (this.ha.mode === 'shadow') this.shadowLookup(l);
     this.refuseNoAgent(l, sock, client);
+  }
+
+  /**
+   * Admission limits and the idle timeout (listeners[].max_active_flows, max_new_flows_per_sec,
+   * max_flows_per_client_ip, idle_timeout_sec), counted on this replica. Over a limit the client is
+   * reset at once; an admitted client holds its place until its socket closes.
+   */
+  private admit(l: ListenerConfig, sock: Socket, ip: string, client: string): boolean {
+    const admission = this.admissions.get(l.name);
+    if (admission !== undefined && admission.limited) {
+      const refusal = admission.admit(ip);
+      if (refusal !== undefined) {
+        this.refuse(l, sock, refusal, client);
+        return false;
+      }
+      sock.once('close', () => admission.release(ip));
+    }
+    if (l.idleTimeoutSec > 0) {
+      sock.setTimeout(l.idleTimeoutSec * 1000, () => this.refuse(l, sock, 'idle_timeout', client));
+    }
+    return true;
+  }
+
+  /** Resets the client (RST), counts nowconnect_open_failed_total{reason}, logs at most one line a second per reason. */
+  private refuse(l: ListenerConfig, sock: Socket, reason: ListenerRefusal, client: string): void {
+    this.metrics.openFailed.labels({ connector: l.connector, reason }).inc();
+    this.refusalLog.maybe(`${l.name}:${reason}`, (suppressed) => {
+      const event = reason === 'idle_timeout' ? 'idle_timeout' : 'open_refused';
+      this.log.warn(event, {
+        listener: l.name,
+        connector: l.connector,
+        reason,
+        client,
+        ...(reason === 'idle_timeout' ? { idle_timeout_sec: l.idleTimeoutSec } : {}),
+        ...(suppressed > 0 ? { suppressed } : {}),
+      });
+    });
+    if (!sock.destroyed) sock.resetAndDestroy();
+  }
+
+  private primeRefusals(l: ListenerConfig): void {
+    const reasons: ListenerRefusal[] = ['no_healthy_target'];
+    if (l.maxActiveFlows !== undefined) reasons.push('limit_active');
+    if (l.maxNewFlowsPerSec !== undefined) reasons.push('limit_rate');
+    if (l.maxFlowsPerClientIp > 0) reasons.push('limit_client_ip');
+    if (l.idleTimeoutSec > 0) reasons.push('idle_timeout');
+    for (const reason of reasons) this.metrics.openFailed.labels({ connector: l.connector, reason }).inc(0);
   }
 
   private refuseNoAgent(l: ListenerConfig, sock: Socket, client: string): void {

@@ -486,8 +486,8 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       link.resetFlow(req.cid, session === undefined ? MeshRstReason.NOT_OWNER : MeshRstReason.SHUTDOWN);
       return;
     }
-    if (!session.canAcceptFlow()) {
-      const reason = session.refusalReason();
+    if (!session.canAcceptFlow() || !session.hasHealthyTarget(req.connector)) {
+      const reason = session.canAcceptFlow() ? 'no_healthy_target' : session.refusalReason();
       this.hubMetrics.openFailed.labels({ connector: req.connector, reason }).inc();
       this.log.warn('open_refused', { connector: req.connector, reason, agent_id: req.agentId, peer: link.peerId, path: 'cross_replica' });
       link.resetFlow(req.cid, MeshRstReason.LIMIT);

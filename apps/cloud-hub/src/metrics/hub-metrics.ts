@@ -47,6 +47,15 @@ export class HubMetrics {
   readonly draining = gauge('nowconnect_draining', '1 while the hub drains after SIGTERM');
   /** Denominator of the cross-replica share SLO: flows by how they reached their agent. */
   readonly flowsTotal = counter('nowconnect_flows_total', 'Flows opened, by path (local agent, or cross_replica over the mesh)', ['path']);
+  /** Agent-reported (TARGET_HEALTH); target = the configured host:port text. 1 when any agent of this hub sees it healthy. */
+  readonly targetUp = gauge('nowconnect_target_up', 'Target health as reported by the agents connected to this hub (1 up, 0 down)', ['connector', 'target']);
+  readonly targetConnectFailures = counter(
+    'nowconnect_target_connect_failures_total',
+    'Agent dials to a target that failed (each skipped or last target of a flow), agent-reported',
+    ['connector', 'reason'],
+  );
+  /** TARGET_HEALTH frames the hub could not use (the link stays up; the previous report stands). */
+  readonly targetHealthIgnored = counter('nowconnect_target_health_ignored_total', 'TARGET_HEALTH frames ignored, by reason', ['reason']);
 
   constructor() {
     this.authExpired.inc(0);

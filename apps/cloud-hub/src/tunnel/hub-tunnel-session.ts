@@ -3,6 +3,7 @@ import type WebSocket from 'ws';
 import {
   decodeHello,
   decodeReauth,
+  decodeTargetHealth,
   encodeControl,
   encodeOpen,
   Frame,
@@ -10,6 +11,9 @@ import {
   FrameErrorCode,
   FrameType,
   RstReason,
+  TARGET_FAILURE_REASONS,
+  TARGET_HEALTH_VERSION,
+  type ConnectorHealth,
 } from '@nowconnect/frames';
 import { DEFAULT_SLOW_CONSUMER_BYTES, Flow, MuxSession, WsTransport, type FlowMetrics } from '@nowconnect/flow';
 import type { RoutableAgent } from '@nowconnect/registry';
@@ -46,6 +50,8 @@ export interface HubSessionDeps {
   readonly verifyToken: (token: string) => Promise<AuthResult>;
   /** auth.clock_skew_sec: a tunnel is closed this long after its token's `exp` unless re-authenticated. */
   readonly clockSkewSec: number;
+  /** The agent sent a new TARGET_HEALTH snapshot (recompute nowconnect_target_up). */
+  readonly onTargetHealth?: (session: HubTunnelSession) => void;
 }
 
 
@@ -78,6 +84,8 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   /** The token this tunnel runs on (upgrade or latest accepted REAUTH): closed 4003 past exp + skew. */
   private readonly expiry: TokenExpiry;
   private reauthPending = false;
+  /** The agent's last TARGET_HEALTH, by connector (empty: no report, every connector counts as healthy). */
+  readonly targetHealth = new Map<string, ConnectorHealth>();
 
   constructor(
     private readonly ws: WebSocket,
@@ -157,10 +165,12 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
         keepalive_sec: limits.keepaliveSec,
         reauth: true,
         ...(epoch === undefined ? {} : { epoch }),
+        target_health: TARGET_HEALTH_VERSION,
       }),
     );
     this.handle(FrameType.OPEN_ACK, (f) => this.onOpenAck(f));
     this.handle(FrameType.REAUTH, (f) => this.onReauth(f));
+    this.handle(FrameType.TARGET_HEALTH, (f) => this.onTargetHealth(f));
     this.handle(FrameType.GOAWAY, () => this.onGoaway());
     this.startKeepalive();
     this.deps.metrics.agentsConnected.inc();
@@ -242,6 +252,45 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
       this.expiry.extend(result.expiresAt);
       this.deps.log.info('tunnel_reauthenticated', { agent_id: this.agentId, exp: new Date(this.expiry.exp).toISOString(), client: this.auth.client });
     });
+  }
+
+  // ---- target health ------------------------------------------------------
+
+  /**
+   * A snapshot of the agent's targets. A body we cannot use (garbage, a newer version, a connector
+   * this agent did not HELLO) is ignored, counted and logged; the link stays up and the last good
+   * report stands. Failure counts are cumulative per tunnel: their growth is added to
+   * nowconnect_target_connect_failures_total.
+   */
+  private onTargetHealth(frame: Frame): void {
+    const body = decodeTargetHealth(frame.payload);
+    const ignore = (reason: string, detail: string): void => {
+      this.deps.metrics.targetHealthIgnored.labels({ reason }).inc();
+      this.deps.log.warn('target_health_ignored', { agent_id: this.agentId, reason, detail });
+    };
+    if (body instanceof FrameError) {
+      ignore(body.code === FrameErrorCode.UNSUPPORTED_VERSION ? 'version' : 'malformed', body.message);
+      return;
+    }
+    const unknown = body.connectors.find((c) => !this.connectors.includes(c.name));
+    if (unknown !== undefined) {
+      ignore('unknown_connector', `connector ${unknown.name} not in HELLO`);
+      return;
+    }
+    for (const c of body.connectors) {
+      const before = this.targetHealth.get(c.name)?.failures ?? {};
+      for (const reason of TARGET_FAILURE_REASONS) {
+        const grown = (c.failures[reason] ?? 0) - (before[reason] ?? 0);
+        if (grown > 0) this.deps.metrics.targetConnectFailures.labels({ connector: c.name, reason }).inc(grown);
+      }
+      this.targetHealth.set(c.name, c);
+    }
+    this.deps.onTargetHealth?.(this);
+  }
+
+  hasHealthyTarget(connector: string): boolean {
+    const report = this.targetHealth.get(connector);
+    return report === undefined || report.targets.some((t) => t.up);
   }
 
   // ---- flows --------------------------------------------------------------

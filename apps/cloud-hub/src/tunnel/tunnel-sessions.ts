@@ -12,6 +12,7 @@ import { HubMetrics } from '../metrics/hub-metrics';
 import { AuthRateLimiter, TunnelAuthenticator, type AuthFailureReason, type ConnectorScope } from '../auth';
 import { HaCoordinator } from '../ha/ha-coordinator';
 import { HubTunnelSession } from './hub-tunnel-session';
+import { TargetUpGauge } from './target-up-gauge';
 
 export type UpgradeVerdict = { ok: true } | { ok: false; status: number; message: string };
 
@@ -30,6 +31,7 @@ export class TunnelSessions {
   private readonly bootId = randomBytes(4).toString('hex');
   private cidSeq = 0;
   private draining = false;
+  private readonly targetUp: TargetUpGauge;
 
   constructor(
     @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
@@ -38,7 +40,9 @@ export class TunnelSessions {
     private readonly authenticator: TunnelAuthenticator,
     private readonly limiter: AuthRateLimiter,
     private readonly ha: HaCoordinator,
-  ) {}
+  ) {
+    this.targetUp = new TargetUpGauge(metrics);
+  }
 
   /** ws verifyClient: JWT per SPEC §5; a refusal is an HTTP status before any WebSocket frame. */
   async verifyUpgrade(req: IncomingMessage): Promise<UpgradeVerdict> {
@@ -81,6 +85,7 @@ export class TunnelSessions {
         nextCid: () => `${this.bootId}-${(++this.cidSeq).toString(36)}`,
         verifyToken: (token) => this.authenticator.verify(`Bearer ${token}`),
         clockSkewSec: this.authenticator.clockSkewSec,
+        onTargetHealth: (s) => this.targetUp.update(this.router.agents(), s.targetHealth.keys()),
       },
     );
     this.sessions.add(session);
@@ -106,6 +111,7 @@ export class TunnelSessions {
   private onClosed(session: HubTunnelSession): void {
     this.sessions.delete(session);
     this.router.remove(session);
+    this.targetUp.update(this.router.agents(), session.targetHealth.keys());
     if (this.ha.enabled) this.ha.released(session);
   }
 

@@ -1,9 +1,11 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { readFile } from 'node:fs/promises';
-import { PREMISE_CONFIG, type PremiseConfig, type HostPort } from '@nowconnect/ha-config';
+import { PREMISE_CONFIG, type PremiseConfig } from '@nowconnect/ha-config';
 import { EventLog } from '@nowconnect/logging';
 import { Backoff, CloudConnectError, dialCloud, permanentRefusal, permanentRefusalDelay, UrlRotation } from '../cloud';
 import { AgentTunnelSession, type SessionEnd } from './agent-tunnel-session';
+import { HealthChecker } from '../targets/health-checker';
+import { TargetPools } from '../targets/target-pool';
 
 const VERSION = '0.1.0';
 const MAX_FRAME_BYTES_BEFORE_ACK = 16 * 1024 * 1024;
@@ -30,18 +32,22 @@ export class AgentRunner implements OnApplicationBootstrap {
   private readonly retiring = new Set<AgentTunnelSession>();
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
-  private readonly targets: ReadonlyMap<string, HostPort>;
   /** Counters of every tunnel of this process (the agent has no /metrics: each goes into its log line). */
   private readonly counters = { busy: 0, slowConsumer: 0 };
+  /** Outlive tunnels: rotation, active counts and health verdicts are the agent's, not a tunnel's. */
+  private readonly pools: TargetPools;
+  private readonly health: HealthChecker;
 
   constructor(
     @Inject(PREMISE_CONFIG) private readonly config: PremiseConfig,
     private readonly log: EventLog,
   ) {
-    this.targets = new Map(config.connectors.map((c) => [c.name, c.target]));
+    this.pools = new TargetPools(config.connectors);
+    this.health = new HealthChecker(config, this.pools, log);
   }
 
   onApplicationBootstrap(): void {
+    this.health.start();
     this.loop = this.run();
   }
 
@@ -72,12 +78,11 @@ export class AgentRunner implements OnApplicationBootstrap {
         const session = new AgentTunnelSession(conn.ws, conn.socket, {
           agentId: this.config.agentId,
           hubUrl: url,
-          targets: this.targets,
+          pools: this.pools,
           version: VERSION,
           log: this.log,
           maxFrameBytes: MAX_FRAME_BYTES_BEFORE_ACK,
           helloTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-          targetConnectTimeoutMs: 10_000,
           limits: this.config.limits,
           counters: this.counters,
           token,
@@ -170,6 +175,7 @@ export class AgentRunner implements OnApplicationBootstrap {
   /** Graceful stop: GOAWAY + close the tunnel, end the loop. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.health.stop();
     this.session?.shutdown();
     for (const s of this.retiring) s.shutdown();
     this.wake?.();

@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import {
   decodeGoaway,
@@ -13,23 +13,23 @@ import {
   FrameType,
   RstReason,
 } from '@nowconnect/frames';
-import { Flow, FlowState, MuxSession, NOOP_FLOW_METRICS, WsTransport } from '@nowconnect/flow';
-import type { AgentLimitsConfig, HostPort } from '@nowconnect/ha-config';
-import { formatHostPort } from '@nowconnect/ha-config';
+import { Flow, INITIAL_FLOW_WINDOW_BYTES, MuxSession, NOOP_FLOW_METRICS, WsTransport } from '@nowconnect/flow';
+import type { AgentLimitsConfig } from '@nowconnect/ha-config';
 import type { EventLog } from '@nowconnect/logging';
-import { targetFailure } from './target-failure';
+import { dialTargets, type DialOutcome, type TargetDial } from '../targets/target-dialer';
+import type { TargetPool, TargetPools, TargetSlot } from '../targets/target-pool';
+import { TargetHealthReporter } from '../targets/target-health-reporter';
 import { TokenRefresher, tokenExpiry } from './token-refresher';
 
 export interface AgentSessionOptions {
   readonly agentId: string;
   readonly hubUrl: string;
-  readonly targets: ReadonlyMap<string, HostPort>;
+  readonly pools: TargetPools;
   readonly version: string;
   readonly log: EventLog;
   /** Until HELLO_ACK says otherwise. */
   readonly maxFrameBytes: number;
   readonly helloTimeoutMs: number;
-  readonly targetConnectTimeoutMs: number;
   /** premise.yaml limits: over them an OPEN is answered RST AGENT_BUSY. */
   readonly limits: AgentLimitsConfig;
   /** The agent process's counters (kept across tunnels; no /metrics on the agent: each goes into its log line). */
@@ -37,6 +37,14 @@ export interface AgentSessionOptions {
   /** The token this tunnel was opened with, and where a fresh one comes from (in-band re-authentication). */
   readonly token: string;
   readonly readToken: () => Promise<string>;
+}
+
+/** An OPEN whose target is being dialled: frames the hub sends meanwhile wait here (bounded by the window). */
+interface PendingOpen {
+  readonly dial: TargetDial;
+  readonly held: Buffer[];
+  heldBytes: number;
+  fin: boolean;
 }
 
 export type SessionEnd = { readonly established: boolean; readonly dead: boolean; readonly code: number; readonly reason: string };
@@ -51,9 +59,10 @@ export class AgentTunnelSession extends MuxSession {
   private goingAway = false;
   private readonly helloTimer: NodeJS.Timeout;
   private readonly connected = new WeakSet<Socket>();
-  /** Target dials not yet connected (limits.max_pending_connects). */
-  private readonly dialing = new WeakSet<Socket>();
-  private pendingConnects = 0;
+  private readonly pending = new Map<number, PendingOpen>();
+  /** The target each open flow went to (least_flows counts). */
+  private readonly flowSlots = new Map<number, TargetSlot>();
+  private health: TargetHealthReporter | undefined;
   readonly ended: Promise<SessionEnd>;
   /** Resolves with the hub's reason when the hub sends GOAWAY (it is draining): time to dial another hub. */
   readonly goaway: Promise<string>;
@@ -91,7 +100,7 @@ export class AgentTunnelSession extends MuxSession {
     }, opts.helloTimeoutMs);
     this.helloTimer.unref();
     this.transport.send(
-      encodeControl(FrameType.HELLO, { agent_id: opts.agentId, connectors: [...opts.targets.keys()], version: opts.version }),
+      encodeControl(FrameType.HELLO, { agent_id: opts.agentId, connectors: opts.pools.names, version: opts.version }),
     );
   }
 
@@ -129,46 +138,95 @@ export class AgentTunnelSession extends MuxSession {
       hub: this.opts.hubUrl,
       replica_id: ack.replica_id,
       ...(ack.epoch === undefined ? {} : { epoch: ack.epoch }),
-      connectors: [...this.opts.targets.keys()],
+      connectors: this.opts.pools.names,
       flow_window_bytes: ack.flow_window_bytes,
     });
+    if ((ack.target_health ?? 0) >= 1) {
+      this.health = new TargetHealthReporter(this.opts.pools, (frame) => this.transport.send(frame));
+    }
   }
 
   private onOpen(frame: Frame): void {
-    if (this.flows.has(frame.flowId)) {
-      this.protocolError(new FrameError(FrameErrorCode.UNEXPECTED_FRAME, `OPEN for flow ${frame.flowId} already open`, 0));
+    const id = frame.flowId;
+    if (this.flows.has(id) || this.pending.has(id)) {
+      this.protocolError(new FrameError(FrameErrorCode.UNEXPECTED_FRAME, `OPEN for flow ${id} already open`, 0));
       return;
     }
     const connector = decodeOpen(frame.payload);
-    const target = connector instanceof FrameError ? undefined : this.opts.targets.get(connector);
-    if (connector instanceof FrameError || target === undefined) {
-      this.opts.log.warn('target_connect_failed', { flow: frame.flowId, connector: connector instanceof FrameError ? undefined : connector, reason: 'unknown_connector' });
-      this.transport.send(encodeRst(frame.flowId, RstReason.UNKNOWN_CONNECTOR));
+    const pool = connector instanceof FrameError ? undefined : this.opts.pools.get(connector);
+    if (connector instanceof FrameError || pool === undefined) {
+      this.opts.log.warn('target_connect_failed', { flow: id, connector: connector instanceof FrameError ? undefined : connector, reason: 'unknown_connector' });
+      this.transport.send(encodeRst(id, RstReason.UNKNOWN_CONNECTOR));
       return;
     }
     const limits = this.opts.limits;
     const busy =
-      this.flows.size >= limits.maxFlows ? 'max_flows' : this.pendingConnects >= limits.maxPendingConnects ? 'max_pending_connects' : undefined;
+      this.flows.size + this.pending.size >= limits.maxFlows
+        ? 'max_flows'
+        : this.pending.size >= limits.maxPendingConnects
+          ? 'max_pending_connects'
+          : undefined;
     if (busy !== undefined) {
-      this.refuseBusy(frame.flowId, connector, busy);
+      this.refuseBusy(id, pool.name, busy);
       return;
     }
-    const sock = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
-    this.dialing.add(sock);
-    this.pendingConnects++;
-    sock.setTimeout(this.opts.targetConnectTimeoutMs, () => {
-      if (!this.connected.has(sock)) sock.destroy(Object.assign(new Error('target connect timeout'), { code: 'ETIMEDOUT' }));
-    });
-    const flow = this.addFlow(frame.flowId, connector, sock);
-    sock.once('connect', () => {
-      this.connected.add(sock);
-      if (this.dialing.delete(sock)) this.pendingConnects--;
-      sock.setTimeout(0);
-      if (flow.state === FlowState.CLOSED) return;
-      flow.acked = true;
-      this.transport.send(encodeOpenAck(flow.id));
-      this.opts.log.info('connection_open', { flow: flow.id, connector, target: formatHostPort(target) });
-    });
+    const dial = dialTargets(pool, id, this.opts.log, (reason) => this.health?.recordFailure(pool.name, reason));
+    this.pending.set(id, { dial, held: [], heldBytes: 0, fin: false });
+    void dial.done.then((outcome) => this.onDialed(id, dial, pool, outcome));
+  }
+
+  /** The dial ended: open the flow on the socket that connected (and hand it what the hub sent meanwhile), or RST. */
+  private onDialed(id: number, dial: TargetDial, pool: TargetPool, outcome: DialOutcome): void {
+    const pending = this.pending.get(id);
+    if (pending === undefined || pending.dial !== dial || this.closed) {
+      if (outcome.ok) {
+        outcome.socket.destroy();
+        outcome.slot.active--;
+      }
+      return;
+    }
+    this.pending.delete(id);
+    if (!outcome.ok) {
+      this.transport.send(encodeRst(id, outcome.failure?.rst ?? RstReason.UNSPECIFIED));
+      this.closeIfGoneAway();
+      return;
+    }
+    const { socket, slot } = outcome;
+    this.connected.add(socket);
+    const flow = this.addFlow(id, pool.name, socket);
+    this.flowSlots.set(id, slot); // counted in slot.active since the dial; released in onFlowClosed
+    flow.acked = true;
+    this.transport.send(encodeOpenAck(id));
+    this.opts.log.info('connection_open', { flow: id, connector: pool.name, target: slot.name, ...(outcome.attempts > 1 ? { attempts: outcome.attempts } : {}) });
+    for (const chunk of pending.held) flow.onRemoteData(chunk);
+    if (pending.fin) flow.onRemoteFin();
+  }
+
+  /** DATA / FIN / RST / WINDOW_UPDATE from the hub while the target is still being dialled. */
+  protected override onFrameForPendingFlow(type: FrameType, flowId: number, payload: Buffer): boolean {
+    const pending = this.pending.get(flowId);
+    if (pending === undefined) return false;
+    if (type === FrameType.DATA) {
+      pending.heldBytes += payload.length;
+      if (pending.heldBytes > Math.min(this.flowWindowBytes, INITIAL_FLOW_WINDOW_BYTES)) {
+        // The hub may not send more than one window before OPEN_ACK: a broken peer.
+        this.cancelPending(flowId, pending);
+        this.transport.send(encodeRst(flowId, RstReason.FLOW_CONTROL));
+        return true;
+      }
+      pending.held.push(Buffer.from(payload));
+    } else if (type === FrameType.FIN) {
+      pending.fin = true;
+    } else if (type === FrameType.RST) {
+      this.cancelPending(flowId, pending); // the client left before the target answered
+      this.closeIfGoneAway();
+    }
+    return true;
+  }
+
+  private cancelPending(flowId: number, pending: PendingOpen): void {
+    this.pending.delete(flowId);
+    pending.dial.cancel();
   }
 
   /** Over limits.max_flows / max_pending_connects: RST AGENT_BUSY, no dial; counted and logged. */
@@ -181,30 +239,38 @@ export class AgentTunnelSession extends MuxSession {
       reason: 'agent_busy',
       limit,
       flows: this.flows.size,
-      pending_connects: this.pendingConnects,
+      pending_connects: this.pending.size,
       refused_total: this.opts.counters.busy,
     });
   }
 
   socketFailed(flow: Flow, err: Error): RstReason {
-    if (this.connected.has(flow.socket)) return RstReason.PEER_RESET;
-    const failure = targetFailure(err);
-    const target = this.opts.targets.get(flow.connector);
-    this.opts.log.warn('target_connect_failed', {
-      flow: flow.id,
-      connector: flow.connector,
-      target: target === undefined ? undefined : formatHostPort(target),
-      reason: failure.label,
-    });
-    return failure.rst;
+    // Sockets reach a Flow only once connected: a later failure is the target resetting.
+    if (!this.connected.has(flow.socket)) this.opts.log.warn('target_socket_error', { flow: flow.id, connector: flow.connector, code: (err as NodeJS.ErrnoException).code });
+    return RstReason.PEER_RESET;
+  }
+
+  protected override teardown(): void {
+    for (const [id, pending] of [...this.pending]) this.cancelPending(id, pending);
+    this.health?.stop();
+    super.teardown();
   }
 
   protected override onFlowClosed(flow: Flow): void {
-    if (this.dialing.delete(flow.socket)) this.pendingConnects--;
+    const slot = this.flowSlots.get(flow.id);
+    if (slot !== undefined) {
+      slot.active--;
+      this.flowSlots.delete(flow.id);
+    }
     if (this.connected.has(flow.socket)) {
       this.opts.log.info('connection_closed', { flow: flow.id, connector: flow.connector, bytes_c2a: flow.bytesIn, bytes_a2c: flow.bytesOut, end: flow.end });
     }
-    if (this.goingAway && this.flows.size === 0) {
+    this.closeIfGoneAway();
+  }
+
+  /** After GOAWAY: close once no flow is open and no target is being dialled. */
+  private closeIfGoneAway(): void {
+    if (this.goingAway && !this.closed && this.flows.size === 0 && this.pending.size === 0) {
       this.transport.flush(); // the last FIN/RST before the close frame
       this.ws.close(1000, 'goaway: flows finished');
     }
@@ -216,7 +282,7 @@ export class AgentTunnelSession extends MuxSession {
     const reason = decodeGoaway(frame.payload).reason;
     this.opts.log.info('hub_goaway', { hub: this.opts.hubUrl, reason, flows: this.flows.size });
     this.goawayReceived(reason);
-    if (this.flows.size === 0) {
+    if (this.flows.size === 0 && this.pending.size === 0) {
       this.transport.flush();
       this.ws.close(1000, 'goaway');
     }

@@ -53,6 +53,10 @@ export const LISTENER_FIELDS = {
     items: { kind: 'string', doc: 'IPv4 or IPv6 CIDR' },
     doc: 'client CIDRs allowed to connect; absent = all',
   },
+  idle_timeout_sec: { kind: 'int', min: 0, max: 7 * 24 * 3600, default: 0, doc: 'a flow with no bytes either way for this long is reset (0 = off)' },
+  max_flows_per_client_ip: { kind: 'int', min: 0, max: 1_000_000, default: 0, doc: 'concurrent flows from one client address (0 = off)' },
+  max_active_flows: { kind: 'int', min: 1, max: 10_000_000, doc: 'concurrent flows on this listener, per replica (absent = no limit)' },
+  max_new_flows_per_sec: { kind: 'int', min: 1, max: 1_000_000, doc: 'new flows per second on this listener, per replica, token bucket (absent = no limit)' },
 } as const satisfies FieldTable;
 
 export const LIMIT_FIELDS = {

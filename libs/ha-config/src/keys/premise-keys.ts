@@ -2,9 +2,26 @@ import type { FieldTable } from './field-table';
 
 /** premise.yaml (SPEC §4, §10): every key the agent accepts. See field-table.ts for how to add one. */
 
+export const HEALTH_FIELDS = {
+  interval_sec: { kind: 'int', min: 1, max: 3600, default: 10, doc: 'seconds between checks of each target' },
+  timeout_ms: { kind: 'int', min: 50, max: 60_000, default: 2000, doc: 'a check slower than this fails (at most interval_sec * 1000)' },
+  fall: { kind: 'int', min: 1, max: 100, default: 3, doc: 'failed checks in a row that mark a target unhealthy' },
+  rise: { kind: 'int', min: 1, max: 100, default: 2, doc: 'passed checks in a row that mark it healthy again' },
+  kind: { kind: 'custom', schema: { enum: ['tcp', 'ldap'] }, default: 'tcp', doc: 'tcp: a TCP connect; ldap: an anonymous root-DSE read' },
+} as const satisfies FieldTable;
+
 export const CONNECTOR_FIELDS = {
   name: { kind: 'name', required: true, doc: 'connector name (what hub listeners route to)' },
-  target: { kind: 'host_port', required: true, doc: 'TCP target the agent dials, host:port' },
+  target: { kind: 'host_port', doc: 'TCP target the agent dials, host:port (or targets)' },
+  targets: { kind: 'list', minItems: 1, items: { kind: 'host_port', doc: 'host:port' }, doc: 'several targets (either target or targets)' },
+  strategy: {
+    kind: 'custom',
+    schema: { enum: ['failover', 'round_robin', 'least_flows'] },
+    default: 'failover',
+    doc: 'failover: first healthy in order; round_robin; least_flows',
+  },
+  connect_timeout_ms: { kind: 'int', min: 50, max: 120_000, default: 3000, doc: 'per-target connect timeout; then the next target is tried' },
+  health: { kind: 'section', fields: HEALTH_FIELDS, doc: 'health checks of the targets (absent = none)' },
 } as const satisfies FieldTable;
 
 export const AGENT_LIMIT_FIELDS = {
