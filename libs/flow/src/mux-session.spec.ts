@@ -167,7 +167,7 @@ describe('MuxSession: protocol errors', () => {
   it.each([
     ['a truncated header', hex('01 09 0000'), FrameErrorCode.TRUNCATED],
     ['a truncated payload', encodePing(FrameType.PING, OPAQUE).subarray(0, 15), FrameErrorCode.TRUNCATED],
-    ['an unknown type', hex('01 0d 0000 00000000 00000000'), FrameErrorCode.UNKNOWN_TYPE],
+    ['an unknown type', hex('01 0e 0000 00000000 00000000'), FrameErrorCode.UNKNOWN_TYPE],
     ['a mesh type', hex('01 20 0000 00000001 00000000'), FrameErrorCode.UNKNOWN_TYPE],
     ['flow id 0 on DATA', hex('01 05 0000 00000000 00000001 61'), FrameErrorCode.INVALID_FLOW_ID],
     ['a zero WINDOW_UPDATE', hex('01 08 0000 00000001 00000004 00000000'), FrameErrorCode.INVALID_PAYLOAD],

@@ -48,6 +48,7 @@ describe('frame type table', () => {
       FrameType.PONG,
       FrameType.GOAWAY,
       FrameType.TARGET_HEALTH,
+      FrameType.REAUTH,
     ]).toEqual([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]);
   });
 

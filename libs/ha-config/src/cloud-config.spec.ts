@@ -124,7 +124,10 @@ describe('parseCloudConfig: defaults', () => {
 });
 
 describe('parseCloudConfig: env overrides', () => {
-  const raw = (): Raw => ({ ...base(), ha: { enabled: true, mode: 'shadow', replica_id: 'hub-x', redis_url: 'redis://file:6379/0' } });
+  const raw = (): Raw => ({
+    ...base(),
+    ha: { enabled: true, mode: 'shadow', replica_id: 'hub-x', redis_url: 'redis://file:6379/0', mesh: { ingress: { trusted_proxies: ['10.0.0.0/8'] } } },
+  });
 
   it('NC_HA_MODE other than off without ha.enabled exits naming both keys', () => {
     const err = failure(() => parseCloudConfig({ ...base(), ha: { enabled: false } }, { NC_HA_MODE: 'active' }));
