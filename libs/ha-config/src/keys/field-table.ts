@@ -30,7 +30,8 @@ export type FieldSpec =
   | (Common & { readonly kind: 'int'; readonly min: number; readonly max: number; readonly default?: number })
   | (Common & { readonly kind: 'bool'; readonly default: boolean })
   | (Common & { readonly kind: 'host_port'; readonly default?: string })
-  | (Common & { readonly kind: 'section'; readonly fields: FieldTable })
+  /** requireOneOf: exactly one of these keys must be present (e.g. target | targets). */
+  | (Common & { readonly kind: 'section'; readonly fields: FieldTable; readonly requireOneOf?: readonly string[] })
   | (Common & { readonly kind: 'list'; readonly items: FieldSpec; readonly minItems?: number })
   /** Anything else: the JSON Schema is spelled out (enums, unions). */
   | (Common & { readonly kind: 'custom'; readonly schema: JsonSchema; readonly default?: unknown });

@@ -33,7 +33,13 @@ export function fieldSchema(spec: FieldSpec): JsonSchema {
     case 'host_port':
       return withDefault({ type: 'string', pattern: HOST_PORT_PATTERN }, spec);
     case 'section':
-      return withDefault(tableSchema(spec.fields), spec);
+      return withDefault(
+        {
+          ...tableSchema(spec.fields),
+          ...(spec.requireOneOf === undefined ? {} : { oneOf: spec.requireOneOf.map((key) => ({ required: [key] })) }),
+        },
+        spec,
+      );
     case 'list':
       return withDefault({ type: 'array', items: fieldSchema(spec.items), ...(spec.minItems === undefined ? {} : { minItems: spec.minItems }) }, spec);
     case 'custom':

@@ -44,7 +44,7 @@ export const PREMISE_FIELDS = {
   proxy_url: { kind: 'string', env: 'NC_PROXY_URL', doc: 'HTTP CONNECT proxy (else HTTPS_PROXY / HTTP_PROXY / NO_PROXY)' },
   connectors: {
     kind: 'list',
-    items: { kind: 'section', fields: CONNECTOR_FIELDS, doc: 'one connector' },
+    items: { kind: 'section', fields: CONNECTOR_FIELDS, requireOneOf: ['target', 'targets'], doc: 'one connector' },
     env: 'NC_CONNECTORS',
     doc: 'what this agent serves (NC_CONNECTORS=name=host:port,...)',
   },
