@@ -36,7 +36,7 @@ export function fieldSchema(spec: FieldSpec): JsonSchema {
       return withDefault(
         {
           ...tableSchema(spec.fields),
-          ...(spec.requireOneOf === undefined ? {} : { oneOf: spec.requireOneOf.map((key) => ({ required: [key] })) }),
+          ...(spec.requireOneOf === undefined ? {} : { oneOf: spec.requireOneOf.map((key) => ({ properties: { [key]: true }, required: [key] })) }),
         },
         spec,
       );
