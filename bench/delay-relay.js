@@ -2,7 +2,7 @@
 // A TCP relay that delays every byte by ONE_WAY_MS in each direction (the bench's WAN emulation,
 // `npm run bench -- --rtt 50`): 127.0.0.1:<ephemeral> -> 127.0.0.1:TARGET_PORT. Order kept, no rate
 // limit of its own, backpressure kept (a far side that stops taking bytes stops the near side's
-// reads). Prints {"event":"relay_ready","port":N} once listening. Same logic as test/support/delay-relay.ts.
+// reads). Prints {"event":"relay_ready","port":N} once listening. The WAN e2e test (test/support/delay-relay.ts) runs this file too.
 //
 //   node bench/delay-relay.js TARGET_PORT ONE_WAY_MS
 'use strict';
