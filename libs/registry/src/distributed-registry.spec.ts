@@ -68,6 +68,26 @@ describe('DistributedRegistry (Redis specifics)', () => {
     }
   });
 
+  it('holders: one hash per agent in the agent`s slot, each value naming its epoch and expiry; the key is leased', async () => {
+    const r = await makeRegistry(60_000);
+    try {
+      const tag = (k: string): string | undefined => /\{([^}]*)\}/.exec(k)?.[1];
+      expect(tag(r.holdersKey('x'))).toBe(tag(r.ownerKey('x')));
+      const ea = await r.claimHolder('hk', 'hub-a');
+      const eb = await r.claimHolder('hk', 'hub-b');
+      const raw = await r.store.client.hgetall(r.holdersKey('hk'));
+      expect(Object.keys(raw).sort()).toEqual(['hub-a', 'hub-b']);
+      expect(raw['hub-a']).toMatch(new RegExp(`^${ea}:\\d+$`));
+      expect(raw['hub-b']).toMatch(new RegExp(`^${eb}:\\d+$`));
+      expect(await r.store.client.hgetall(r.ownerKey('hk'))).toEqual({ replica: 'hub-b', epoch: String(eb) });
+      const ttl = await r.store.client.pttl(r.holdersKey('hk'));
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('measures p99 of claimOwnership over 1000 sequential claims', async () => {
     const r = await makeRegistry(60_000);
     try {
@@ -124,6 +144,39 @@ describe('DistributedRegistry (Redis specifics)', () => {
       const after = await r.claimOwnership('outage-a', 'hub-a', { minEpoch: before });
       expect(after).toBeGreaterThan(before);
       expect(await r.getOwner('outage-a')).toEqual({ replicaId: 'hub-a', epoch: after });
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('holders survive a redis kill -9 and an empty restart: re-claims with minEpoch keep every fence moving forward', async () => {
+    const r = await makeRegistry(60_000, 500);
+    const events: string[] = [];
+    r.on('recovered', () => events.push('recovered'));
+    try {
+      const ea = await r.claimHolder('outage-h', 'hub-a');
+      const eb = await r.claimHolder('outage-h', 'hub-b');
+      await r.setConnectors('outage-h', ['ldap-h']);
+      await redis.kill();
+      await expect(r.claimHolder('outage-h', 'hub-a')).rejects.toThrow();
+      await redis.restart();
+      await waitFor(() => events.includes('recovered'), 15_000, "'recovered'");
+      // Empty Redis: both heartbeats report the entry missing, nothing is lost.
+      expect(await r.heartbeatHolders('hub-a', [{ agentId: 'outage-h', epoch: ea }])).toEqual({ missing: ['outage-h'], lost: [], refreshed: [] });
+      expect(await r.listHolders('ldap-h')).toEqual([]);
+      const [ea2, eb2] = await Promise.all([
+        r.claimHolder('outage-h', 'hub-a', { minEpoch: ea }),
+        r.claimHolder('outage-h', 'hub-b', { minEpoch: eb }),
+      ]);
+      expect(ea2).toBeGreaterThan(ea);
+      expect(eb2).toBeGreaterThan(eb);
+      expect(ea2).not.toBe(eb2);
+      await r.setConnectors('outage-h', ['ldap-h']);
+      expect(await r.listHolders('ldap-h')).toEqual([
+        { agentId: 'outage-h', holders: [{ replicaId: 'hub-a', epoch: ea2 }, { replicaId: 'hub-b', epoch: eb2 }] },
+      ]);
+      // A release with a pre-crash epoch is refused.
+      expect(await r.releaseHolder('outage-h', 'hub-a', ea)).toBe(false);
     } finally {
       await r.close();
     }

@@ -7,6 +7,9 @@
  *                                       agent across releases and lease expiries (~60 B per agent)
  *   <p>:{agent:<id>}:owner      HASH    {replica, epoch}, PEXPIRE = lease; refreshed by heartbeat
  *                                       of the owning replica; absent = no live owner
+ *   <p>:{agent:<id>}:holders    HASH    replicaId -> "<epoch>:<expiresAtMs>": one entry per (agent,
+ *                                       replica) link (issue 15, holder-scripts.ts); the owner key
+ *                                       above is kept as the latest holder for single-owner readers
  *   <p>:{agent:<id>}:connectors SET     the connectors of the agent's last HELLO (setConnectors
  *                                       takes the agent out of the ones it no longer announces)
  *   <p>:{conn:<name>}:agents    SET     agent ids announced for connector <name> (not leased:
@@ -19,13 +22,18 @@
  * on HELLO. Round trips: claim 1, getOwner 1, release 1, addConnectors 1 (commands sent in
  * parallel), setConnectors 1 (+1 when the agent dropped connectors since its last HELLO), listAgents 2 (SMEMBERS, then the EXISTS of every member in parallel), listOwners 2
  * (SMEMBERS, then HMGET of every owner in parallel), heartbeat 1 (parallel scripts), listReplicas 1,
- * removeReplica 1.
+ * removeReplica 1. Holders: claimHolder 1, releaseHolder 1, heartbeatHolders 1 (parallel scripts),
+ * getHolders 1, listHolders 2 (SMEMBERS, then one script per member in parallel).
  */
 import {
+  AgentHolders,
   AgentOwner,
   ClaimOptions,
   HeartbeatResult,
   DEFAULT_LEASE_MS,
+  HeldLink,
+  HolderHeartbeatResult,
+  HolderRecord,
   OwnerRecord,
   OwnershipRegistry,
   ReplicaInfo,
@@ -33,6 +41,7 @@ import {
   SweepableRegistry,
 } from './ownership-registry';
 import { LuaScript, RedisStore, RedisStoreOptions } from './redis-store';
+import { CLAIM_HOLDER, LIST_HOLDERS, REFRESH_HOLDER, RELEASE_HOLDER } from './holder-scripts';
 
 export interface DistributedRegistryOptions extends RedisStoreOptions {
   /** Lease of owner entries and replica records (ms), default 15000. */
@@ -151,6 +160,9 @@ export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry
   epochKey(agentId: string): string {
     return `${this.p}:{agent:${agentId}}:epoch`;
   }
+  holdersKey(agentId: string): string {
+    return `${this.p}:{agent:${agentId}}:holders`;
+  }
   agentConnectorsKey(agentId: string): string {
     return `${this.p}:{agent:${agentId}}:connectors`;
   }
@@ -172,6 +184,65 @@ export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry
         opts.minEpoch ?? 0,
       ]);
       return Number(e);
+    });
+  }
+
+  claimHolder(agentId: string, replicaId: string, opts: ClaimOptions = {}): Promise<number> {
+    return this.store.run('claim_holder', async (c) => {
+      const keys = [this.epochKey(agentId), this.holdersKey(agentId), this.ownerKey(agentId)];
+      return Number(await this.store.evalScript(c, CLAIM_HOLDER, keys, [replicaId, this.leaseMs, opts.minEpoch ?? 0]));
+    });
+  }
+
+  releaseHolder(agentId: string, replicaId: string, epoch: number): Promise<boolean> {
+    return this.store.run('release_holder', async (c) => {
+      const keys = [this.holdersKey(agentId), this.ownerKey(agentId)];
+      return Number(await this.store.evalScript(c, RELEASE_HOLDER, keys, [replicaId, String(epoch)])) === 1;
+    });
+  }
+
+  heartbeatHolders(replicaId: string, held: readonly HeldLink[]): Promise<HolderHeartbeatResult> {
+    return this.store.run('heartbeat', async (c) => {
+      const [, ...results] = await Promise.all([
+        this.store.evalScript(c, PUT_REPLICA, [this.replicasKey], [replicaId, '', 0, this.leaseMs, 'refresh']),
+        ...held.map((h) =>
+          this.store.evalScript(c, REFRESH_HOLDER, [this.holdersKey(h.agentId), this.ownerKey(h.agentId)], [
+            replicaId,
+            String(h.epoch),
+            this.leaseMs,
+          ]),
+        ),
+      ]);
+      const res: HolderHeartbeatResult = { missing: [], lost: [], refreshed: [] };
+      held.forEach((h, i) => {
+        const [status, links, first] = ((results[i] as unknown[]) ?? []).map(Number);
+        if (status === 1) res.refreshed.push({ agentId: h.agentId, links: links ?? 1, first: first === 1 });
+        else if (status === -1) res.lost.push(h.agentId);
+        else res.missing.push(h.agentId);
+      });
+      return res;
+    });
+  }
+
+  getHolders(agentId: string): Promise<HolderRecord[]> {
+    return this.store.run('get_holders', async (c) =>
+      parseHolders(await this.store.evalScript(c, LIST_HOLDERS, [this.holdersKey(agentId), this.ownerKey(agentId)], [])),
+    );
+  }
+
+  /** Round trips: 2 (SMEMBERS, then one list_holders script per member in parallel). */
+  listHolders(connector: string): Promise<AgentHolders[]> {
+    return this.store.run('list_holders', async (c) => {
+      const members = (await c.smembers(this.connectorKey(connector))).sort();
+      const lists = await Promise.all(
+        members.map((a) => this.store.evalScript(c, LIST_HOLDERS, [this.holdersKey(a), this.ownerKey(a)], [])),
+      );
+      const out: AgentHolders[] = [];
+      members.forEach((agentId, i) => {
+        const holders = parseHolders(lists[i]);
+        if (holders.length > 0) out.push({ agentId, holders });
+      });
+      return out;
     });
   }
 
@@ -217,8 +288,8 @@ export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry
   listAgents(connector: string): Promise<string[]> {
     return this.store.run('list_agents', async (c) => {
       const members = await c.smembers(this.connectorKey(connector));
-      const live = await Promise.all(members.map((a) => c.exists(this.ownerKey(a))));
-      return members.filter((_, i) => live[i] === 1).sort();
+      const live = await Promise.all(members.map((a) => this.live(c, a)));
+      return members.filter((_, i) => live[i]).sort();
     });
   }
 
@@ -295,13 +366,13 @@ export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry
       for (const name of connectors) {
         const key = this.connectorKey(name);
         const members = await c.smembers(key);
-        const live = await Promise.all(members.map((a) => c.exists(this.ownerKey(a))));
-        const dead = members.filter((_, i) => live[i] !== 1);
+        const live = await Promise.all(members.map((a) => this.live(c, a)));
+        const dead = members.filter((_, i) => !live[i]);
         if (dead.length === 0) continue;
         await Promise.all(dead.map((a) => c.del(this.agentConnectorsKey(a))));
         removed += await c.srem(key, ...dead);
-        const again = await Promise.all(dead.map((a) => c.exists(this.ownerKey(a))));
-        const revived = dead.filter((_, i) => again[i] === 1);
+        const again = await Promise.all(dead.map((a) => this.live(c, a)));
+        const revived = dead.filter((_, i) => again[i]);
         if (revived.length > 0) {
           await c.sadd(key, ...revived);
           removed -= revived.length;
@@ -309,6 +380,11 @@ export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry
       }
       return removed;
     });
+  }
+
+  /** An owner or a holders key exists (one EXISTS: both keys share the agent's slot). */
+  private async live(c: RedisStore['client'], agentId: string): Promise<boolean> {
+    return (await c.exists(this.ownerKey(agentId), this.holdersKey(agentId))) > 0;
   }
 
   pruneReplicas(): Promise<number> {
@@ -324,6 +400,13 @@ export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry
   close(): Promise<void> {
     return this.store.close();
   }
+}
+
+function parseHolders(reply: unknown): HolderRecord[] {
+  const flat = Array.isArray(reply) ? (reply as unknown[]) : [];
+  const out: HolderRecord[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ replicaId: String(flat[i]), epoch: Number(flat[i + 1]) });
+  return out.sort((a, b) => (a.replicaId < b.replicaId ? -1 : a.replicaId > b.replicaId ? 1 : 0));
 }
 
 function parseReplica(s: string): ReplicaRecord | undefined {

@@ -3,8 +3,12 @@ export { RouterRegistry } from './router-registry';
 export type { RoutableAgent } from './router-registry';
 export { DEFAULT_LEASE_MS } from './ownership-registry';
 export type {
+  AgentHolders,
   AgentOwner,
   ClaimOptions,
+  HeldLink,
+  HolderHeartbeatResult,
+  HolderRecord,
   HeartbeatResult,
   Clock,
   OwnerRecord,

@@ -1,9 +1,13 @@
 import {
+  AgentHolders,
   AgentOwner,
   ClaimOptions,
   HeartbeatResult,
   Clock,
   DEFAULT_LEASE_MS,
+  HeldLink,
+  HolderHeartbeatResult,
+  HolderRecord,
   OwnerRecord,
   OwnershipRegistry,
   ReplicaInfo,
@@ -31,7 +35,10 @@ export class MemoryOwnershipRegistry implements OwnershipRegistry, SweepableRegi
   private readonly leaseMs: number;
   private readonly now: Clock;
   private readonly epochs = new Map<string, number>();
+  /** The legacy single-owner entry, kept as the latest holder (as the Redis owner key). */
   private readonly owners = new Map<string, OwnerEntry>();
+  /** agentId -> replicaId -> holder entry. */
+  private readonly holders = new Map<string, Map<string, OwnerEntry>>();
   private readonly index = new Map<string, Set<string>>();
   /** agentId -> the connectors of its last setConnectors. */
   private readonly announced = new Map<string, Set<string>>();
@@ -49,6 +56,78 @@ export class MemoryOwnershipRegistry implements OwnershipRegistry, SweepableRegi
     this.epochs.set(agentId, epoch);
     this.owners.set(agentId, { replicaId, epoch, expiresAt: this.now() + this.leaseMs });
     return epoch;
+  }
+
+  async claimHolder(agentId: string, replicaId: string, opts: ClaimOptions = {}): Promise<number> {
+    this.assertOpen();
+    const epoch = Math.max(this.epochs.get(agentId) ?? 0, opts.minEpoch ?? 0) + 1;
+    this.epochs.set(agentId, epoch);
+    const expiresAt = this.now() + this.leaseMs;
+    let map = this.holders.get(agentId);
+    if (map === undefined) this.holders.set(agentId, (map = new Map()));
+    map.set(replicaId, { replicaId, epoch, expiresAt });
+    this.owners.set(agentId, { replicaId, epoch, expiresAt });
+    return epoch;
+  }
+
+  async releaseHolder(agentId: string, replicaId: string, epoch: number): Promise<boolean> {
+    this.assertOpen();
+    let released = false;
+    const map = this.liveHolderMap(agentId);
+    if (map.get(replicaId)?.epoch === epoch) {
+      map.delete(replicaId);
+      released = true;
+    }
+    const o = this.liveOwner(agentId);
+    if (o !== undefined && o.replicaId === replicaId && o.epoch === epoch) {
+      released = true;
+      const best = [...map.values()].reduce<OwnerEntry | undefined>((a, b) => (a === undefined || b.epoch > a.epoch ? b : a), undefined);
+      if (best === undefined) this.owners.delete(agentId);
+      else this.owners.set(agentId, { ...best });
+    }
+    return released;
+  }
+
+  async heartbeatHolders(replicaId: string, held: readonly HeldLink[]): Promise<HolderHeartbeatResult> {
+    this.assertOpen();
+    const expiresAt = this.now() + this.leaseMs;
+    const res: HolderHeartbeatResult = { missing: [], lost: [], refreshed: [] };
+    for (const h of held) {
+      const map = this.liveHolderMap(h.agentId);
+      const mine = map.get(replicaId);
+      if (mine === undefined || mine.epoch < h.epoch) {
+        res.missing.push(h.agentId);
+        continue;
+      }
+      if (mine.epoch > h.epoch) {
+        res.lost.push(h.agentId);
+        continue;
+      }
+      mine.expiresAt = expiresAt;
+      const o = this.liveOwner(h.agentId);
+      if (o === undefined) this.owners.set(h.agentId, { replicaId, epoch: h.epoch, expiresAt });
+      else if (o.replicaId === replicaId && o.epoch === h.epoch) o.expiresAt = expiresAt;
+      const all = this.holdersOf(h.agentId);
+      res.refreshed.push({ agentId: h.agentId, links: all.length, first: all.every((x) => x.replicaId >= replicaId) });
+    }
+    const r = this.replicas.get(replicaId);
+    if (r && r.expiresAt > this.now()) r.expiresAt = expiresAt;
+    return res;
+  }
+
+  async getHolders(agentId: string): Promise<HolderRecord[]> {
+    this.assertOpen();
+    return this.holdersOf(agentId);
+  }
+
+  async listHolders(connector: string): Promise<AgentHolders[]> {
+    this.assertOpen();
+    const out: AgentHolders[] = [];
+    for (const agentId of [...(this.index.get(connector) ?? [])].sort()) {
+      const holders = this.holdersOf(agentId);
+      if (holders.length > 0) out.push({ agentId, holders });
+    }
+    return out;
   }
 
   async getOwner(agentId: string): Promise<OwnerRecord | undefined> {
@@ -88,7 +167,7 @@ export class MemoryOwnershipRegistry implements OwnershipRegistry, SweepableRegi
     this.assertOpen();
     const set = this.index.get(connector);
     if (!set) return [];
-    return [...set].filter((a) => this.liveOwner(a) !== undefined).sort();
+    return [...set].filter((a) => this.isLive(a)).sort();
   }
 
   async listOwners(connector: string): Promise<AgentOwner[]> {
@@ -145,7 +224,7 @@ export class MemoryOwnershipRegistry implements OwnershipRegistry, SweepableRegi
     let removed = 0;
     for (const [connector, set] of this.index) {
       for (const a of [...set]) {
-        if (this.liveOwner(a) === undefined) {
+        if (!this.isLive(a)) {
           set.delete(a);
           this.announced.delete(a);
           removed++;
@@ -184,6 +263,30 @@ export class MemoryOwnershipRegistry implements OwnershipRegistry, SweepableRegi
       return undefined;
     }
     return o;
+  }
+
+  /** The agent's holder entries with expired ones dropped (a live map, possibly empty). */
+  private liveHolderMap(agentId: string): Map<string, OwnerEntry> {
+    const map = this.holders.get(agentId) ?? new Map<string, OwnerEntry>();
+    const now = this.now();
+    for (const [id, h] of map) if (h.expiresAt <= now) map.delete(id);
+    if (map.size === 0) this.holders.delete(agentId);
+    return map;
+  }
+
+  /** Live holders, the legacy owner entry merged in (its replica once, the higher epoch), by replicaId. */
+  private holdersOf(agentId: string): HolderRecord[] {
+    const byReplica = new Map<string, number>();
+    for (const h of this.liveHolderMap(agentId).values()) byReplica.set(h.replicaId, h.epoch);
+    const o = this.liveOwner(agentId);
+    if (o !== undefined && o.epoch > (byReplica.get(o.replicaId) ?? 0)) byReplica.set(o.replicaId, o.epoch);
+    return [...byReplica]
+      .map(([replicaId, epoch]) => ({ replicaId, epoch }))
+      .sort((a, b) => (a.replicaId < b.replicaId ? -1 : a.replicaId > b.replicaId ? 1 : 0));
+  }
+
+  private isLive(agentId: string): boolean {
+    return this.liveOwner(agentId) !== undefined || this.liveHolderMap(agentId).size > 0;
   }
 
   private assertOpen(): void {

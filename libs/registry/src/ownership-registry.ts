@@ -12,6 +12,20 @@
  * - `release(agentId, epoch)` succeeds only for the current epoch holder.
  * - `listAgents(connector)` lists agents indexed under that connector that have a live owner.
  * - replica records carry a lease too; `listReplicas` returns only unexpired ones.
+ *
+ * Holders (issue 15, docs/registry.md "Holders"): an agent may hold links to several replicas at
+ * once. Each (agent, replica) link is a holder entry with its own lease and epoch:
+ * - `claimHolder` is atomic (one round trip), issues an epoch from the same per-agent counter as
+ *   `claimOwnership` (strictly increasing, never at or below `minEpoch`), and makes the claimer the
+ *   replica's holder of the agent without touching other replicas' holder entries; it also keeps the
+ *   legacy owner entry (`getOwner`) as the latest holder, so single-owner readers still find the agent;
+ * - `heartbeatHolders` refreshes the replica's holder leases (given the epochs it holds); an entry
+ *   gone is `missing`, an entry of this replica with a newer epoch is `lost` (a stale holder);
+ * - `releaseHolder` succeeds only with the replica's current holder epoch;
+ * - `listHolders(connector)` lists the agents indexed under it with their live holders, a legacy
+ *   owner entry (written by a replica running the single-owner code) counting as a holder too.
+ * The legacy single-owner methods (`claimOwnership`, `heartbeat`, `release`, `listOwners`) keep their
+ * exact behaviour on the owner entry: they are what a not-yet-upgraded replica does.
  */
 
 export interface OwnerRecord {
@@ -59,6 +73,34 @@ export interface ClaimOptions {
   minEpoch?: number;
 }
 
+/** One (agent, replica) link's entry: the replica holding it and the epoch it was claimed under. */
+export interface HolderRecord {
+  replicaId: string;
+  epoch: number;
+}
+
+/** An agent indexed under a connector, with its live holders (sorted by replicaId, never empty). */
+export interface AgentHolders {
+  agentId: string;
+  holders: HolderRecord[];
+}
+
+/** A holder entry the replica believes it has: agent and the epoch it holds. */
+export interface HeldLink {
+  agentId: string;
+  epoch: number;
+}
+
+/** What a holder heartbeat found, per agent given. */
+export interface HolderHeartbeatResult extends HeartbeatResult {
+  /**
+   * Agents whose entry was refreshed, with their number of live holders (this one included) and
+   * whether this replica sorts first among them (so one replica per agent counts it in
+   * `nowconnect_agents_by_links`).
+   */
+  refreshed: { agentId: string; links: number; first: boolean }[];
+}
+
 export interface OwnershipRegistry {
   /** Atomically become the owner of `agentId`; returns the new (strictly increasing) epoch. */
   claimOwnership(agentId: string, replicaId: string, opts?: ClaimOptions): Promise<number>;
@@ -72,7 +114,7 @@ export interface OwnershipRegistry {
    * the connectors it announced before but no longer does, so lookups stop routing those to it.
    */
   setConnectors(agentId: string, connectors: readonly string[]): Promise<void>;
-  /** Agents indexed under `connector` that currently have a live owner (sorted). */
+  /** Agents indexed under `connector` that currently have a live owner or holder (sorted). */
   listAgents(connector: string): Promise<string[]>;
   /**
    * Agents indexed under `connector` that have a live owner, with that owner (sorted by agentId).
@@ -81,6 +123,16 @@ export interface OwnershipRegistry {
   listOwners(connector: string): Promise<AgentOwner[]>;
   /** Refresh the leases of the agents `replicaId` still owns, and of its replica record. */
   heartbeat(replicaId: string, agentIds: readonly string[]): Promise<HeartbeatResult>;
+  /** Atomically become `replicaId`'s holder of `agentId` (other replicas' entries stay); the new epoch. */
+  claimHolder(agentId: string, replicaId: string, opts?: ClaimOptions): Promise<number>;
+  /** Drop `replicaId`'s holder entry if `epoch` is its current one; false (and no change) otherwise. */
+  releaseHolder(agentId: string, replicaId: string, epoch: number): Promise<boolean>;
+  /** Refresh the leases of the holder entries `replicaId` still has (with the epochs it holds), and of its replica record. */
+  heartbeatHolders(replicaId: string, held: readonly HeldLink[]): Promise<HolderHeartbeatResult>;
+  /** Live holders of one agent (sorted by replicaId). */
+  getHolders(agentId: string): Promise<HolderRecord[]>;
+  /** Agents indexed under `connector` with at least one live holder, with them (sorted by agentId). */
+  listHolders(connector: string): Promise<AgentHolders[]>;
   registerReplica(rec: ReplicaInfo): Promise<void>;
   /** Remove the replica's record at once (clean shutdown), instead of waiting for its lease. */
   removeReplica(replicaId: string): Promise<void>;
@@ -92,7 +144,7 @@ export interface OwnershipRegistry {
 
 /** What the sweeper needs beyond the public contract: prune what leases alone do not. */
 export interface SweepableRegistry {
-  /** Remove connector-index entries whose agent has no live owner; returns how many. */
+  /** Remove connector-index entries whose agent has no live owner nor holder; returns how many. */
   pruneConnectorIndex(): Promise<number>;
   /** Remove replica records past their lease; returns how many. */
   pruneReplicas(): Promise<number>;

@@ -248,6 +248,145 @@ export function runRegistryContract(name: string, factory: RegistryFactory): voi
       );
     });
 
+    // ---- holders (issue 15) --------------------------------------------------------------
+
+    it('holders: two replicas hold one agent at once, each with its own epoch; the owner entry is the latest', async () => {
+      const r = await make();
+      const agent = uid('a');
+      const c = uid('c');
+      const ea = await r.claimHolder(agent, 'hub-a');
+      const eb = await r.claimHolder(agent, 'hub-b');
+      expect(eb).toBeGreaterThan(ea);
+      await r.setConnectors(agent, [c]);
+      expect(await r.getHolders(agent)).toEqual([
+        { replicaId: 'hub-a', epoch: ea },
+        { replicaId: 'hub-b', epoch: eb },
+      ]);
+      expect(await r.listHolders(c)).toEqual([{ agentId: agent, holders: await r.getHolders(agent) }]);
+      expect(await r.listAgents(c)).toEqual([agent]);
+      expect(await r.getOwner(agent)).toEqual({ replicaId: 'hub-b', epoch: eb });
+      // Neither fences the other: both heartbeats refresh, each sees 2 links, hub-a sorts first.
+      expect(await r.heartbeatHolders('hub-a', [{ agentId: agent, epoch: ea }])).toEqual({
+        missing: [],
+        lost: [],
+        refreshed: [{ agentId: agent, links: 2, first: true }],
+      });
+      expect(await r.heartbeatHolders('hub-b', [{ agentId: agent, epoch: eb }])).toEqual({
+        missing: [],
+        lost: [],
+        refreshed: [{ agentId: agent, links: 2, first: false }],
+      });
+      expect(await r.listHolders(uid('none'))).toEqual([]);
+    });
+
+    it('holders: epochs come from the one per-agent counter (holder and legacy claims), never at or below minEpoch', async () => {
+      const r = await make();
+      const agent = uid('a');
+      expect(await r.claimHolder(agent, 'hub-a', { minEpoch: 41 })).toBe(42);
+      expect(await r.claimOwnership(agent, 'hub-old')).toBe(43);
+      expect(await r.claimHolder(agent, 'hub-b', { minEpoch: 3 })).toBe(44);
+      const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => r.claimHolder(agent, `hub-${i % 3}`)));
+      expect(new Set(claims).size).toBe(10);
+      expect(Math.min(...claims)).toBe(45);
+    });
+
+    it('holders: a stale-epoch release is refused; the current one releases only that holder and moves the owner entry', async () => {
+      const r = await make();
+      const agent = uid('a');
+      const a1 = await r.claimHolder(agent, 'hub-a');
+      const b = await r.claimHolder(agent, 'hub-b');
+      const a2 = await r.claimHolder(agent, 'hub-a'); // hub-a re-claimed (a new tunnel there)
+      expect(await r.releaseHolder(agent, 'hub-a', a1)).toBe(false);
+      expect(await r.releaseHolder(agent, 'hub-b', a2)).toBe(false); // another replica's epoch
+      expect(await r.getHolders(agent)).toEqual([
+        { replicaId: 'hub-a', epoch: a2 },
+        { replicaId: 'hub-b', epoch: b },
+      ]);
+      expect(await r.heartbeatHolders('hub-a', [{ agentId: agent, epoch: a1 }])).toEqual({ missing: [], lost: [agent], refreshed: [] });
+      expect(await r.getOwner(agent)).toEqual({ replicaId: 'hub-a', epoch: a2 });
+      expect(await r.releaseHolder(agent, 'hub-a', a2)).toBe(true);
+      expect(await r.getHolders(agent)).toEqual([{ replicaId: 'hub-b', epoch: b }]);
+      expect(await r.getOwner(agent)).toEqual({ replicaId: 'hub-b', epoch: b }); // the latest remaining holder
+      expect(await r.releaseHolder(agent, 'hub-a', a2)).toBe(false);
+      expect(await r.releaseHolder(agent, 'hub-b', b)).toBe(true);
+      expect(await r.getHolders(agent)).toEqual([]);
+      expect(await r.getOwner(agent)).toBeUndefined();
+      expect(await r.heartbeatHolders('hub-b', [{ agentId: agent, epoch: b }])).toEqual({ missing: [agent], lost: [], refreshed: [] });
+      expect(await r.claimHolder(agent, 'hub-c')).toBeGreaterThan(a2);
+    });
+
+    it('holders: lease expiry of one holder leaves the other; the survivor becomes the owner entry', async () => {
+      const r = await make(SHORT_LEASE);
+      const agent = uid('a');
+      const c = uid('c');
+      const ea = await r.claimHolder(agent, 'hub-a');
+      const eb = await r.claimHolder(agent, 'hub-b');
+      await r.setConnectors(agent, [c]);
+      // Only hub-a beats: hub-b's entry (and the owner entry naming it) runs out, hub-a stays.
+      await waitFor(
+        async () => {
+          await r.heartbeatHolders('hub-a', [{ agentId: agent, epoch: ea }]);
+          return (await r.getHolders(agent)).length === 1;
+        },
+        5000,
+        'hub-b holder expiry',
+      );
+      expect(await r.getHolders(agent)).toEqual([{ replicaId: 'hub-a', epoch: ea }]);
+      expect(await r.listHolders(c)).toEqual([{ agentId: agent, holders: [{ replicaId: 'hub-a', epoch: ea }] }]);
+      await r.heartbeatHolders('hub-a', [{ agentId: agent, epoch: ea }]);
+      expect(await r.getOwner(agent)).toEqual({ replicaId: 'hub-a', epoch: ea });
+      expect(await r.heartbeatHolders('hub-b', [{ agentId: agent, epoch: eb }])).toEqual({ missing: [agent], lost: [], refreshed: [] });
+      // And without any heartbeat the last one goes too.
+      await waitFor(async () => (await r.getHolders(agent)).length === 0, 5000, 'last holder expiry');
+      expect(await r.listAgents(c)).toEqual([]);
+    });
+
+    it('holders: mixed fleet -- a single-owner replica`s claim counts as a holder; its heartbeat sees a newer holder as a move', async () => {
+      const r = await make();
+      const agent = uid('a');
+      const c = uid('c');
+      const old = await r.claimOwnership(agent, 'hub-old'); // a replica running the single-owner code
+      await r.addConnectors(agent, [c]);
+      expect(await r.listHolders(c)).toEqual([{ agentId: agent, holders: [{ replicaId: 'hub-old', epoch: old }] }]);
+      const nb = await r.claimHolder(agent, 'hub-new');
+      // The new claim overwrote the owner entry, as a newer single-owner claim would have: the old
+      // replica is fenced exactly as before (one holder left), ...
+      expect(await r.getHolders(agent)).toEqual([{ replicaId: 'hub-new', epoch: nb }]);
+      // ... single-owner readers see the latest holder, and the old replica's heartbeat a move.
+      expect(await r.listOwners(c)).toEqual([{ agentId: agent, replicaId: 'hub-new', epoch: nb }]);
+      expect(await r.heartbeat('hub-old', [agent])).toEqual({ missing: [], lost: [agent] });
+      // The old replica re-claims (its agent re-dialled there): it is the owner entry again, the new holder stays.
+      const old2 = await r.claimOwnership(agent, 'hub-old');
+      expect(await r.getHolders(agent)).toEqual([
+        { replicaId: 'hub-new', epoch: nb },
+        { replicaId: 'hub-old', epoch: old2 },
+      ]);
+      const hb = await r.heartbeatHolders('hub-new', [{ agentId: agent, epoch: nb }]);
+      expect(hb).toEqual({ missing: [], lost: [], refreshed: [{ agentId: agent, links: 2, first: true }] });
+      expect(await r.listOwners(c)).toEqual([{ agentId: agent, replicaId: 'hub-old', epoch: old2 }]);
+      // The new holder's release leaves the old owner entry alone.
+      expect(await r.releaseHolder(agent, 'hub-new', nb)).toBe(true);
+      expect(await r.getOwner(agent)).toEqual({ replicaId: 'hub-old', epoch: old2 });
+      expect(await r.release(agent, old2)).toBe(true);
+      expect(await r.getHolders(agent)).toEqual([]);
+    });
+
+    it('holders: with one link the keys read exactly as a single owner', async () => {
+      const r = await make();
+      const agent = uid('a');
+      const c = uid('c');
+      const e = await r.claimHolder(agent, 'hub-a');
+      await r.setConnectors(agent, [c]);
+      expect(await r.getOwner(agent)).toEqual({ replicaId: 'hub-a', epoch: e });
+      expect(await r.listOwners(c)).toEqual([{ agentId: agent, replicaId: 'hub-a', epoch: e }]);
+      expect(await r.heartbeat('hub-a', [agent])).toEqual({ missing: [], lost: [] });
+      // A single-owner replica claiming it now fences it the old way (owner entry), the holder entry stays.
+      const e2 = await r.claimOwnership(agent, 'hub-b');
+      expect(await r.getOwner(agent)).toEqual({ replicaId: 'hub-b', epoch: e2 });
+      expect(await r.releaseHolder(agent, 'hub-a', e)).toBe(true);
+      expect(await r.getOwner(agent)).toEqual({ replicaId: 'hub-b', epoch: e2 });
+    });
+
     it('sweeper removes dangling index entries and expired replica records', async () => {
       const r = await make(SHORT_LEASE);
       const [live, dead] = [uid('live'), uid('dead')];
