@@ -13,6 +13,7 @@ import {
 import { EventLog } from '@nowconnect/logging';
 import { MeshKeyPair, parseMeshKey, type MeshIdentity, type PeerKeyLookup } from '@nowconnect/mesh';
 import { HaMetrics } from './ha-metrics';
+import { HolderMetrics, type HolderReleaseReason } from './holder-metrics';
 
 /** What the coordinator needs of an agent tunnel it holds. */
 export interface HeldTunnel {
@@ -26,7 +27,12 @@ export interface HeldTunnel {
 /** Where a connector's agent is, when no local agent serves it. */
 export type OwnerLookup =
   | { readonly kind: 'none' }
-  | { readonly kind: 'remote'; readonly owner: AgentOwner }
+  /**
+   * `candidates`: every (agent, holder replica, holder epoch) of the connector on another replica
+   * (issue 15: an agent with several links appears once per holder); `owner` is one of them in turn
+   * (what shadow mode reports). The mesh picks among the candidates (least active flows).
+   */
+  | { readonly kind: 'remote'; readonly owner: AgentOwner; readonly candidates: readonly AgentOwner[] }
   /** The registry cannot answer (Redis down): cross-replica work is refused. */
   | { readonly kind: 'unavailable' };
 
@@ -40,7 +46,11 @@ type Registry = OwnershipRegistry & SweepableRegistry;
 
 const START_WAIT_MS = 2000;
 const STOP_WAIT_MS = 1000;
-/** Close code for a tunnel whose agent another replica has claimed since (active mode). */
+/**
+ * Close code for a tunnel whose holder entry on this replica carries a newer epoch than the one this
+ * tunnel holds (active mode): a stale holder. Another replica holding the same agent no longer fences
+ * this one (issue 15: holders, not one owner).
+ */
 export const CLOSE_OWNERSHIP_MOVED = 4001;
 
 /**
@@ -72,6 +82,7 @@ export class HaCoordinator implements OnApplicationShutdown {
   private readonly meshKeys = MeshKeyPair.generate();
   private cursor = 0;
   private stopped = false;
+  private holderMetricsInstance: HolderMetrics | undefined;
 
   constructor(
     @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
@@ -196,14 +207,16 @@ export class HaCoordinator implements OnApplicationShutdown {
     this.metrics?.ownedAgents.set(this.holdings.size);
     try {
       const [epoch] = await Promise.all([
-        registry.claimOwnership(tunnel.agentId, this.replicaId, { minEpoch }),
+        registry.claimHolder(tunnel.agentId, this.replicaId, { minEpoch }),
         registry.setConnectors(tunnel.agentId, tunnel.connectors),
       ]);
+      this.holderClaimed(tunnel.agentId, epoch, 'hello');
       if (holding.gone) {
-        void registry.release(tunnel.agentId, epoch).catch(() => undefined);
+        this.releaseHolder(tunnel.agentId, epoch, 'tunnel_closed');
         return undefined;
       }
       holding.epoch = epoch;
+      // The single-owner event name stays (dashboards, runbooks); holder_claimed is logged with it.
       this.log.info('ownership_claimed', { agent_id: tunnel.agentId, epoch, replica_id: this.replicaId });
       return epoch;
     } catch {
@@ -211,16 +224,38 @@ export class HaCoordinator implements OnApplicationShutdown {
     }
   }
 
-  /** The tunnel closed: release its epoch (refused, harmlessly, if a newer claim exists). */
-  released(tunnel: HeldTunnel): void {
+  /** The tunnel closed: release its holder entry (refused, harmlessly, if a newer claim exists). */
+  released(tunnel: HeldTunnel, reason: HolderReleaseReason = 'tunnel_closed'): void {
     const holding = this.holdings.get(tunnel);
     if (holding === undefined) return;
     holding.gone = true;
     this.holdings.delete(tunnel);
     this.metrics?.ownedAgents.set(this.holdings.size);
-    if (holding.epoch !== undefined && this.registry?.isHealthy()) {
-      void this.registry.release(tunnel.agentId, holding.epoch).catch(() => undefined);
-    }
+    if (holding.epoch !== undefined) this.releaseHolder(tunnel.agentId, holding.epoch, reason);
+  }
+
+  /** Holder metrics (created with the first use: HA on only). */
+  private get holderMetrics(): HolderMetrics {
+    return (this.holderMetricsInstance ??= new HolderMetrics());
+  }
+
+  private holderClaimed(agentId: string, epoch: number, why: 'hello' | 'reasserted'): void {
+    this.holderMetrics.claims.inc();
+    this.log.info('holder_claimed', { agent_id: agentId, replica: this.replicaId, epoch, why });
+  }
+
+  /** Drop this replica's holder entry of `agentId` at `epoch` (best effort; Redis down: the lease runs out). */
+  private releaseHolder(agentId: string, epoch: number, reason: HolderReleaseReason): void {
+    const registry = this.registry;
+    if (registry === undefined || !registry.isHealthy()) return;
+    void registry.releaseHolder(agentId, this.replicaId, epoch).then(
+      (ok) => {
+        if (!ok) return;
+        this.holderMetrics.releases.labels({ reason }).inc();
+        this.log.info('holder_released', { agent_id: agentId, replica: this.replicaId, epoch, reason });
+      },
+      () => undefined,
+    );
   }
 
   /** The epoch held for a tunnel (undefined: HA off, not claimed yet, or lost). */
@@ -235,17 +270,21 @@ export class HaCoordinator implements OnApplicationShutdown {
   }
 
   /**
-   * Listener selection when no local agent serves `connector`: which replica owns one. Round
-   * trips: 2 (listOwners). With the registry unhealthy the answer is `unavailable` at once.
+   * Listener selection when no local agent serves `connector`: which other replicas hold a link to
+   * one (every holder of every agent). Round trips: 2 (listHolders). With the registry unhealthy the
+   * answer is `unavailable` at once.
    */
   async lookupOwner(connector: string): Promise<OwnerLookup> {
     const registry = this.registry;
     if (registry === undefined || !registry.isHealthy()) return { kind: 'unavailable' };
     try {
-      const remote = (await registry.listOwners(connector)).filter((o) => o.replicaId !== this.replicaId);
+      const remote: AgentOwner[] = [];
+      for (const a of await registry.listHolders(connector)) {
+        for (const h of a.holders) if (h.replicaId !== this.replicaId) remote.push({ agentId: a.agentId, replicaId: h.replicaId, epoch: h.epoch });
+      }
       if (remote.length === 0) return { kind: 'none' };
       const owner = remote[this.cursor++ % remote.length]!;
-      return { kind: 'remote', owner };
+      return { kind: 'remote', owner, candidates: remote };
     } catch {
       return { kind: 'unavailable' };
     }
@@ -306,6 +345,7 @@ export class HaCoordinator implements OnApplicationShutdown {
       const registry = this.registry;
       if (registry === undefined) return 0;
       await registry.registerReplica(this.replicaInfo());
+      this.holderMetrics.claims.inc(0); // the holder series exist from start (primed at 0)
       let n = 0;
       for (const h of [...this.holdings.values()]) {
         if (await this.reclaim(registry, h)) n++;
@@ -322,11 +362,12 @@ export class HaCoordinator implements OnApplicationShutdown {
   private async reclaim(registry: Registry, h: Holding): Promise<boolean> {
     if (h.gone) return false;
     const [epoch] = await Promise.all([
-      registry.claimOwnership(h.tunnel.agentId, this.replicaId, { minEpoch: h.epoch ?? 0 }),
+      registry.claimHolder(h.tunnel.agentId, this.replicaId, { minEpoch: h.epoch ?? 0 }),
       registry.setConnectors(h.tunnel.agentId, h.tunnel.connectors),
     ]);
+    this.holderClaimed(h.tunnel.agentId, epoch, 'reasserted');
     if (h.gone) {
-      await registry.release(h.tunnel.agentId, epoch).catch(() => undefined);
+      await registry.releaseHolder(h.tunnel.agentId, this.replicaId, epoch).catch(() => undefined);
       return false;
     }
     const previous = h.epoch;
@@ -341,7 +382,16 @@ export class HaCoordinator implements OnApplicationShutdown {
     const held = [...this.holdings.values()].filter((h) => h.epoch !== undefined);
     const byAgent = new Map(held.map((h) => [h.tunnel.agentId, h]));
     try {
-      const res = await registry.heartbeat(this.replicaId, [...byAgent.keys()]);
+      const res = await registry.heartbeatHolders(
+        this.replicaId,
+        [...byAgent.values()].map((h) => ({ agentId: h.tunnel.agentId, epoch: h.epoch! })),
+      );
+      this.countLinks(res.refreshed);
+      // A draining tunnel whose agent holds another link now: hand off (new flows go to the other link).
+      for (const r of res.refreshed) {
+        const h = byAgent.get(r.agentId);
+        if (h !== undefined && h.tunnel.draining && r.links >= 2) this.handOff(h);
+      }
       for (const agentId of res.lost) this.lost(byAgent.get(agentId));
       // Lease ran out (a long pause) or Redis lost its data: claim again, above the held epoch.
       for (const agentId of res.missing) {
@@ -364,26 +414,46 @@ export class HaCoordinator implements OnApplicationShutdown {
     }
   }
 
+  /** `nowconnect_agents_by_links{links}`: the agents this replica sorts first among their holders. */
+  private countLinks(refreshed: readonly { links: number; first: boolean }[]): void {
+    const counts = new Map<number, number>();
+    for (const r of refreshed) if (r.first) counts.set(r.links, (counts.get(r.links) ?? 0) + 1);
+    this.holderMetrics.setAgentsByLinks(counts);
+  }
+
   /**
-   * Another replica claimed this agent: our epoch is stale. Active mode closes the tunnel, unless this hub
-   * is draining it (the agent moved on GOAWAY; its running flows finish here).
+   * Drain handoff: the agent was told GOAWAY and holds a link to another replica now. That is the
+   * expected move, not a fault: drop this holder entry (no new mesh flows come here for it), and let
+   * the running flows finish on this tunnel.
+   */
+  private handOff(h: Holding): void {
+    if (h.gone || h.epoch === undefined) return;
+    this.log.info('ownership_handed_off', { agent_id: h.tunnel.agentId, epoch: h.epoch });
+    this.released(h.tunnel, 'handoff');
+  }
+
+  /**
+   * This replica's holder entry of the agent carries a newer epoch than this tunnel's: the tunnel is a
+   * stale holder (another tunnel of the agent, or a process with this replica id, claimed since).
+   * Active mode closes it, unless this hub is draining it (its running flows finish here).
+   * Other replicas holding the same agent never make a tunnel stale.
    */
   private lost(h: Holding | undefined): void {
     if (h === undefined || h.gone) return;
     if (h.tunnel.draining) {
-      // Drain handoff: the agent was told GOAWAY and has already claimed itself on another hub. That is
-      // the expected move, not a fault: stop holding it, and let the running flows finish on this tunnel.
       this.log.info('ownership_handed_off', { agent_id: h.tunnel.agentId, epoch: h.epoch });
       h.epoch = undefined;
-      this.released(h.tunnel);
+      this.released(h.tunnel, 'handoff');
       return;
     }
     this.metrics?.ownershipLost.inc();
     this.log.warn('ownership_lost', { agent_id: h.tunnel.agentId, epoch: h.epoch, mode: this.mode });
+    this.holderMetrics.releases.labels({ reason: 'stale_epoch' }).inc();
+    this.log.info('holder_released', { agent_id: h.tunnel.agentId, replica: this.replicaId, epoch: h.epoch, reason: 'stale_epoch' });
     h.epoch = undefined;
     if (this.mode === 'active') {
-      this.released(h.tunnel);
-      h.tunnel.close(CLOSE_OWNERSHIP_MOVED, 'ownership moved to another replica');
+      this.released(h.tunnel, 'stale_epoch');
+      h.tunnel.close(CLOSE_OWNERSHIP_MOVED, 'stale holder epoch on this replica');
     }
   }
 
@@ -405,7 +475,13 @@ export class HaCoordinator implements OnApplicationShutdown {
       const held = [...this.holdings.values()].filter((h) => h.epoch !== undefined);
       const work = Promise.allSettled([
         registry.removeReplica(this.replicaId),
-        ...held.map((h) => registry.release(h.tunnel.agentId, h.epoch!)),
+        ...held.map((h) =>
+          registry.releaseHolder(h.tunnel.agentId, this.replicaId, h.epoch!).then((ok) => {
+            if (!ok) return;
+            this.holderMetrics.releases.labels({ reason: 'shutdown' }).inc();
+            this.log.info('holder_released', { agent_id: h.tunnel.agentId, replica: this.replicaId, epoch: h.epoch, reason: 'shutdown' });
+          }),
+        ),
       ]);
       await Promise.race([work, new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
     }

@@ -195,13 +195,16 @@ export class ListenerManager {
     }
     if (sock.destroyed) return;
     let reason = 'registry_unavailable';
+    let owner = r.kind === 'remote' ? r.owner : undefined;
     if (r.kind === 'remote') {
-      const opened = this.mesh.openCrossReplica(r.owner, l, sock, client);
+      // Several holders (issue 15): the mesh picks a usable one with the fewest flows in flight.
+      const opened = this.mesh.openCrossReplicaAny(r.candidates, l, sock, client);
       if (opened.ok) {
         this.crossReplicaFlows.inc();
         return;
       }
       reason = opened.reason;
+      owner = opened.owner ?? owner;
     }
     this.ha.haMetrics?.crossReplicaRefused.labels({ connector: l.connector, reason }).inc();
     this.log.warn('cross_replica_refused', {
@@ -209,7 +212,7 @@ export class ListenerManager {
       connector: l.connector,
       reason,
       client,
-      ...(r.kind === 'remote' ? { agent_id: r.owner.agentId, owner_replica: r.owner.replicaId } : {}),
+      ...(owner !== undefined ? { agent_id: owner.agentId, owner_replica: owner.replicaId } : {}),
     });
     sock.destroy();
   }

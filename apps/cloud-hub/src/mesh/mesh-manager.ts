@@ -33,6 +33,7 @@ import { TunnelSessions } from '../tunnel/tunnel-sessions';
 import type { HubTunnelSession } from '../tunnel/hub-tunnel-session';
 import type { UpgradeVerdict } from '../tunnel/tunnel-sessions';
 import { MeshFlowStream, type MeshEndpoint } from './mesh-flow-stream';
+import { HolderChoice } from './holder-choice';
 import { OriginFlow } from './origin-flow';
 import { PromMeshMetrics, type MeshGaugeSample } from './prom-mesh-metrics';
 
@@ -58,6 +59,8 @@ interface Dialer {
 }
 
 export type CrossReplicaResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+/** What openCrossReplicaAny did: the holder it chose (when one was usable) and the outcome. */
+export type HolderRouteResult = CrossReplicaResult & { readonly owner?: AgentOwner };
 
 /**
  * The hub's side of the hub-to-hub mesh (docs/mesh.md): links to every peer
@@ -83,6 +86,8 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
   private listenServer: http.Server | https.Server | undefined;
   private listenWss: WebSocketServer | undefined;
   private cidSeq = 0;
+  /** Origin-side choice among an agent's holders (least flows in flight from this hub). */
+  readonly holderChoice = new HolderChoice();
 
   constructor(
     @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
@@ -526,7 +531,22 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
    * once when no link to it is up (`mesh_unavailable`) or its writer is at a cap (`queue_full`,
    * `inflight_cap`, counted in nowconnect_mesh_backpressure_drops_total).
    */
-  openCrossReplica(owner: AgentOwner, l: ListenerConfig, sock: Socket, client: string): CrossReplicaResult {
+  /**
+   * Active mode, no local agent, several holders possible (issue 15): open through the usable holder
+   * (its replica's lease alive, a mesh link to it up) with the fewest flows in flight from this hub.
+   * No usable holder: `mesh_unavailable`.
+   */
+  openCrossReplicaAny(candidates: readonly AgentOwner[], l: ListenerConfig, sock: Socket, client: string): HolderRouteResult {
+    const alive = new Set(this.ha.livePeers().map((r) => r.replicaId));
+    const owner = this.holderChoice.pick(candidates, (c) => alive.has(c.replicaId) && this.linkTo(c.replicaId) !== undefined);
+    if (owner === undefined) return { ok: false, reason: 'mesh_unavailable' };
+    const done = this.holderChoice.opened(owner);
+    const res = this.openCrossReplica(owner, l, sock, client, done);
+    if (!res.ok) done();
+    return { ...res, owner };
+  }
+
+  openCrossReplica(owner: AgentOwner, l: ListenerConfig, sock: Socket, client: string, onClosed?: () => void): CrossReplicaResult {
     if (!this.running || sock.destroyed) return { ok: false, reason: 'mesh_unavailable' };
     const link = this.linkTo(owner.replicaId);
     const info = link === undefined ? undefined : this.links.get(link);
@@ -549,6 +569,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       rstSent: () => m.flow.rstSent(),
       rstRecv: () => m.flow.rstRecv(),
       closed: (f, end) => {
+        onClosed?.();
         info.endpoints.delete(opened.cid);
         this.origins.delete(f);
         m.tcpActive.labels({ connector }).dec();
