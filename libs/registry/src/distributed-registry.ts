@@ -22,7 +22,7 @@
  * on HELLO. Round trips: claim 1, getOwner 1, release 1, addConnectors 1 (commands sent in
  * parallel), setConnectors 1 (+1 when the agent dropped connectors since its last HELLO), listAgents 2 (SMEMBERS, then the EXISTS of every member in parallel), listOwners 2
  * (SMEMBERS, then HMGET of every owner in parallel), heartbeat 1 (parallel scripts), listReplicas 1,
- * removeReplica 1. Holders: claimHolder 1, releaseHolder 1, heartbeatHolders 1 (parallel scripts),
+ * removeReplica 1. Holders: claimHolder 1, releaseHolder 1, heartbeatHolders 1 per 1000 agents (parallel scripts),
  * getHolders 1, listHolders 2 (SMEMBERS, then one script per member in parallel).
  */
 import {
@@ -42,6 +42,9 @@ import {
 } from './ownership-registry';
 import { LuaScript, RedisStore, RedisStoreOptions } from './redis-store';
 import { CLAIM_HOLDER, LIST_HOLDERS, REFRESH_HOLDER, RELEASE_HOLDER } from './holder-scripts';
+
+/** Holder refresh scripts in flight at once during a heartbeat (see heartbeatHolders). */
+export const HEARTBEAT_BATCH = 1000;
 
 export interface DistributedRegistryOptions extends RedisStoreOptions {
   /** Lease of owner entries and replica records (ms), default 15000. */
@@ -201,18 +204,28 @@ export class DistributedRegistry implements OwnershipRegistry, SweepableRegistry
     });
   }
 
+  /**
+   * Round trips: 1 per batch of HEARTBEAT_BATCH agents (batches in sequence, the scripts of a batch in
+   * parallel), so no script waits behind more than one batch and the per-command timeout holds with
+   * 10,000+ agents per hub (docs/registry.md "Heartbeat load").
+   */
   heartbeatHolders(replicaId: string, held: readonly HeldLink[]): Promise<HolderHeartbeatResult> {
     return this.store.run('heartbeat', async (c) => {
-      const [, ...results] = await Promise.all([
-        this.store.evalScript(c, PUT_REPLICA, [this.replicasKey], [replicaId, '', 0, this.leaseMs, 'refresh']),
-        ...held.map((h) =>
-          this.store.evalScript(c, REFRESH_HOLDER, [this.holdersKey(h.agentId), this.ownerKey(h.agentId)], [
-            replicaId,
-            String(h.epoch),
-            this.leaseMs,
-          ]),
-        ),
-      ]);
+      const results: unknown[] = [];
+      for (let i = 0; i === 0 || i < held.length; i += HEARTBEAT_BATCH) {
+        const batch = held.slice(i, i + HEARTBEAT_BATCH);
+        const out = await Promise.all([
+          ...(i === 0 ? [this.store.evalScript(c, PUT_REPLICA, [this.replicasKey], [replicaId, '', 0, this.leaseMs, 'refresh'])] : []),
+          ...batch.map((h) =>
+            this.store.evalScript(c, REFRESH_HOLDER, [this.holdersKey(h.agentId), this.ownerKey(h.agentId)], [
+              replicaId,
+              String(h.epoch),
+              this.leaseMs,
+            ]),
+          ),
+        ]);
+        results.push(...(i === 0 ? out.slice(1) : out));
+      }
       const res: HolderHeartbeatResult = { missing: [], lost: [], refreshed: [] };
       held.forEach((h, i) => {
         const [status, links, first] = ((results[i] as unknown[]) ?? []).map(Number);

@@ -86,6 +86,45 @@ describe('registry sizing (fresh redis-server)', () => {
       await r.close();
     }
   }, 120_000);
+
+  it(`measures Redis memory and heartbeat of holder entries: ${AGENTS} agents with links to 2 replicas`, async () => {
+    const r = new DistributedRegistry({ url: redis.url, lease_ms: 15_000, keyPrefix: 'nch', commandTimeoutMs: 5000 });
+    try {
+      await r.waitReady(10_000);
+      const usedMemory = async (): Promise<number> => Number(/^used_memory:(\d+)/m.exec(await r.store.run('info', (c) => c.info('memory')))?.[1]);
+      const agent = (i: number): string => `agent-${String(i).padStart(5, '0')}`;
+      const m0 = await usedMemory();
+      let t0 = process.hrtime.bigint();
+      const epochA = new Map<string, number>();
+      await inBatches(AGENTS, async (i) => epochA.set(agent(i), await r.claimHolder(agent(i), 'hub-a')));
+      const claimSec = Number(process.hrtime.bigint() - t0) / 1e9;
+      const m1 = await usedMemory();
+      await inBatches(AGENTS, (i) => r.claimHolder(agent(i), 'hub-b'));
+      const m2 = await usedMemory();
+      const held = [...epochA].map(([agentId, epoch]) => ({ agentId, epoch }));
+      const rounds: number[] = [];
+      for (let k = 0; k < 5; k++) {
+        t0 = process.hrtime.bigint();
+        const res = await r.heartbeatHolders('hub-a', held);
+        rounds.push(Number(process.hrtime.bigint() - t0) / 1e9);
+        expect(res.refreshed).toHaveLength(AGENTS);
+      }
+      rounds.sort((a, b) => a - b);
+      const med = rounds[2]!;
+      console.log(
+        [
+          `sizing: holders, ${AGENTS} agents, redis-server ${await redisVersion(r)}`,
+          `  used_memory before=${m0} after 1 holder each=${m1} after 2 holders each=${m2}`,
+          `  per agent: epoch+owner+holders (1 link) ${((m1 - m0) / AGENTS).toFixed(0)} B, second link +${((m2 - m1) / AGENTS).toFixed(0)} B`,
+          `  claimHolder: ${(AGENTS / claimSec).toFixed(0)}/s (batches of ${BATCH} in flight, one client)`,
+          `  heartbeatHolders of ${AGENTS} agents: median ${(med * 1000).toFixed(1)} ms (${((AGENTS + 1) / med).toFixed(0)} scripts/s)`,
+        ].join('\n'),
+      );
+      expect((m2 - m0) / AGENTS).toBeLessThan(3000);
+    } finally {
+      await r.close();
+    }
+  }, 120_000);
 });
 
 async function redisVersion(r: DistributedRegistry): Promise<string> {
