@@ -1,4 +1,4 @@
-import { DuplicateRetry, HelloGate, LinkSet, RedialCounts } from './link-set';
+import { DuplicateRetry, HelloGate, LinkSet, ProbeDelay, RedialCounts } from './link-set';
 
 const A = 'ws://a/tunnel';
 const B = 'ws://b/tunnel';
@@ -84,6 +84,24 @@ describe('LinkSet', () => {
     expect(n).toBe(2);
   });
 
+  it('probes for an uncounted replica only next to an HA hub, one slot at a time, within `links`', () => {
+    const off = new LinkSet(2, [A]);
+    off.add(0, { replicaId: 'hub-a', url: A, replicas: 1 });
+    expect(off.shouldProbe(1)).toBe(false); // HA-off hub: its count is exact, never probe
+    const ha = new LinkSet(3, [A]);
+    expect(ha.shouldProbe(1)).toBe(false); // nothing held yet
+    ha.add(0, { replicaId: 'hub-a', url: A, replicas: 1, ha: true });
+    expect(ha.shouldProbe(1)).toBe(true);
+    expect(ha.shouldProbe(2)).toBe(false); // only the next slot past wanted()
+    ha.add(1, { replicaId: 'hub-b', url: A, replicas: 2, ha: true });
+    expect(ha.shouldProbe(2)).toBe(true);
+    ha.add(2, { replicaId: 'hub-c', url: A, replicas: 3, ha: true });
+    expect(ha.shouldProbe(3)).toBe(false); // links reached
+    const one = new LinkSet(1, [A]);
+    one.add(0, { replicaId: 'hub-a', url: A, replicas: 1, ha: true });
+    expect(one.shouldProbe(1)).toBe(false);
+  });
+
   it('refuses nonsense', () => {
     expect(() => new LinkSet(0, [A])).toThrow(RangeError);
     expect(() => new LinkSet(2, [])).toThrow(RangeError);
@@ -136,6 +154,17 @@ describe('DuplicateRetry', () => {
     const retry = new DuplicateRetry(20, 100, 2000, 30_000, () => 1);
     const delays = Array.from({ length: 20 }, () => retry.next().delayMs);
     expect(Math.max(...delays)).toBe(2000);
+  });
+});
+
+describe('ProbeDelay', () => {
+  it('5 s doubling to 5 min, jittered down to half; reset', () => {
+    const p = new ProbeDelay(5000, 300_000, () => 1);
+    const d = Array.from({ length: 9 }, () => p.next());
+    expect(d).toEqual([5000, 10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000]);
+    p.reset();
+    expect(p.next()).toBe(5000);
+    expect(new ProbeDelay(5000, 300_000, () => 0).next()).toBe(2500);
   });
 });
 

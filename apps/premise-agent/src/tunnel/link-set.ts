@@ -17,6 +17,8 @@ export interface HeldLink {
   readonly url: string;
   /** HELLO_ACK `replicas` (1 when the hub did not say). */
   readonly replicas: number;
+  /** The hub runs HA (its HELLO_ACK carried an ownership epoch): its replica count may grow or be stale. */
+  readonly ha?: boolean;
 }
 
 export class LinkSet {
@@ -40,6 +42,17 @@ export class LinkSet {
 
   get size(): number {
     return this.held.size;
+  }
+
+  /**
+   * Whether slot `slot` should probe for a replica the hubs did not count: it is the next slot past
+   * wanted(), `links` allows it, and a held link is to an HA hub (whose count is as old as its last
+   * registry heartbeat, and grows when replicas are added). Never with HA-off hubs.
+   */
+  shouldProbe(slot: number): boolean {
+    if (slot !== this.wanted() || slot >= this.links) return false;
+    for (const l of this.held.values()) if (l.ha === true) return true;
+    return false;
   }
 
   /** Replica ids held by slots other than `except` (the HELLO's held_replicas). */
@@ -124,12 +137,37 @@ export class HelloGate {
   }
 }
 
+/**
+ * Delay between probes for an uncounted replica (LinkSet.shouldProbe): 5 s, doubling to 5 min,
+ * jittered down to half. Reset when the link set changes.
+ */
+export class ProbeDelay {
+  private tries = 0;
+
+  constructor(
+    private readonly baseMs = 5000,
+    private readonly capMs = 300_000,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  next(): number {
+    const ceiling = Math.min(this.capMs, this.baseMs * 2 ** Math.min(this.tries, 30));
+    this.tries++;
+    const r = Math.min(Math.max(this.random(), 0), 1);
+    return Math.floor(ceiling / 2 + (r * ceiling) / 2);
+  }
+
+  reset(): void {
+    this.tries = 0;
+  }
+}
+
 /** Why a link slot dials again (counted by reason in the agent's log lines). */
-export type RedialReason = 'duplicate' | 'goaway' | 'link_down' | 'connect_failed' | 'refused' | 'hello_failed';
+export type RedialReason = 'duplicate' | 'goaway' | 'link_down' | 'connect_failed' | 'refused' | 'hello_failed' | 'probe';
 
 /** Link re-dials by reason, for this agent process (the agent has no /metrics: they go into its log lines). */
 export class RedialCounts {
-  private readonly counts: Record<RedialReason, number> = { duplicate: 0, goaway: 0, link_down: 0, connect_failed: 0, refused: 0, hello_failed: 0 };
+  private readonly counts: Record<RedialReason, number> = { duplicate: 0, goaway: 0, link_down: 0, connect_failed: 0, refused: 0, hello_failed: 0, probe: 0 };
 
   inc(reason: RedialReason): number {
     return ++this.counts[reason];

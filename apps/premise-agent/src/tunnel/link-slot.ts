@@ -4,7 +4,7 @@ import { isValidName } from '@nowconnect/frames';
 import { Backoff, CloudConnectError, dialCloud, permanentRefusal, permanentRefusalDelay } from '../cloud';
 import type { TargetPools } from '../targets/target-pool';
 import { AgentTunnelSession, type SessionEnd } from './agent-tunnel-session';
-import { DuplicateRetry, type HelloGate, type LinkSet, type RedialCounts, type RedialReason } from './link-set';
+import { DuplicateRetry, ProbeDelay, type HelloGate, type LinkSet, type RedialCounts, type RedialReason } from './link-set';
 
 const VERSION = '0.1.0';
 const MAX_FRAME_BYTES_BEFORE_ACK = 16 * 1024 * 1024;
@@ -45,6 +45,7 @@ export class LinkSlot {
   private cursor: number;
   private readonly backoff = new Backoff();
   private readonly duplicates = new DuplicateRetry();
+  private readonly probes = new ProbeDelay();
   private attempt = 0;
   readonly done: Promise<void>;
 
@@ -62,14 +63,25 @@ export class LinkSlot {
 
   private async run(): Promise<void> {
     const { links } = this.deps;
-    const unsubscribe = links.onChange(() => this.changeWake?.());
+    const unsubscribe = links.onChange(() => {
+      this.probes.reset();
+      this.changeWake?.();
+    });
     try {
       while (!this.stopping) {
+        let probe = false;
         if (this.index >= links.wanted()) {
-          await this.sleep(undefined); // until the link set changes (or stop)
-          continue;
+          if (!links.shouldProbe(this.index)) {
+            await this.sleep(undefined); // until the link set changes (or stop)
+            continue;
+          }
+          // An HA hub's replica count may be stale (or replicas were added): look, slowly.
+          await this.sleep(this.probes.next(), true);
+          if (this.stopping || !links.shouldProbe(this.index)) continue;
+          this.count('probe', links.urls[this.cursor] ?? '');
+          probe = true;
         }
-        const delayMs = await this.once();
+        const delayMs = await this.once(probe);
         if (this.stopping) break;
         await this.sleep(delayMs);
       }
@@ -79,7 +91,7 @@ export class LinkSlot {
   }
 
   /** One dial + HELLO + serve; returns the delay before the next dial. */
-  private async once(): Promise<number> {
+  private async once(probe = false): Promise<number> {
     const { links, log, config } = this.deps;
     const { url, index } = links.pickUrl(this.index, this.cursor);
     this.cursor = index;
@@ -92,7 +104,7 @@ export class LinkSlot {
       }
     };
     try {
-      if (this.stopping || this.index >= links.wanted()) return 0;
+      if (this.stopping || (!probe && this.index >= links.wanted())) return 0;
       this.attempt++;
       log.info('connecting_to_cloud', { url, agent_id: config.agentId, attempt: this.attempt, ...(links.links > 1 ? { link: this.index } : {}) });
       let session: AgentTunnelSession;
@@ -137,7 +149,7 @@ export class LinkSlot {
         this.session = undefined;
         return this.notEstablished(url, first);
       }
-      if (!links.add(this.index, { replicaId: first.replica_id, url, replicas: first.replicas ?? 1 })) {
+      if (!links.add(this.index, { replicaId: first.replica_id, url, replicas: first.replicas ?? 1, ha: first.epoch !== undefined })) {
         // Cannot happen while HELLOs go one at a time (the hub refuses a listed replica); kept as a guard.
         session.shutdown();
         await session.ended;
@@ -256,8 +268,8 @@ export class LinkSlot {
     }
   }
 
-  /** Sleep `ms`, or (undefined) until woken by a link-set change or stop. */
-  private sleep(ms: number | undefined): Promise<void> {
+  /** Sleep `ms`, or (undefined) until woken by a link-set change or stop; `wakeOnChange` also for a timed sleep. */
+  private sleep(ms: number | undefined, wakeOnChange = false): Promise<void> {
     return new Promise((resolve) => {
       const t = ms === undefined ? undefined : setTimeout(() => done(), ms);
       const done = (): void => {
@@ -267,7 +279,7 @@ export class LinkSlot {
         resolve();
       };
       this.wake = done;
-      if (ms === undefined) this.changeWake = done;
+      if (ms === undefined || wakeOnChange) this.changeWake = done;
     });
   }
 
