@@ -8,11 +8,15 @@
  *      times (fast tries then slow), and the first link keeps serving;
  * (b) two independent HA-off hubs as two cloud URLs: one link to each; flows through either are
  *     exact; kill one -> agent_link_down, flows through the other keep working; restart it -> the
- *     link comes back (agent_link_up) and flows through it work again.
+ *     link comes back (agent_link_up) and flows through it work again; drain the other (SIGTERM ->
+ *     GOAWAY): agent_link_down reason goaway, flows via the first keep working, the link comes back.
  * The HA case (two replicas through one load-balanced URL) is in agent-links-ha.e2e-spec.ts.
  */
+import { encodeControl, FrameType } from '@nowconnect/frames';
+import { openRawTunnel, steppedEcho } from './support/rawtunnel';
 import {
   cleanupAll,
+  metricValue,
   freePort,
   listener,
   pumpEcho,
@@ -94,6 +98,24 @@ describe('agent links: one HA-off hub', () => {
     expect(counts).toEqual({ connecting: 1, link_up: 1, redials: 0, hub_connected: 1, duplicate_refusals: 0 });
   });
 
+  it('a HELLO naming the hub\'s own replica in held_replicas: closed 4009, counted; the agent\'s tunnel and its flow in flight untouched', async () => {
+    const flow = await steppedEcho(listenPort, 512 * 1024);
+    await flow.firstHalf();
+    const mark = hub.proc.mark();
+    const raw = await openRawTunnel(hub.tunnelUrl, { token: await hub.token('links-solo') });
+    await raw.send(encodeControl(FrameType.HELLO, { agent_id: 'links-solo', connectors: ['echo'], version: 'test', held_replicas: ['hub-other', 'hub-solo'] }));
+    const closed = await raw.closed;
+    expect(closed).toEqual({ code: 4009, reason: 'duplicate link: hub-solo' });
+    const r = await flow.finish();
+    expect(r.recvBytes).toBe(512 * 1024);
+    expect(r.recvSha).toBe(r.sentSha);
+    expect(hub.proc.eventsSince(mark, 'agent_replaced')).toEqual([]);
+    expect(hub.proc.eventsSince(mark, 'hello_refused')).toMatchObject([{ reason: 'duplicate_link', agent_id: 'links-solo', replica_id: 'hub-solo' }]);
+    expect(metricValue(await hub.metrics(), 'nowconnect_hello_refused_total', { reason: 'duplicate_link' })).toBe(1);
+    await exactFlow(listenPort, 64 * 1024);
+    expect(agent.proc.eventsNamed('agent_link_down')).toEqual([]);
+  });
+
   it('(a2) the same hub behind a second URL: duplicates refused politely and bounded; the first link keeps serving', async () => {
     const proxy = await startCuttableProxy(hub.port);
     closers.push(() => proxy.close());
@@ -135,7 +157,7 @@ describe('agent links: two independent hubs as two cloud URLs', () => {
     const listenA = await freePort();
     const listenB = await freePort();
     let a = await hubOn('hub-a', portA, listenA);
-    const b = await hubOn('hub-b', portB, listenB);
+    let b = await hubOn('hub-b', portB, listenB);
     const agent = await startAgent({
       agentId: 'links-two',
       connectors: { echo: `127.0.0.1:${echo.port}` },
@@ -172,6 +194,18 @@ describe('agent links: two independent hubs as two cloud URLs', () => {
     );
     expect(upAgain.links_up).toBe(2);
     expect(agent.proc.eventsNamed('agent_link_down').filter((e) => e.replica_id === 'hub-b')).toEqual([]);
+
+    // Drain hub-b (SIGTERM -> GOAWAY): its link is retired and replaced while hub-a keeps serving.
+    const markDrain = agent.proc.mark();
+    const stopped = b.stop(30_000);
+    const goaway = await agent.proc.waitForEventSince(markDrain, 'agent_link_down', (e) => e.replica_id === 'hub-b', 30_000);
+    expect(goaway.reason).toBe('goaway');
+    for (let i = 0; i < 3; i++) await exactFlow(listenA, 128 * 1024);
+    expect((await stopped).code).toBe(0);
+    b = await hubOn('hub-b', portB, listenB);
+    await agent.proc.waitForEventSince(markDrain, 'agent_link_up', (e) => e.replica_id === 'hub-b', 60_000);
+    await exactFlow(listenB);
+    expect(agent.proc.eventsSince(markDrain, 'agent_link_down').filter((e) => e.replica_id === 'hub-a')).toEqual([]);
     await agent.stop();
   });
 });
