@@ -64,15 +64,18 @@ export async function rollingRestart(o: ScenarioOptions): Promise<ScenarioResult
           (t) => echo.seen.has(t),
         );
         if (wasRestarting || restartsBegun[replica] !== begun) r.group = 'restarting';
+        else survivingDone++;
         tally.add(r);
-        if (r.outcome === 'refused') await new Promise((x) => setTimeout(x, 20)); // do not spin on a closed port
+        if (r.outcome === 'refused') await new Promise((x) => setTimeout(x, 100)); // do not spin on a closed port
       }
     };
     const load = Promise.all(Array.from({ length: o.concurrency }, (_x, w) => worker(w)));
+    // Phases are measured in flows of surviving clients (a closed port refuses fast and would end a phase early).
+    let survivingDone = 0;
     const waitFlows = async (n: number, ms: number): Promise<void> => {
-      const target = tally.attempted + n;
+      const target = survivingDone + n;
       const deadline = Date.now() + ms;
-      for (let i = 0; i < 10_000 && tally.attempted < target && Date.now() < deadline; i++) await new Promise((x) => setTimeout(x, 25));
+      for (let i = 0; i < 10_000 && survivingDone < target && Date.now() < deadline; i++) await new Promise((x) => setTimeout(x, 25));
     };
     const perPhase = Math.max(6, Math.floor(maxFlows / 3));
     await waitFlows(perPhase, o.durationMs / 3);
