@@ -188,7 +188,8 @@ describe('HA with a real redis-server', () => {
     const reg = await inspect(redis.url);
     const token = await hubA.token('failover-1');
     const mark = hubA.proc.mark();
-    const agent = await startAgent({ agentId: 'failover-1', token, urls: [hubA.tunnelUrl, hubB.tunnelUrl], connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
+    // One tunnel (links: 1): the single-owner fail-over this test is about.
+    const agent = await startAgent({ agentId: 'failover-1', token, urls: [hubA.tunnelUrl, hubB.tunnelUrl], connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` }, env: { NC_LINKS: '1' } });
     closers.push(() => agent.kill());
     const connected = await hubA.proc.waitForEventSince(mark, 'agent_connected', (e) => e.agent_id === 'failover-1');
     const e1 = connected.epoch as number;

@@ -483,6 +483,7 @@ describe('drain handoff: SIGTERM on the owner hub moves its agent to another hub
       agentId: 'agent-kl',
       urls: [k.tunnelUrl, l.tunnelUrl],
       connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` },
+      env: { NC_LINKS: '1' }, // one tunnel: the single-owner handoff (agent links: test/agent-links*.e2e-spec.ts)
     });
     closers.push(() => agent.kill());
     const claimedOnK = await k.proc.waitForEvent('ownership_claimed', (e) => e.agent_id === 'agent-kl');
@@ -603,6 +604,7 @@ describe('mesh: three hubs, owner crash', () => {
       agentId: 'agent-klm',
       urls: [k.tunnelUrl, l.tunnelUrl],
       connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` },
+      env: { NC_LINKS: '1' }, // one tunnel: clients on the other hubs cross the mesh to its owner
     });
     closers.push(() => agent.kill());
     const rs = await Promise.all([k, l, m].map((hub) => pumpEcho(hub.listenPort, 2 * MiB, { timeoutMs: 30_000 })));

@@ -18,3 +18,4 @@ export * from './tmp';
 export * from './redis-cluster';
 export * from './tcp-proxy';
 export * from './mesh-upgrade';
+export * from './round-robin-proxy';

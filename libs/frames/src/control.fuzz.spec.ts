@@ -6,7 +6,7 @@
  * The number of cases per property is printed (FUZZ_CASES) so CI logs show what ran.
  */
 import fc from 'fast-check';
-import { decodeGoaway, decodeHello, decodeHelloAck, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName } from './control';
+import { decodeGoaway, decodeHello, decodeHelloAck, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName, MAX_ACK_REPLICAS, MAX_HELD_REPLICAS } from './control';
 import { decodeFrames } from './decode';
 import { encodeControl, encodeFrame } from './encode';
 import { FrameError, FrameErrorCode } from './frame-error';
@@ -48,6 +48,11 @@ const helloBody = fc.record(
       { weight: 1, arbitrary: anyJson },
     ),
     version: fc.oneof(fc.string({ maxLength: 100 }), anyJson),
+    held_replicas: fc.oneof(
+      { weight: 4, arbitrary: fc.array(anyName, { maxLength: 4 }) },
+      { weight: 1, arbitrary: fc.integer({ min: 14, max: 18 }).map((n) => Array.from({ length: n }, (_, i) => `hub-${i}`)) },
+      { weight: 1, arbitrary: anyJson },
+    ),
     extra: anyJson,
   },
   { requiredKeys: [] },
@@ -81,6 +86,11 @@ function checkHello(payload: Buffer): void {
   expect(new Set(r.connectors).size).toBe(r.connectors.length);
   expect(typeof r.version).toBe('string');
   expect(r.version.length).toBeLessThanOrEqual(64);
+  if (r.held_replicas !== undefined) {
+    expect(r.held_replicas.length).toBeLessThanOrEqual(MAX_HELD_REPLICAS);
+    expect(r.held_replicas.every(isValidName)).toBe(true);
+    expect(new Set(r.held_replicas).size).toBe(r.held_replicas.length);
+  }
 }
 
 describe('HELLO fuzz', () => {
@@ -95,7 +105,9 @@ describe('HELLO fuzz', () => {
           Array.isArray(b.connectors) &&
           b.connectors.length >= 1 &&
           b.connectors.length <= 1024 &&
-          b.connectors.every(isValidName);
+          b.connectors.every(isValidName) &&
+          (b.held_replicas === undefined ||
+            (Array.isArray(b.held_replicas) && b.held_replicas.length <= MAX_HELD_REPLICAS && b.held_replicas.every(isValidName)));
         expect(decodeHello(json(body)) instanceof FrameError).toBe(!ok);
       }),
       3000,
@@ -132,7 +144,7 @@ describe('other control payloads fuzz', () => {
   it('HELLO_ACK: accepted bodies carry in-range limits', () => {
     const num = fc.oneof(fc.integer(), fc.double(), fc.constant(2 ** 53), fc.constant(-1), fc.constant(0));
     const body = fc.record(
-      { replica_id: fc.oneof(fc.string(), anyJson), flow_window_bytes: num, max_frame_bytes: num, keepalive_sec: num, epoch: num },
+      { replica_id: fc.oneof(fc.string(), anyJson), flow_window_bytes: num, max_frame_bytes: num, keepalive_sec: num, epoch: num, replicas: fc.oneof(num, fc.constant(MAX_ACK_REPLICAS), fc.constant(MAX_ACK_REPLICAS + 1), anyJson) },
       { requiredKeys: [] },
     );
     run(
@@ -146,6 +158,7 @@ describe('other control payloads fuzz', () => {
         expect(r.max_frame_bytes).toBeGreaterThan(HEADER_BYTES);
         expect(r.keepalive_sec).toBeGreaterThanOrEqual(1);
         expect(r.keepalive_sec).toBeLessThanOrEqual(3600);
+        if (r.replicas !== undefined) expect(Number.isInteger(r.replicas) && r.replicas >= 1 && r.replicas <= MAX_ACK_REPLICAS).toBe(true);
       }),
       1500,
     );

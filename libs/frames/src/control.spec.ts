@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { decodeGoaway, decodeHello, decodeHelloAck, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName } from './control';
+import { decodeGoaway, decodeHello, decodeHelloAck, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName, MAX_ACK_REPLICAS, MAX_HELD_REPLICAS } from './control';
 import { FrameError, FrameErrorCode } from './frame-error';
 import { RstReason } from './frame-types';
 
@@ -60,6 +60,26 @@ describe('decodeHello', () => {
     ['more than 1024 connectors', json({ ...HELLO, connectors: Array.from({ length: 1025 }, (_, i) => `c${i}`) })],
     ['deeply nested JSON', Buffer.from('['.repeat(100_000) + ']'.repeat(100_000))],
     ['a BOM before the object', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), json(HELLO)])],
+  ])('refuses %s with INVALID_PAYLOAD', (_what, payload) => {
+    expect(codeOf(decodeHello(payload))).toBe(FrameErrorCode.INVALID_PAYLOAD);
+  });
+
+  it('carries held_replicas (duplicates removed) when the agent sends them; older agents send none', () => {
+    expect(decodeHello(json({ ...HELLO, held_replicas: ['hub-a', 'hub-b', 'hub-a'] }))).toEqual({ ...HELLO, held_replicas: ['hub-a', 'hub-b'] });
+    expect(decodeHello(json({ ...HELLO, held_replicas: [] }))).toEqual({ ...HELLO, held_replicas: [] });
+    expect(decodeHello(json(HELLO))).not.toHaveProperty('held_replicas');
+    const max = Array.from({ length: MAX_HELD_REPLICAS }, (_, i) => `hub-${i}`);
+    expect(decodeHello(json({ ...HELLO, held_replicas: max }))).toEqual({ ...HELLO, held_replicas: max });
+  });
+
+  it.each([
+    ['held_replicas as a string', json({ ...HELLO, held_replicas: 'hub-a' })],
+    ['held_replicas as null', json({ ...HELLO, held_replicas: null })],
+    ['held_replicas as an object', json({ ...HELLO, held_replicas: { 0: 'hub-a' } })],
+    ['a bad held replica name', json({ ...HELLO, held_replicas: ['hub a'] })],
+    ['a numeric held replica', json({ ...HELLO, held_replicas: [1] })],
+    ['an empty held replica name', json({ ...HELLO, held_replicas: [''] })],
+    ['too many held replicas', json({ ...HELLO, held_replicas: Array.from({ length: MAX_HELD_REPLICAS + 1 }, (_, i) => `hub-${i}`) })],
   ])('refuses %s with INVALID_PAYLOAD', (_what, payload) => {
     expect(codeOf(decodeHello(payload))).toBe(FrameErrorCode.INVALID_PAYLOAD);
   });
@@ -128,6 +148,12 @@ describe('decodeHelloAck', () => {
     ['a zero window ceiling', json({ ...ACK, max_flow_window_bytes: 0 })],
     ['a window ceiling beyond 1 GiB', json({ ...ACK, max_flow_window_bytes: 1024 * 1024 * 1024 + 1 })],
     ['a string window ceiling', json({ ...ACK, max_flow_window_bytes: '16777216' })],
+    ['zero replicas', json({ ...ACK, replicas: 0 })],
+    ['negative replicas', json({ ...ACK, replicas: -2 })],
+    ['fractional replicas', json({ ...ACK, replicas: 1.5 })],
+    ['string replicas', json({ ...ACK, replicas: '2' })],
+    ['null replicas', json({ ...ACK, replicas: null })],
+    ['too many replicas', json({ ...ACK, replicas: MAX_ACK_REPLICAS + 1 })],
   ])('refuses %s with INVALID_PAYLOAD', (_what, payload) => {
     expect(codeOf(decodeHelloAck(payload))).toBe(FrameErrorCode.INVALID_PAYLOAD);
   });
@@ -142,6 +168,12 @@ describe('decodeHelloAck', () => {
   it('carries the window ceiling (limits.max_flow_window_bytes) when the hub sends one; older hubs do not', () => {
     expect(decodeHelloAck(json({ ...ACK, max_flow_window_bytes: 16 * 1024 * 1024 }))).toEqual({ ...ACK, max_flow_window_bytes: 16 * 1024 * 1024 });
     expect(decodeHelloAck(json(ACK))).not.toHaveProperty('max_flow_window_bytes');
+  });
+
+  it('carries the alive replica count when the hub sends one; older hubs do not', () => {
+    expect(decodeHelloAck(json({ ...ACK, replicas: 1 }))).toEqual({ ...ACK, replicas: 1 });
+    expect(decodeHelloAck(json({ ...ACK, replicas: MAX_ACK_REPLICAS }))).toEqual({ ...ACK, replicas: MAX_ACK_REPLICAS });
+    expect(decodeHelloAck(json(ACK))).not.toHaveProperty('replicas');
   });
 
   it('carries the HA ownership epoch when the hub sends one', () => {

@@ -6,7 +6,17 @@ export interface HelloBody {
   readonly agent_id: string;
   readonly connectors: readonly string[];
   readonly version: string;
+  /**
+   * Replica ids this agent process already holds a link to (absent from older agents and with
+   * `links: 1`). A hub whose own id is listed refuses the HELLO as a duplicate link (close 4009).
+   */
+  readonly held_replicas?: readonly string[];
 }
+
+/** At most this many held_replicas in a HELLO (premise `links` allows 1..8). */
+export const MAX_HELD_REPLICAS = 16;
+/** Highest alive-replica count a HELLO_ACK may announce. */
+export const MAX_ACK_REPLICAS = 1024;
 
 /** HELLO_ACK: the hub accepts and states the session's limits. */
 export interface HelloAckBody {
@@ -25,6 +35,11 @@ export interface HelloAckBody {
   readonly reauth?: boolean;
   /** Highest TARGET_HEALTH body version the hub understands (absent: an older hub, send none). */
   readonly target_health?: number;
+  /**
+   * Alive hub replicas the hub knows of (1 with HA off): the agent holds no more links than this
+   * through one URL. Absent from older hubs (the agent then assumes 1).
+   */
+  readonly replicas?: number;
 }
 
 /** REAUTH: a fresh token for the running tunnel. */
@@ -71,25 +86,34 @@ function parseJson(payload: Buffer, what: string): Record<string, unknown> | Fra
 export function decodeHello(payload: Buffer): HelloBody | FrameError {
   const obj = parseJson(payload, 'HELLO');
   if (obj instanceof FrameError) return obj;
-  const { agent_id, connectors, version } = obj;
+  const { agent_id, connectors, version, held_replicas } = obj;
   if (!isValidName(agent_id)) return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO: agent_id is missing or invalid', 0);
   if (!Array.isArray(connectors) || connectors.length === 0 || connectors.length > 1024 || !connectors.every(isValidName)) {
     return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO: connectors must be a non-empty list of names', 0);
   }
-  return { agent_id, connectors: [...new Set(connectors as string[])], version: typeof version === 'string' ? version.slice(0, 64) : 'unknown' };
+  if (held_replicas !== undefined && (!Array.isArray(held_replicas) || held_replicas.length > MAX_HELD_REPLICAS || !held_replicas.every(isValidName))) {
+    return new FrameError(FrameErrorCode.INVALID_PAYLOAD, `HELLO: held_replicas must be a list of at most ${MAX_HELD_REPLICAS} names`, 0);
+  }
+  return {
+    agent_id,
+    connectors: [...new Set(connectors as string[])],
+    version: typeof version === 'string' ? version.slice(0, 64) : 'unknown',
+    ...(held_replicas === undefined ? {} : { held_replicas: [...new Set(held_replicas as string[])] }),
+  };
 }
 
 export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
   const obj = parseJson(payload, 'HELLO_ACK');
   if (obj instanceof FrameError) return obj;
-  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch, max_flow_window_bytes, reauth, target_health } = obj;
+  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch, max_flow_window_bytes, reauth, target_health, replicas } = obj;
   if (
     typeof replica_id !== 'string' ||
     !isIntIn(flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES) ||
     !isIntIn(max_frame_bytes, ACK_MIN_FRAME_BYTES, ACK_MAX_FRAME_BYTES) ||
     !isIntIn(keepalive_sec, 1, ACK_MAX_KEEPALIVE_SEC) ||
     (epoch !== undefined && !isIntIn(epoch, 1, Number.MAX_SAFE_INTEGER)) ||
-    (max_flow_window_bytes !== undefined && !isIntIn(max_flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES))
+    (max_flow_window_bytes !== undefined && !isIntIn(max_flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES)) ||
+    (replicas !== undefined && !isIntIn(replicas, 1, MAX_ACK_REPLICAS))
   ) {
     return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO_ACK: missing or invalid fields', 0);
   }
@@ -101,6 +125,7 @@ export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
     ...(reauth === true ? { reauth: true } : {}),
     // An unknown or malformed value only means "no TARGET_HEALTH" (forward compatible, never a refusal).
     ...(isIntIn(target_health, 1, 255) ? { target_health } : {}),
+    ...(replicas === undefined ? {} : { replicas }),
   };
 }
 

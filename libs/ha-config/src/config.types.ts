@@ -176,4 +176,6 @@ export interface PremiseConfig {
   readonly proxyUrl: string | undefined; // explicit proxy_url / NC_PROXY_URL only (env HTTPS_PROXY etc. resolved by the dialer)
   readonly connectors: readonly ConnectorConfig[];
   readonly limits: AgentLimitsConfig;
+  /** `links` / NC_LINKS (2): tunnels to distinct hub replicas held at once (1..8). */
+  readonly links: number;
 }

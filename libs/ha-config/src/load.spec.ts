@@ -53,6 +53,7 @@ describe('example configs', () => {
       caFile: undefined,
       proxyUrl: undefined,
       limits: { maxFlows: 10000, maxPendingConnects: 256 },
+      links: 2,
       connectors: [
         {
           name: 'addomain',

@@ -42,6 +42,7 @@ describe('parsePremiseConfig: file', () => {
       caFile: '/etc/ca.pem',
       proxyUrl: 'http://u:p@proxy.corp:3128',
       limits: { maxFlows: 10000, maxPendingConnects: 256 },
+      links: 2,
       connectors: [plain('addomain', { host: 'openldap', port: 389 })],
     });
     expect(Object.isFrozen(config.connectors[0])).toBe(true);
@@ -118,6 +119,7 @@ describe('parsePremiseConfig: env', () => {
       caFile: '/env/ca.pem',
       proxyUrl: 'http://env-proxy:8080',
       limits: { maxFlows: 10000, maxPendingConnects: 256 },
+      links: 2,
       connectors: [
         plain('addomain', { host: 'openldap', port: 389 }),
         plain('pg', { host: 'db', port: 5432 }),
@@ -206,5 +208,27 @@ describe('parsePremiseConfig: limits', () => {
   it('refuses unknown or out-of-range limits, naming the key', () => {
     expect(() => parsePremiseConfig({ ...base(), limits: { max_flows: 0 } }, {})).toThrow(/limits\.max_flows/);
     expect(() => parsePremiseConfig({ ...base(), limits: { max_pending: 1 } }, {})).toThrow(/limits/);
+  });
+});
+
+describe('parsePremiseConfig: links', () => {
+  it('defaults to 2; the file and NC_LINKS set it (env wins)', () => {
+    expect(parsePremiseConfig(base(), {}).links).toBe(2);
+    expect(parsePremiseConfig({ ...base(), links: 1 }, {}).links).toBe(1);
+    expect(parsePremiseConfig({ ...base(), links: 1 }, { NC_LINKS: '3' }).links).toBe(3);
+    expect(parsePremiseConfig({ ...base(), links: 4 }, { NC_LINKS: ' ' }).links).toBe(4);
+  });
+
+  it.each([
+    [{ links: 0 }, {}, 'links: expected an integer from 1 to 8'],
+    [{ links: 9 }, {}, 'links: expected an integer from 1 to 8'],
+    [{ links: 'two' }, {}, 'links: expected an integer from 1 to 8'],
+    [{ links: 1.5 }, {}, 'links: expected an integer from 1 to 8'],
+    [{}, { NC_LINKS: '0' }, 'NC_LINKS: expected an integer from 1 to 8'],
+    [{}, { NC_LINKS: 'x' }, 'NC_LINKS: expected an integer from 1 to 8'],
+    [{}, { NC_LINKS: '-1' }, 'NC_LINKS: expected an integer from 1 to 8'],
+    [{}, { NC_LINKS: '99999' }, 'NC_LINKS: expected an integer from 1 to 8'],
+  ])('refuses %j / %j naming the key', (extra, env, message) => {
+    expect(() => parsePremiseConfig({ ...base(), ...extra }, env)).toThrow(message);
   });
 });

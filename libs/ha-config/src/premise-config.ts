@@ -25,6 +25,15 @@ function parseAgentLimits(raw: unknown): AgentLimitsConfig {
     maxPendingConnects: intField(AL.max_pending_connects, f['max_pending_connects'], 'limits.max_pending_connects'),
   };
 }
+/** `links` (or NC_LINKS, a decimal integer): how many distinct hub replicas to hold tunnels to. */
+function parseLinks(raw: unknown, env: Env): number {
+  const spec = PREMISE_FIELDS.links;
+  const fromEnv = envValue(env, 'NC_LINKS');
+  if (fromEnv === undefined) return intField(spec, raw, 'links');
+  if (!/^[0-9]{1,3}$/.test(fromEnv)) throw new ConfigError('NC_LINKS', `expected an integer from ${spec.min} to ${spec.max}`);
+  return intField(spec, Number(fromEnv), 'NC_LINKS');
+}
+
 const STRATEGIES: readonly TargetStrategy[] = ['failover', 'round_robin', 'least_flows'];
 const HEALTH_KINDS: readonly HealthKind[] = ['tcp', 'ldap'];
 export const CONNECT_TIMEOUT_MS_DEFAULT = CONNECTOR_FIELDS.connect_timeout_ms.default;
@@ -190,5 +199,6 @@ export function parsePremiseConfig(raw: unknown, env: Env): PremiseConfig {
   if (connectors.length === 0) throw new ConfigError('connectors', 'required (or NC_CONNECTORS)');
 
   const limits = parseAgentLimits(top['limits']);
-  return deepFreeze({ cloudUrls, agentId, token, caFile, proxyUrl, connectors, limits });
+  const links = parseLinks(top['links'], env);
+  return deepFreeze({ cloudUrls, agentId, token, caFile, proxyUrl, connectors, limits, links });
 }

@@ -3,6 +3,7 @@ import { herd } from './herd';
 import { meshCut } from './mesh-cut';
 import { ownerKill } from './owner-kill';
 import { redisKill } from './redis-kill';
+import { rollingRestart } from './rolling-restart';
 import { slowClient } from './slow-client';
 import { stallTarget } from './stall-target';
 import { targetKill } from './target-kill';
@@ -12,6 +13,7 @@ import type { Scenario } from '../support/scenario';
 export const SCENARIOS: Record<string, Scenario> = {
   redis_kill: redisKill,
   owner_kill: ownerKill,
+  rolling_restart: rollingRestart,
   agent_kill: agentKill,
   mesh_cut: meshCut,
   stall_target: stallTarget,

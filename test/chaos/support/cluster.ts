@@ -78,18 +78,28 @@ export function linkUp(hub: HubHandle, peer: string, timeoutMs = 30_000): Promis
   return hub.proc.waitForEvent('mesh_link_up', (e) => e.peer === peer, timeoutMs);
 }
 
+/** The chaos topology's agents hold `links: 2` (issue 15): a tunnel to each of two replicas when given both URLs. */
+export const CHAOS_AGENT_LINKS = 2;
+
 export async function agentOn(
   hub: HubHandle,
   agentId: string,
   connectors: Record<string, string>,
   urls?: string[],
 ): Promise<AgentHandle> {
-  return startAgentConnected(hub, { agentId, connectors, urls, timeoutMs: 60_000 });
+  return startAgentConnected(hub, { agentId, connectors, urls, timeoutMs: 60_000, env: { NC_LINKS: String(CHAOS_AGENT_LINKS) } });
 }
 
 /** Start an agent without waiting for a hub to accept it (restarts; the hub may still be down). */
 export async function agentLoose(hub: HubHandle, agentId: string, connectors: Record<string, string>, urls?: string[]): Promise<AgentHandle> {
-  return startAgent({ agentId, connectors, urls: urls ?? [hub.tunnelUrl], token: await hub.token(agentId), timeoutMs: 60_000 });
+  return startAgent({
+    agentId,
+    connectors,
+    urls: urls ?? [hub.tunnelUrl],
+    token: await hub.token(agentId),
+    timeoutMs: 60_000,
+    env: { NC_LINKS: String(CHAOS_AGENT_LINKS) },
+  });
 }
 
 /** RSS (kB) and open fds of a pid, from /proc. */

@@ -488,4 +488,9 @@ export class HaCoordinator implements OnApplicationShutdown {
     this.holdings.clear();
     await registry.close().catch(() => undefined);
   }
+
+  /** Alive replica records (this one included, at least 1) at the last heartbeat: HELLO_ACK `replicas`. */
+  aliveReplicaCount(now = Date.now()): number {
+    return Math.max(1, this.replicas.filter((r) => r.expiresAt > now).length);
+  }
 }

@@ -50,6 +50,8 @@ export interface HubSessionDeps {
   readonly verifyToken: (token: string) => Promise<AuthResult>;
   /** auth.clock_skew_sec: a tunnel is closed this long after its token's `exp` unless re-authenticated. */
   readonly clockSkewSec: number;
+  /** Alive hub replicas this hub knows of (HELLO_ACK `replicas`): 1 with HA off. */
+  readonly replicas?: () => number;
   /** The agent sent a new TARGET_HEALTH snapshot (recompute nowconnect_target_up). */
   readonly onTargetHealth?: (session: HubTunnelSession) => void;
 }
@@ -68,6 +70,12 @@ interface FlowMeta {
 /** Keep the tunnel's WebSocket queue under this before pausing client sockets. */
 const TRANSPORT_HIGH_WATER_BYTES = 1024 * 1024;
 const MAX_FLOW_ID = 0xffffffff;
+/**
+ * A HELLO whose `held_replicas` names this replica: the agent already holds a link here (it dialled a
+ * load-balanced URL and landed on a replica it holds). Closed politely with this code; the agent's
+ * existing tunnel on this hub is left alone and the agent re-dials elsewhere.
+ */
+export const CLOSE_DUPLICATE_LINK = 4009;
 
 /** The hub's end of one agent tunnel: HELLO, flow opening, limits, lifecycle logs. */
 export class HubTunnelSession extends MuxSession implements RoutableAgent {
@@ -141,6 +149,11 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
       this.refuse('scope', { connectors: outside, allowed }, `${outside.join(', ')} not in the token's scope (allowed: ${allowed.join(', ') || 'none'})`);
       return;
     }
+    const replicaId = this.deps.config.ha.replicaId;
+    if (hello.held_replicas?.includes(replicaId) === true) {
+      this.refuseDuplicate(replicaId);
+      return;
+    }
     this.connectors = hello.connectors;
     const claim = this.deps.claim;
     if (claim === undefined) {
@@ -166,6 +179,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
         reauth: true,
         ...(epoch === undefined ? {} : { epoch }),
         target_health: TARGET_HEALTH_VERSION,
+        replicas: Math.max(1, this.deps.replicas?.() ?? 1),
       }),
     );
     this.handle(FrameType.OPEN_ACK, (f) => this.onOpenAck(f));
@@ -182,6 +196,19 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
       ...(epoch === undefined ? {} : { epoch }),
     });
     this.deps.onReady(this);
+  }
+
+  /**
+   * A duplicate link (the agent already holds one to this replica): refused before any claim or
+   * routing change, so the agent's running tunnel here keeps its flows. Counted as a HELLO refusal
+   * (reason `duplicate_link`) but logged at info: it is the agent looking for another replica.
+   */
+  private refuseDuplicate(replicaId: string): void {
+    if (this.closed) return;
+    this.deps.metrics.helloRefused.labels({ reason: 'duplicate_link' }).inc();
+    this.deps.log.info('hello_refused', { reason: 'duplicate_link', agent_id: this.auth.agentId, replica_id: replicaId, client: this.auth.client });
+    this.teardown();
+    this.ws.close(CLOSE_DUPLICATE_LINK, closeReason(`duplicate link: ${replicaId}`));
   }
 
   /** Close reason `hello refused: <reason>[: <detail>]`, cut to the 123 bytes a close frame carries. */

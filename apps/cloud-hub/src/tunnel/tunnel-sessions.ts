@@ -85,6 +85,7 @@ export class TunnelSessions {
         nextCid: () => `${this.bootId}-${(++this.cidSeq).toString(36)}`,
         verifyToken: (token) => this.authenticator.verify(`Bearer ${token}`),
         clockSkewSec: this.authenticator.clockSkewSec,
+        replicas: () => (this.ha.enabled ? this.ha.aliveReplicaCount() : 1),
         onTargetHealth: (s) => this.targetUp.update(this.router.agents(), s.targetHealth.keys()),
       },
     );

@@ -12,6 +12,7 @@ import {
   FrameErrorCode,
   FrameType,
   RstReason,
+  type HelloAckBody,
 } from '@nowconnect/frames';
 import { Flow, INITIAL_FLOW_WINDOW_BYTES, MuxSession, NOOP_FLOW_METRICS, WsTransport } from '@nowconnect/flow';
 import type { AgentLimitsConfig } from '@nowconnect/ha-config';
@@ -37,6 +38,8 @@ export interface AgentSessionOptions {
   /** The token this tunnel was opened with, and where a fresh one comes from (in-band re-authentication). */
   readonly token: string;
   readonly readToken: () => Promise<string>;
+  /** Replicas this agent already holds links to (HELLO `held_replicas`; omitted when empty). */
+  readonly heldReplicas?: readonly string[];
 }
 
 /** An OPEN whose target is being dialled: frames the hub sends meanwhile wait here (bounded by the window). */
@@ -64,6 +67,9 @@ export class AgentTunnelSession extends MuxSession {
   private readonly flowSlots = new Map<number, TargetSlot>();
   private health: TargetHealthReporter | undefined;
   readonly ended: Promise<SessionEnd>;
+  /** Resolves with the hub's HELLO_ACK once the tunnel is established (never, if it ends before). */
+  readonly ready: Promise<HelloAckBody>;
+  private readyResolve: (ack: HelloAckBody) => void = () => undefined;
   /** Resolves with the hub's reason when the hub sends GOAWAY (it is draining): time to dial another hub. */
   readonly goaway: Promise<string>;
   private goawayReceived: (reason: string) => void = () => undefined;
@@ -89,6 +95,7 @@ export class AgentTunnelSession extends MuxSession {
       });
     });
     this.goaway = new Promise((resolve) => (this.goawayReceived = resolve));
+    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
     ws.on('message', (data, isBinary) => this.handleMessage(data as Buffer, isBinary));
     this.readFramesFrom(ws, socket, false);
     ws.on('error', () => undefined); // 'close' follows
@@ -100,7 +107,12 @@ export class AgentTunnelSession extends MuxSession {
     }, opts.helloTimeoutMs);
     this.helloTimer.unref();
     this.transport.send(
-      encodeControl(FrameType.HELLO, { agent_id: opts.agentId, connectors: opts.pools.names, version: opts.version }),
+      encodeControl(FrameType.HELLO, {
+        agent_id: opts.agentId,
+        connectors: opts.pools.names,
+        version: opts.version,
+        ...(opts.heldReplicas === undefined || opts.heldReplicas.length === 0 ? {} : { held_replicas: opts.heldReplicas }),
+      }),
     );
   }
 
@@ -137,6 +149,7 @@ export class AgentTunnelSession extends MuxSession {
     this.opts.log.info('tunnel_established', {
       hub: this.opts.hubUrl,
       replica_id: ack.replica_id,
+      ...(ack.replicas === undefined ? {} : { replicas: ack.replicas }),
       ...(ack.epoch === undefined ? {} : { epoch: ack.epoch }),
       connectors: this.opts.pools.names,
       flow_window_bytes: ack.flow_window_bytes,
@@ -144,6 +157,7 @@ export class AgentTunnelSession extends MuxSession {
     if ((ack.target_health ?? 0) >= 1) {
       this.health = new TargetHealthReporter(this.opts.pools, (frame) => this.transport.send(frame));
     }
+    this.readyResolve(ack);
   }
 
   private onOpen(frame: Frame): void {

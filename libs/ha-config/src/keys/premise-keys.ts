@@ -49,4 +49,12 @@ export const PREMISE_FIELDS = {
     doc: 'what this agent serves (NC_CONNECTORS=name=host:port,...)',
   },
   limits: { kind: 'section', fields: AGENT_LIMIT_FIELDS, doc: 'agent admission limits' },
+  links: {
+    kind: 'int',
+    min: 1,
+    max: 8,
+    default: 2,
+    env: 'NC_LINKS',
+    doc: 'tunnels to distinct hub replicas held at once (1 = a single tunnel; never more than the hub says are alive)',
+  },
 } as const satisfies FieldTable;

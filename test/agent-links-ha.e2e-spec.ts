@@ -1,0 +1,76 @@
+/**
+ * Agent links with HA (issue 15): two replicas in active mode on one redis-server, and the agent
+ * given ONE URL — a round-robin TCP load balancer (test/support/round-robin-proxy.ts) in front of
+ * both. HELLO_ACK says `replicas: 2`, so the agent re-dials through the balancer until it holds a
+ * link to each replica (a landing on the replica it already holds is refused with 4009 and retried).
+ *
+ * NEEDS the registry "holders" change (several replicas holding one agent): with a single owner per
+ * agent, the second link's claim fences the first hub's tunnel (4001) and the links flap.
+ */
+import { cleanupAll, pumpEcho, startAgent, startEchoServer, startRedis, startRoundRobinProxy, type TargetServer } from './support';
+import { linkUp, meshHub, type MeshHub } from './chaos/support/cluster';
+
+const closers: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  for (const c of closers.reverse()) await c().catch(() => undefined);
+  await cleanupAll();
+});
+
+async function exactFlow(port: number, bytes = 256 * 1024): Promise<void> {
+  const r = await pumpEcho(port, bytes, { timeoutMs: 20_000 });
+  expect(r.recvBytes).toBe(bytes);
+  expect(r.recvSha).toBe(r.sentSha);
+}
+
+describe('agent links: two HA replicas through one load-balanced URL', () => {
+  let echo: TargetServer;
+  let a: MeshHub;
+  let b: MeshHub;
+
+  it('(c) one link to each replica; killing one leaves flows via the other unrefused; the link comes back', async () => {
+    echo = await startEchoServer();
+    closers.push(() => echo.close());
+    const redis = await startRedis();
+    closers.push(() => redis.kill());
+    const secret = 'agent-links-ha-secret-0123456789abcdef';
+    a = await meshHub('hub-a', { redis, secret, connector: 'echo' });
+    closers.push(() => a.kill());
+    b = await meshHub('hub-b', { redis, secret, connector: 'echo' });
+    closers.push(() => b.kill());
+    await Promise.all([linkUp(a, 'hub-b'), linkUp(b, 'hub-a')]);
+    const lb = await startRoundRobinProxy([a.port, b.port]);
+    closers.push(() => lb.close());
+    const agent = await startAgent({
+      agentId: 'links-ha',
+      connectors: { echo: `127.0.0.1:${echo.port}` },
+      urls: [`ws://127.0.0.1:${lb.port}/tunnel`],
+      token: await a.token('links-ha'),
+      timeoutMs: 60_000,
+    });
+    closers.push(() => agent.kill());
+    await agent.proc.waitForEvent('agent_link_up', (e) => e.replica_id === 'hub-a', 60_000);
+    await agent.proc.waitForEvent('agent_link_up', (e) => e.replica_id === 'hub-b', 60_000);
+    expect(agent.proc.eventsNamed('tunnel_established').every((e) => e.replicas === 2)).toBe(true);
+    // Both links stay up while flows run through each replica for more than two registry leases
+    // (lease_sec 3, heartbeat every second): no fencing flap. Bounded in count and time.
+    const t0 = Date.now();
+    for (let i = 0; i < 200 && Date.now() - t0 < 7000; i++) {
+      await exactFlow(a.listenPort, 64 * 1024);
+      await exactFlow(b.listenPort, 64 * 1024);
+    }
+    expect(agent.proc.eventsNamed('agent_link_down')).toEqual([]);
+    const dup = agent.proc.eventsNamed('agent_link_redial').filter((e) => e.reason === 'duplicate').length;
+
+    const mark = agent.proc.mark();
+    await a.kill();
+    await agent.proc.waitForEventSince(mark, 'agent_link_down', (e) => e.replica_id === 'hub-a', 30_000);
+    // Flows arriving at the survivor use its local link: none refused.
+    for (let i = 0; i < 8; i++) await exactFlow(b.listenPort, 64 * 1024);
+    a = await meshHub('hub-a', { redis, secret, connector: 'echo', port: a.port, listenPort: a.listenPort });
+    closers.push(() => a.kill());
+    await agent.proc.waitForEventSince(mark, 'agent_link_up', (e) => e.replica_id === 'hub-a', 90_000);
+    await exactFlow(a.listenPort);
+    await exactFlow(b.listenPort);
+    process.stdout.write(`LINKS_HA ${JSON.stringify({ duplicate_redials_to_two_links: dup, lb_connections: lb.accepted })}\n`);
+  });
+});
