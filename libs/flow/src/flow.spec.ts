@@ -6,6 +6,7 @@ import type { FlowMetrics } from './flow-metrics';
 import { FlowState } from './flow-state';
 import type { FrameTransport } from './frame-transport';
 import { closeSocketPairs, socketPair } from './socket-pair.test-util';
+import { IDLE_AFTER_MS } from './receive-window';
 import { WindowBudget } from './window-budget';
 
 // ---- fakes of the flow's surroundings ---------------------------------------
@@ -803,6 +804,46 @@ describe('Flow: receive window growth (per-flow ceiling, per-tunnel budget)', ()
     expect(budget.inUse).toBe(0); // back to the initial window
     // The peer may always send what it was granted, and nothing more.
     p.feed(p.credit());
+    expect(rsts(t)).toEqual([]);
+    flow.onRemoteData(pattern(p.credit() + 1));
+    expect(rsts(t)).toEqual([[FLOW_ID, RstReason.FLOW_CONTROL]]);
+  });
+
+  it('a flow that goes silent gives its growth back at the idle sweep, without a grant', async () => {
+    const { t, host } = setup();
+    const { mine } = await socketPair();
+    const budget = new WindowBudget(1 << 20);
+    const flow = startFlow(host, mine, { recvWindow: 1000, maxRecvWindow: 4000, budget, ...tuned });
+    const p = peer(flow, t, 1000);
+    p.feed(1000);
+    p.feed(p.credit());
+    expect(flow.recvWindow).toBe(4000);
+    expect(budget.inUse).toBe(3000);
+    p.feed(1500); // under half the window: no grant; then the peer goes silent holding 2500 of credit
+    expect(updates(t)).toHaveLength(2);
+    flow.sweepIdle(); // not idle yet
+    expect(budget.inUse).toBe(3000);
+    now += IDLE_AFTER_MS;
+    flow.sweepIdle();
+    // The 1500 consumed are not granted back: the window is what the peer still holds.
+    expect(flow.recvWindow).toBe(2500);
+    expect(budget.inUse).toBe(1500);
+    expect(updates(t)).toHaveLength(2);
+    expect(p.credit()).toBe(2500);
+    // The peer spends the rest slowly; the next sweeps take it back, down to the initial window.
+    p.feed(1000);
+    now += IDLE_AFTER_MS;
+    flow.sweepIdle();
+    expect(flow.recvWindow).toBe(1500);
+    p.feed(700);
+    now += IDLE_AFTER_MS;
+    flow.sweepIdle();
+    expect(flow.recvWindow).toBe(1000); // never below the initial window: 200 consumed stay to be granted
+    expect(budget.inUse).toBe(0);
+    expect(updates(t)).toHaveLength(2);
+    expect(p.credit()).toBe(800); // window 1000 = 800 the peer holds + 200 consumed
+    p.feed(300); // 500 consumed: half the initial window, granted as usual
+    expect(updates(t)).toEqual([2000, 4000, 500]);
     expect(rsts(t)).toEqual([]);
     flow.onRemoteData(pattern(p.credit() + 1));
     expect(rsts(t)).toEqual([[FLOW_ID, RstReason.FLOW_CONTROL]]);

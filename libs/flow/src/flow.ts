@@ -220,6 +220,19 @@ export class Flow {
     this.host.transport.send(encodeWindowUpdate(this.id, increment));
   }
 
+  /**
+   * Run by the session's idle sweep: a grown window with no grant for a while gives its growth back
+   * (ReceiveWindow.shrinkIdle): the bytes consumed since the last grant are not granted, so the peer's
+   * credit ends at the shrunk window. A flow that goes silent no longer holds its tunnel's budget.
+   */
+  sweepIdle(): void {
+    if (this.state === FlowState.CLOSED || this.state === FlowState.REMOTE_FIN) return;
+    const withheld = this.window.shrinkIdle(this.consumed);
+    if (withheld <= 0) return;
+    this.consumed -= withheld;
+    if (this.consumed >= this.window.size / 2) this.grant();
+  }
+
   onRemoteFin(): void {
     const next = transition(this.state, FlowEvent.REMOTE_FIN);
     if (next === null) {

@@ -19,6 +19,6 @@ export {
   DEFAULT_PROCESS_WINDOW_BYTES,
   PROCESS_WINDOW_BUDGET,
 } from './window-budget';
-export { ReceiveWindow, RttEstimator, MONOTONIC_CLOCK, RTT_FLOOR_MS, RTT_MAX_AGE_MS } from './receive-window';
+export { ReceiveWindow, RttEstimator, MONOTONIC_CLOCK, RTT_FLOOR_MS, RTT_MAX_AGE_MS, IDLE_AFTER_MS, IDLE_SWEEP_MS } from './receive-window';
 export type { Clock, RttSource } from './receive-window';
 export type { WsTransportOptions } from './ws-transport';

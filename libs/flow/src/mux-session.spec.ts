@@ -19,6 +19,7 @@ import type { Flow } from './flow';
 import { NOOP_FLOW_METRICS } from './flow-metrics';
 import type { FrameTransport } from './frame-transport';
 import { MuxOptions, MuxSession } from './mux-session';
+import { IDLE_SWEEP_MS } from './receive-window';
 import { closeSocketPairs, socketPair } from './socket-pair.test-util';
 import { WindowBudget } from './window-budget';
 
@@ -148,6 +149,7 @@ function setup(options: Partial<MuxOptions> = {}): { t: RecordingTransport; s: T
 // ---- real sockets for the flows --------------------------------------------------
 
 afterEach(closeSocketPairs);
+afterEach(() => jest.useRealTimers());
 
 // ---- decoding and dispatch --------------------------------------------------------
 
@@ -238,6 +240,8 @@ describe('MuxSession: session frames', () => {
   it('sizes flow windows with the PONG round trip: no growth before a sample (a probe PING goes out), growth after', async () => {
     const { t, s } = setup({ processBudget: new WindowBudget(1 << 30) });
     const { mine } = await socketPair();
+    // A frozen clock: the drain rate must not depend on how busy the machine running the test is.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
     const flow = s.open(1, mine);
     const feed = (n: number): void => {
       for (let off = 0; off < n; off += 4000) s.handleMessage(encodeData(1, Buffer.alloc(Math.min(4000, n - off))), true);
@@ -255,6 +259,40 @@ describe('MuxSession: session frames', () => {
     expect(increments()).toEqual([32 * 1024, 32 * 1024 + 64 * 1024]);
     expect(flow.recvWindow).toBe(128 * 1024);
     expect(s.windowBudget.inUse).toBe(64 * 1024);
+    jest.useRealTimers();
+  });
+
+  it('a flow that goes silent gives its grown window back to the tunnel budget within two sweep intervals', async () => {
+    const { t, s } = setup({ processBudget: new WindowBudget(1 << 30) });
+    const { mine } = await socketPair();
+    jest.useFakeTimers();
+    try {
+      s.keepalive();
+      const flow = s.open(1, mine);
+      const feed = (n: number): void => {
+        for (let off = 0; off < n; off += 4000) s.handleMessage(encodeData(1, Buffer.alloc(Math.min(4000, n - off))), true);
+      };
+      const sentAt = Buffer.alloc(8);
+      sentAt.writeDoubleBE(performance.now() - 50, 0);
+      s.handleMessage(encodePing(FrameType.PONG, sentAt), true);
+      feed(32 * 1024);
+      expect(flow.recvWindow).toBe(128 * 1024);
+      expect(s.windowBudget.inUse).toBe(64 * 1024);
+      feed(60 * 1024); // under half the grown window: no grant; then silence
+      const updates = t.of(FrameType.WINDOW_UPDATE).length;
+      jest.advanceTimersByTime(2 * IDLE_SWEEP_MS);
+      // The 60 KiB consumed are withheld for good: the window is the 68 KiB the peer still holds as credit,
+      // and only those 4 KiB above the initial window stay taken from the budget.
+      expect(flow.recvWindow).toBe(68 * 1024);
+      expect(s.windowBudget.inUse).toBe(4 * 1024);
+      expect(t.of(FrameType.WINDOW_UPDATE).length).toBe(updates);
+      feed(4 * 1024); // the peer spends 4 KiB of it and goes silent again: the next sweep takes them back
+      jest.advanceTimersByTime(IDLE_SWEEP_MS);
+      expect(flow.recvWindow).toBe(64 * 1024);
+      expect(s.windowBudget.inUse).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('counts and ignores frames for unknown flows', () => {

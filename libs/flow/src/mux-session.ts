@@ -17,7 +17,7 @@ import {
 import { Flow, FlowHost } from './flow';
 import type { FlowMetrics } from './flow-metrics';
 import type { FrameTransport } from './frame-transport';
-import { MONOTONIC_CLOCK, RttEstimator } from './receive-window';
+import { IDLE_SWEEP_MS, MONOTONIC_CLOCK, RttEstimator } from './receive-window';
 import {
   DEFAULT_MAX_FLOW_WINDOW_BYTES,
   DEFAULT_TUNNEL_WINDOW_BYTES,
@@ -105,6 +105,8 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
    */
   private lastSeen = Date.now();
   private keepaliveTimer: NodeJS.Timeout | undefined;
+  /** Gives idle flows' window growth back (Flow.sweepIdle), every IDLE_SWEEP_MS while the tunnel's budget is in use. */
+  private idleSweepTimer: NodeJS.Timeout | undefined;
   private keepaliveMs: number;
   /** Opaque values of the keepalive PINGs not answered yet, oldest first. */
   private readonly pingsOut: number[] = [];
@@ -357,12 +359,22 @@ export abstract class MuxSession implements FlowHost, WsPayloadSink {
     this.pingsOut.length = 0;
     this.keepaliveTimer = setInterval(() => this.keepaliveTick(), this.keepaliveMs);
     this.keepaliveTimer.unref();
+    this.idleSweepTimer = setInterval(() => this.sweepIdleWindows(), IDLE_SWEEP_MS);
+    this.idleSweepTimer.unref();
     this.rtt.rttMs();
   }
 
   protected stopKeepalive(): void {
     if (this.keepaliveTimer !== undefined) clearInterval(this.keepaliveTimer);
     this.keepaliveTimer = undefined;
+    if (this.idleSweepTimer !== undefined) clearInterval(this.idleSweepTimer);
+    this.idleSweepTimer = undefined;
+  }
+
+  /** A flow that went silent grants nothing, so only a sweep can take its grown window back. */
+  private sweepIdleWindows(): void {
+    if (this.closed || this.windowBudget.inUse === 0) return;
+    for (const flow of this.flows.values()) flow.sweepIdle();
   }
 
   private keepaliveTick(): void {

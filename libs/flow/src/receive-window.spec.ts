@@ -1,4 +1,4 @@
-import { ReceiveWindow, RTT_MAX_AGE_MS, RttEstimator, RttSource } from './receive-window';
+import { IDLE_AFTER_MS, ReceiveWindow, RTT_MAX_AGE_MS, RttEstimator, RttSource } from './receive-window';
 import { WindowBudget } from './window-budget';
 
 const KiB = 1024;
@@ -118,6 +118,41 @@ describe('ReceiveWindow: growth from round trip and drain rate', () => {
     }
     expect(w.size).toBe(256 * KiB);
     expect(budget.inUse).toBe(0);
+  });
+
+  it('gives an idle window\'s growth back at a sweep, with no grant, but never credit the peer holds', () => {
+    const { w, clock, budget } = make(50);
+    pacedGrants(w, clock, 50, 5); // 8 MiB
+    expect(w.size).toBe(8 * MiB);
+    expect(w.shrinkIdle(3 * MiB)).toBe(0); // just granted: not idle
+    clock.now += IDLE_AFTER_MS - 1;
+    expect(w.shrinkIdle(3 * MiB)).toBe(0);
+    clock.now += 1;
+    // Idle for IDLE_AFTER_MS (> 8 RTT): the 3 MiB consumed since the last grant are withheld for good.
+    expect(w.shrinkIdle(3 * MiB)).toBe(3 * MiB);
+    expect(w.size).toBe(5 * MiB);
+    expect(budget.inUse).toBe(5 * MiB - 256 * KiB);
+    expect(w.shrinkIdle(0)).toBe(0); // nothing more consumed: what the peer still holds stays counted
+    // The peer uses its credit slowly: each sweep withholds what was consumed, down to the initial window.
+    expect(w.shrinkIdle(4 * MiB)).toBe(4 * MiB);
+    expect(w.shrinkIdle(1 * MiB)).toBe(1 * MiB - 256 * KiB);
+    expect(w.size).toBe(256 * KiB);
+    expect(budget.inUse).toBe(0);
+    expect(w.shrinkIdle(1 * MiB)).toBe(0); // never below the initial window
+  });
+
+  it('waits 8 round trips before calling a long-RTT window idle', () => {
+    const clock = new FakeClock();
+    const w = new ReceiveWindow(256 * KiB, 16 * MiB, new WindowBudget(64 * MiB), { rttMs: () => 300, lastMs: 300 }, clock.read);
+    for (let i = 0; i < 3; i++) {
+      clock.now += 150;
+      w.grant(w.size / 2);
+    }
+    expect(w.size).toBe(2 * MiB);
+    clock.now += 2399;
+    expect(w.shrinkIdle(512 * KiB)).toBe(0);
+    clock.now += 1;
+    expect(w.shrinkIdle(512 * KiB)).toBe(512 * KiB);
   });
 
   it('keeps a steady window when the flow runs at what its window needs', () => {

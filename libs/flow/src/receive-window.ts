@@ -18,11 +18,22 @@ const SHRINK_FACTOR = 4;
  * busy host, a short pause of the reader) does not cost a bulk flow half its window.
  */
 const SHRINK_AFTER_GRANTS = 3;
+/**
+ * A grown window with no grant for this long (and for IDLE_AFTER_RTTS round trips) is idle: a flow that
+ * went silent, or whose reader stopped, grants nothing, so the shrink-at-grant rule never sees it.
+ * `shrinkIdle` (run by the session's sweep, every IDLE_SWEEP_MS) gives its growth back instead.
+ */
+export const IDLE_AFTER_MS = 1000;
+const IDLE_AFTER_RTTS = 8;
+/** How often a session looks for idle grown windows (only while its budget has growth taken). */
+export const IDLE_SWEEP_MS = 1000;
 
 /** The tunnel's (or mesh link's) smoothed round trip. */
 export interface RttSource {
   /** Smoothed round trip in ms; undefined before the first sample. May ask for a fresh sample. */
   rttMs(): number | undefined;
+  /** The last smoothed round trip, without asking for a sample. */
+  readonly lastMs?: number | undefined;
 }
 
 /**
@@ -84,6 +95,26 @@ export class ReceiveWindow {
     }
     this.size += growth;
     return consumed + growth;
+  }
+
+  /**
+   * Run periodically (IDLE_SWEEP_MS): if the window has grown and no grant came for
+   * max(IDLE_AFTER_MS, IDLE_AFTER_RTTS x RTT), the window shrinks toward `initial` by what can be taken
+   * back without taking credit from the peer: the `consumed` bytes (flushed, not yet granted) are
+   * withheld for good. What the peer still holds as credit, and bytes still queued for the local socket,
+   * stay counted (they are a memory commitment) and are withheld in turn as they are consumed, at later
+   * sweeps while the flow stays slow. Returns how many of `consumed` were withheld (the caller drops them).
+   */
+  shrinkIdle(consumed: number): number {
+    if (this.size <= this.initial || consumed <= 0) return 0;
+    const now = this.clock();
+    const rtt = this.rtt?.lastMs ?? 0;
+    if (now - this.lastGrantAt < Math.max(IDLE_AFTER_MS, IDLE_AFTER_RTTS * rtt)) return 0;
+    const shrink = Math.min(consumed, this.size - this.initial);
+    this.size -= shrink;
+    this.budget?.give(shrink);
+    this.oversized = 0;
+    return shrink;
   }
 
   /** The flow is over: its growth goes back to the budget. */
