@@ -973,6 +973,7 @@ const WORKLOAD_LIST = [
         let ok = 0;
         let failed = 0;
         let lastError = '';
+        const why = {};
         const worker = async () => {
           while ((Date.now() - t0 < ms || firstOk === undefined) && Date.now() - t0 < 30_000) {
             try {
@@ -982,13 +983,15 @@ const WORKLOAD_LIST = [
             } catch (err) {
               failed++;
               lastError = String(err && err.message);
+              const kind = lastError.replace(/\d+/g, 'N');
+              why[kind] = (why[kind] ?? 0) + 1;
               await sleep(25);
             }
           }
         };
         await Promise.all(Array.from({ length: 4 }, worker));
         if (firstOk === undefined) throw new Error(`no flow through the surviving hubs within 30 s (${failed} failed, last: ${lastError})`);
-        return { seconds: +(firstOk / 1000).toFixed(3), flows_ok: ok, flows_failed: failed, window_s: +((Date.now() - t0) / 1000).toFixed(1) };
+        return { seconds: +(firstOk / 1000).toFixed(3), flows_ok: ok, flows_failed: failed, failed_by: why, window_s: +((Date.now() - t0) / 1000).toFixed(1) };
       };
       say('failover (links: 2, client on C): kill -9 holder A');
       const links2 = await killAndCount(v.a, v.port, 2000);
