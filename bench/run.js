@@ -13,10 +13,15 @@
 //
 // Variants are a list (VARIANTS below): each one starts its own processes and returns the port a
 // client dials plus the relay processes whose CPU and RSS are measured: `direct` (client -> target),
-// `tunnel` (client -> hub -> agent -> target) and `mesh` (client -> hub B -> mesh -> hub A -> agent
-// -> target; two HA active hubs on a redis-server the bench spawns on a free port). The HA `failover`
-// workload kills the owner hub with SIGKILL and times the first new flow that succeeds through the
-// surviving hub. The bench starts, and kills, only its own processes (target, redis, hubs, agents).
+// `tunnel` (client -> hub -> agent -> target) and `mesh` (client -> hub C -> mesh -> hub A or B -> agent
+// -> target; three HA active hubs on a redis-server the bench spawns on a free port, the agent with
+// links: 2 given only A's and B's URLs, so every flow crosses the mesh — checked from C's /metrics).
+// The `share` workload (mesh variant) runs flows over both listeners of two replicas whose agent holds
+// links: 2 and reports the share that crossed the mesh (M_OPEN frames sent / flows; target 0 %). The HA
+// `failover` workload kills holder A with SIGKILL and counts the new flows through C that fail and the
+// time to the first that succeeds; then the same with links: 1 (two hubs, the owner killed, the client
+// on the surviving hub), the single-owner behaviour of before. The bench starts, and kills, only its
+// own processes (target, redis, hubs, agents).
 // Not a test: it prints figures, a table, and writes JSON.
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
@@ -437,7 +442,7 @@ function meshRttP95() {
 /**
  * The variants, in table order. setup() starts what the variant needs and returns
  * { port (where a client dials), relays (processes measured for CPU/RSS), hub (for agent
- * workloads), close() }. Add `mesh` here: two hubs, the agent on hub A, the client on hub B.
+ * workloads), close() }.
  */
 const VARIANTS = [
   {
