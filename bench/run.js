@@ -4,7 +4,7 @@
 //   npm run build && npm run bench            full run (several minutes)
 //   npm run bench -- --quick                  ~1 minute, smaller counts
 //   npm run bench -- --help                   every flag
-//   options: --only direct,tunnel,mesh   --workloads bulk,rr,rate,idle,agents,failover   --cpu-prof (hub/agent
+//   options: --only direct,tunnel,mesh   --workloads bulk,rr,rate,idle,agents,share,failover   --cpu-prof (hub/agent
 //            profiles under bench/profiles/)   --out FILE (default bench/results/latest.json)
 //            --flows N (idle flows, default 10000)   --agents N (default 1000)
 //            --dist DIR (another build's dist/, to compare)   --window BYTES (limits.flow_window_bytes for the hub;
@@ -13,10 +13,15 @@
 //
 // Variants are a list (VARIANTS below): each one starts its own processes and returns the port a
 // client dials plus the relay processes whose CPU and RSS are measured: `direct` (client -> target),
-// `tunnel` (client -> hub -> agent -> target) and `mesh` (client -> hub B -> mesh -> hub A -> agent
-// -> target; two HA active hubs on a redis-server the bench spawns on a free port). The HA `failover`
-// workload kills the owner hub with SIGKILL and times the first new flow that succeeds through the
-// surviving hub. The bench starts, and kills, only its own processes (target, redis, hubs, agents).
+// `tunnel` (client -> hub -> agent -> target) and `mesh` (client -> hub C -> mesh -> hub A or B -> agent
+// -> target; three HA active hubs on a redis-server the bench spawns on a free port, the agent with
+// links: 2 given only A's and B's URLs, so every flow crosses the mesh — checked from C's /metrics).
+// The `share` workload (mesh variant) runs flows over both listeners of two replicas whose agent holds
+// links: 2 and reports the share that crossed the mesh (M_OPEN frames sent / flows; target 0 %). The HA
+// `failover` workload kills holder A with SIGKILL and counts the new flows through C that fail and the
+// time to the first that succeeds; then the same with links: 1 (two hubs, the owner killed, the client
+// on the surviving hub), the single-owner behaviour of before. The bench starts, and kills, only its
+// own processes (target, redis, hubs, agents).
 // Not a test: it prints figures, a table, and writes JSON.
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
@@ -38,7 +43,7 @@ per step on stderr; on stdout one header line, then the results table. Writes JS
 Options:
   --quick                 ~1 minute: smaller counts and shorter loops
   --only LIST             variants, comma-separated: direct,tunnel,mesh (default: all)
-  --workloads LIST        bulk,rr,rate,idle,agents,failover (default: all)
+  --workloads LIST        bulk,rr,rate,idle,agents,share,failover (default: all)
   --flows N               idle flows (default 10000)
   --agents N              idle agents on one hub (default 1000)
   --window BYTES          limits.flow_window_bytes of the bench's hubs (default: the hub's default, auto-tuned)
@@ -273,7 +278,7 @@ async function startHub(name, withListener = true, ha = undefined) {
   return hub;
 }
 
-async function startAgent(name, hub, targetPort, alsoHubs = [], viaPort = undefined) {
+async function startAgent(name, hub, targetPort, alsoHubs = [], viaPort = undefined, env = {}) {
   return startNode(
     name,
     path.join(DIST, 'apps/premise-agent/main.js'),
@@ -286,6 +291,7 @@ async function startAgent(name, hub, targetPort, alsoHubs = [], viaPort = undefi
       NC_AGENT_ID: 'bench-agent',
       NC_TOKEN: await token('bench-agent'),
       NC_CONNECTORS: `bench=127.0.0.1:${targetPort}`,
+      ...env,
     },
     (e) => e.event === 'tunnel_established',
   );
@@ -356,15 +362,63 @@ async function startRedis() {
 }
 
 let redisDb = 0;
-/** Two HA active hubs on the bench's redis (a fresh db each time), linked by the mesh; the agent on A. */
-async function startMeshPair(ctx, tag) {
+/**
+ * `n` HA active hubs on the bench's redis (a fresh db each time), linked by the mesh (each hub has a
+ * link up to every other), and the agent with `links` tunnels given the URLs of the hubs at indexes
+ * `agentOn` (NC_LINKS); resolves once the agent holds one link per URL (agent_link_up).
+ */
+async function startReplicas(ctx, tag, n, agentOn, links = 2) {
   const redisUrl = `${ctx.redis().url}/${++redisDb % 16}`;
-  const a = await startHub(`hub-${tag}-a`, true, { replicaId: 'bench-a', redisUrl });
-  const b = await startHub(`hub-${tag}-b`, true, { replicaId: 'bench-b', redisUrl });
-  await Promise.all([waitLog(a, (e) => e.event === 'mesh_link_up'), waitLog(b, (e) => e.event === 'mesh_link_up')]);
-  const agent = await startAgent(`agent-${tag}`, a, ctx.target.port, [b]);
-  return { a, b, agent };
+  const hubs = [];
+  for (let i = 0; i < n; i++) hubs.push(await startHub(`hub-${tag}-${'abc'[i]}`, true, { replicaId: `bench-${'abc'[i]}`, redisUrl }));
+  await Promise.all(hubs.map((h) => waitLogCount(h, (e) => e.event === 'mesh_link_up', n - 1, (e) => e.peer)));
+  const [first, ...also] = agentOn.map((i) => hubs[i]);
+  const agent = await startAgent(`agent-${tag}`, first, ctx.target.port, also, undefined, { NC_LINKS: String(links) });
+  await waitLogCount(agent, (e) => e.event === 'agent_link_up', Math.min(links, agentOn.length), (e) => e.replica_id);
+  return { hubs, agent };
 }
+
+/** Resolves once JSON lines of p's log satisfying pred carry `n` distinct key(e) values (start-up only). */
+async function waitLogCount(p, pred, n, key, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = new Set();
+    for (const line of fs.readFileSync(p.log, 'utf8').split('\n')) {
+      try {
+        const e = JSON.parse(line);
+        if (pred(e)) seen.add(key(e));
+      } catch {
+        /* not JSON */
+      }
+    }
+    if (seen.size >= n) return [...seen];
+    if (p.proc.exitCode !== null) throw new Error(`${p.name} exited ${p.proc.exitCode}`);
+    if (Date.now() > deadline) throw new Error(`${p.name}: timed out waiting for ${n} in ${p.log} (saw ${[...seen].join(',')})`);
+    await sleep(50);
+  }
+}
+
+/** A hub's flow counters from /metrics: flows opened by path, mesh M_OPEN frames sent and received. */
+async function flowCounters(hub) {
+  const text = await httpGet(hub.found.httpPort, '/metrics');
+  const num = (re) => {
+    const m = re.exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  return {
+    local: num(/^nowconnect_flows_total\{path="local"\} (\S+)$/m),
+    cross: num(/^nowconnect_flows_total\{path="cross_replica"\} (\S+)$/m),
+    m_open_out: num(/^nowconnect_mesh_frames_total\{dir="out",type="M_OPEN"\} (\S+)$/m),
+    m_open_in: num(/^nowconnect_mesh_frames_total\{dir="in",type="M_OPEN"\} (\S+)$/m),
+  };
+}
+const sumCounters = (list) => list.reduce((a, c) => ({ local: a.local + c.local, cross: a.cross + c.cross, m_open_out: a.m_open_out + c.m_open_out, m_open_in: a.m_open_in + c.m_open_in }), { local: 0, cross: 0, m_open_out: 0, m_open_in: 0 });
+
+/**
+ * The mesh variant's own check, over all its workloads: flows opened at the client's hub (C) locally
+ * and over the mesh, and M_OPEN frames C sent (each flow one) — every flow must have crossed.
+ */
+const meshPath = { flows_local: 0, flows_cross_replica: 0, m_open_sent: 0 };
 
 /** Sum of nowconnect_mesh_rtt_seconds buckets over the runs (for the p95 line). */
 const meshRtt = new Map();
@@ -388,7 +442,7 @@ function meshRttP95() {
 /**
  * The variants, in table order. setup() starts what the variant needs and returns
  * { port (where a client dials), relays (processes measured for CPU/RSS), hub (for agent
- * workloads), close() }. Add `mesh` here: two hubs, the agent on hub A, the client on hub B.
+ * workloads), close() }.
  */
 const VARIANTS = [
   {
@@ -424,24 +478,55 @@ const VARIANTS = [
     name: 'mesh',
     relayed: true,
     ha: true,
-    /** Client on hub B's listener; the agent is held by hub A: every flow crosses the mesh. */
+    /**
+     * Three replicas A, B, C; the agent holds links (links: 2) to A and B only — it is given their two
+     * URLs — and the client dials C's listener: every flow crosses the mesh (C -> A or B -> agent).
+     * close() reads C's counters to check that it did (meshPath, the "flows that crossed" row).
+     */
     async setup(ctx, tag) {
-      const { a, b, agent } = await startMeshPair(ctx, tag);
+      const { hubs, agent } = await startReplicas(ctx, tag, 3, [0, 1]);
+      const [a, b, c] = hubs;
       return {
-        port: b.found.listenerPort,
-        relays: [b, a, agent],
+        port: c.found.listenerPort,
+        relays: [c, a, b, agent],
         close: async () => {
-          await collectMeshRtt([a, b]);
+          await collectMeshRtt(hubs);
+          const k = await flowCounters(c).catch(() => undefined);
+          if (k) {
+            meshPath.flows_local += k.local;
+            meshPath.flows_cross_replica += k.cross;
+            meshPath.m_open_sent += k.m_open_out;
+          }
           await stopProc(agent);
-          await stopProc(b);
-          await stopProc(a);
+          for (const h of [c, b, a]) await stopProc(h);
         },
       };
     },
-    /** The same pair for the failover workload (the agent knows both hubs). */
+    /**
+     * Failover (links: 2): the mesh variant's three replicas (agent on A and B, client on C); the
+     * workload kills A. legacy() starts the single-owner layout of before (links: 1, two replicas,
+     * the agent on A, the client on B) for the comparison row.
+     */
     async failoverSetup(tag, ctx) {
-      const { a, b, agent } = await startMeshPair(ctx, tag);
-      return { ctx, a, b, agent, port: b.found.listenerPort, relays: [b, a, agent], close: async () => Promise.all([agent, b, a].map(stopProc)) };
+      const { hubs, agent } = await startReplicas(ctx, tag, 3, [0, 1]);
+      const [a, b, c] = hubs;
+      return {
+        ctx,
+        a,
+        agent,
+        port: c.found.listenerPort,
+        relays: [c, a, b, agent],
+        close: async () => Promise.all([agent, ...hubs].map(stopProc)),
+        async legacy() {
+          const r = await startReplicas(ctx, `${tag}-links1`, 2, [0, 1], 1);
+          return { a: r.hubs[0], agent: r.agent, port: r.hubs[1].found.listenerPort, close: async () => Promise.all([r.agent, ...r.hubs].map(stopProc)) };
+        },
+      };
+    },
+    /** Two replicas, the agent with links: 2 on both (share workload: flows spread over both listeners). */
+    async shareSetup(tag, ctx) {
+      const { hubs, agent } = await startReplicas(ctx, tag, 2, [0, 1]);
+      return { hubs, agent, relays: [...hubs, agent], close: async () => Promise.all([agent, ...hubs].map(stopProc)) };
     },
   },
 ];
@@ -841,34 +926,90 @@ const WORKLOAD_LIST = [
     },
   },
   {
+    key: 'share',
+    title: 'share of flows over the mesh (2 replicas, links: 2)',
+    applies: (variant) => typeof variant.shareSetup === 'function',
+    fresh: 'shareSetup',
+    async run(v, say) {
+      const payload = Buffer.concat([Buffer.from('E'), crypto.randomBytes(32)]);
+      const n = QUICK ? 200 : 1000;
+      const before = sumCounters(await Promise.all(v.hubs.map(flowCounters)));
+      say(`share: ${n} flows over both hubs' listeners`);
+      let next = 0;
+      let errors = 0;
+      const deadline = Date.now() + LOOP_CAP_MS;
+      const worker = async () => {
+        while (next < n && Date.now() < deadline) {
+          const hub = v.hubs[next++ % v.hubs.length];
+          await oneConnection(hub.found.listenerPort, payload).catch(() => errors++);
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, worker));
+      const after = sumCounters(await Promise.all(v.hubs.map(flowCounters)));
+      const flows = after.local + after.cross - before.local - before.cross;
+      const crossed = after.m_open_out - before.m_open_out;
+      return {
+        flows_started: next,
+        errors,
+        flows_opened: flows,
+        flows_local: after.local - before.local,
+        flows_cross_replica: after.cross - before.cross,
+        m_open_sent: crossed,
+        mesh_pct: +((100 * crossed) / Math.max(1, flows)).toFixed(2),
+      };
+    },
+  },
+  {
     key: 'failover',
-    title: 'HA failover (owner hub killed)',
+    title: 'HA failover (a holder hub killed)',
     applies: (variant) => typeof variant.failoverSetup === 'function',
     fresh: 'failoverSetup',
     async run(v, say) {
       const payload = Buffer.concat([Buffer.from('E'), crypto.randomBytes(32)]);
-      say('failover: a cross-replica flow before the kill');
-      await oneConnection(v.port, payload);
-      const from = logSize(v.agent);
-      say('failover: kill -9 the owner hub');
-      const t0 = Date.now();
-      v.a.proc.kill('SIGKILL');
-      let attempts = 0;
-      let lastError = '';
-      for (;;) {
-        attempts++;
-        try {
-          await oneConnection(v.port, payload);
-          break;
-        } catch (err) {
-          lastError = String(err && err.message);
-        }
-        if (Date.now() - t0 > 30_000) throw new Error(`no flow through the surviving hub within 30 s (${attempts} attempts, last: ${lastError})`);
-        await sleep(25);
+      /**
+       * kill -9 `hub`, then new flows to `port` (concurrency 4) for `ms` and at least until one
+       * succeeds (30 s cap): seconds to the first success, and the flows that failed.
+       */
+      const killAndCount = async (hub, port, ms) => {
+        await oneConnection(port, payload); // a flow before the kill
+        const t0 = Date.now();
+        hub.proc.kill('SIGKILL');
+        let firstOk;
+        let ok = 0;
+        let failed = 0;
+        let lastError = '';
+        const why = {};
+        const worker = async () => {
+          while ((Date.now() - t0 < ms || firstOk === undefined) && Date.now() - t0 < 30_000) {
+            try {
+              await oneConnection(port, payload);
+              ok++;
+              firstOk ??= Date.now() - t0;
+            } catch (err) {
+              failed++;
+              lastError = String(err && err.message);
+              const kind = lastError.replace(/\d+/g, 'N');
+              why[kind] = (why[kind] ?? 0) + 1;
+              await sleep(25);
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: 4 }, worker));
+        if (firstOk === undefined) throw new Error(`no flow through the surviving hubs within 30 s (${failed} failed, last: ${lastError})`);
+        return { seconds: +(firstOk / 1000).toFixed(3), flows_ok: ok, flows_failed: failed, failed_by: why, window_s: +((Date.now() - t0) / 1000).toFixed(1) };
+      };
+      say('failover (links: 2, client on C): kill -9 holder A');
+      const links2 = await killAndCount(v.a, v.port, 2000);
+      say('failover (links: 1, client on B): kill -9 owner A');
+      const old = await v.legacy();
+      try {
+        const from = logSize(old.agent);
+        const links1 = await killAndCount(old.a, old.port, 2000);
+        const moved = await waitLog(old.agent, (e) => e.event === 'tunnel_established', 5000, from).catch(() => undefined);
+        return { links2, links1: { ...links1, agent_moved_to: moved?.replica_id } };
+      } finally {
+        await old.close();
       }
-      const secs = (Date.now() - t0) / 1000;
-      const moved = await waitLog(v.agent, (e) => e.event === 'tunnel_established', 5000, from).catch(() => undefined);
-      return { seconds: +secs.toFixed(3), attempts, agent_moved_to: moved?.replica_id };
     },
   },
 ];
@@ -944,7 +1085,14 @@ const MESH_TABLE = [
   ['mesh RTT p50 (bucket bound)', 'mesh_rtt.p50_le_ms', 'ms', 'abs', '', null],
   ['mesh RTT p95 (bucket bound)', 'mesh_rtt.p95_le_ms', 'ms', 'abs', '', null],
   ['mesh RTT samples', 'mesh_rtt.samples', '', 'abs', '', null],
-  ['failover: kill -9 owner -> new flow', 'failover.seconds', 's', 'abs', '<= 5', (m) => m <= 5],
+  ['mesh variant: flows that crossed', 'mesh_path.crossed_pct', '%', 'abs', '= 100 %', (m) => m === 100],
+  ['share over mesh, 2 replicas links 2', 'share.mesh_pct', '%', 'abs', '= 0 %', (m) => m === 0],
+  ['  flows (share workload)', 'share.flows_opened', 'flows', 'abs', '', null],
+  ['failover links 2: kill -9 A -> new flow', 'failover.links2.seconds', 's', 'abs', '<= 5', (m) => m <= 5],
+  ['  flows failed in 2 s after kill', 'failover.links2.flows_failed', 'flows', 'abs', '= 0', (m) => m === 0],
+  ['  flows ok in 2 s after kill', 'failover.links2.flows_ok', 'flows', 'abs', '', null],
+  ['failover links 1: kill -9 owner -> new flow', 'failover.links1.seconds', 's', 'abs', '<= 5', (m) => m <= 5],
+  ['  flows failed after kill', 'failover.links1.flows_failed', 'flows', 'abs', '', null],
 ];
 
 function renderMeshTable(results) {
@@ -1030,7 +1178,11 @@ async function main() {
   await stopProc(target);
   if (redis) await stopProc(redis);
   progress(`done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-  if (results.mesh) results.mesh.mesh_rtt = meshRttP95();
+  if (results.mesh) {
+    results.mesh.mesh_rtt = meshRttP95();
+    const all = meshPath.flows_local + meshPath.flows_cross_replica;
+    if (all > 0) results.mesh.mesh_path = { ...meshPath, crossed_pct: +((100 * meshPath.m_open_sent) / all).toFixed(2) };
+  }
   const table = [renderTable(results, variants), renderMeshTable(results)].filter(Boolean).join('\n\n');
   const doc = {
     when: new Date().toISOString(),
