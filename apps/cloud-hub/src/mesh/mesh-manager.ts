@@ -59,6 +59,18 @@ interface Dialer {
 }
 
 export type CrossReplicaResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+/**
+ * Resets that say the chosen holder's path failed (not the agent's target): a flow not yet acked moves
+ * to another holder of the agent instead of resetting the client (issue 15, failover).
+ */
+const REROUTABLE: ReadonlySet<MeshRstReason> = new Set([
+  MeshRstReason.LINK_LOST,
+  MeshRstReason.STALE_EPOCH,
+  MeshRstReason.NOT_OWNER,
+  MeshRstReason.BACKPRESSURE,
+  MeshRstReason.SHUTDOWN,
+]);
+
 /** What openCrossReplicaAny did: the holder it chose (when one was usable) and the outcome. */
 export type HolderRouteResult = CrossReplicaResult & { readonly owner?: AgentOwner };
 
@@ -536,17 +548,46 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
    * (its replica's lease alive, a mesh link to it up) with the fewest flows in flight from this hub.
    * No usable holder: `mesh_unavailable`.
    */
-  openCrossReplicaAny(candidates: readonly AgentOwner[], l: ListenerConfig, sock: Socket, client: string): HolderRouteResult {
+  openCrossReplicaAny(
+    candidates: readonly AgentOwner[],
+    l: ListenerConfig,
+    sock: Socket,
+    client: string,
+    tried: Set<string> = new Set(),
+  ): HolderRouteResult {
     const alive = new Set(this.ha.livePeers().map((r) => r.replicaId));
-    const owner = this.holderChoice.pick(candidates, (c) => alive.has(c.replicaId) && this.linkTo(c.replicaId) !== undefined);
+    const owner = this.holderChoice.pick(candidates, (c) => !tried.has(c.replicaId) && alive.has(c.replicaId) && this.linkTo(c.replicaId) !== undefined);
     if (owner === undefined) return { ok: false, reason: 'mesh_unavailable' };
+    const first = tried.size === 0;
+    tried.add(owner.replicaId);
     const done = this.holderChoice.opened(owner);
-    const res = this.openCrossReplica(owner, l, sock, client, done);
+    const reroute = (reason: MeshRstReason): boolean => {
+      if (!REROUTABLE.has(reason)) return false;
+      const next = this.openCrossReplicaAny(candidates, l, sock, client, tried);
+      if (!next.ok) return false;
+      this.log.info('flow_rerouted', {
+        connector: l.connector,
+        agent_id: next.owner?.agentId,
+        from_replica: owner.replicaId,
+        to_replica: next.owner?.replicaId,
+        reason: MeshRstReason[reason]?.toLowerCase() ?? String(reason),
+      });
+      return true;
+    };
+    const res = this.openCrossReplica(owner, l, sock, client, done, reroute, !first);
     if (!res.ok) done();
     return { ...res, owner };
   }
 
-  openCrossReplica(owner: AgentOwner, l: ListenerConfig, sock: Socket, client: string, onClosed?: () => void): CrossReplicaResult {
+  openCrossReplica(
+    owner: AgentOwner,
+    l: ListenerConfig,
+    sock: Socket,
+    client: string,
+    onClosed?: () => void,
+    reroute?: (reason: MeshRstReason) => boolean,
+    rerouted = false,
+  ): CrossReplicaResult {
     if (!this.running || sock.destroyed) return { ok: false, reason: 'mesh_unavailable' };
     const link = this.linkTo(owner.replicaId);
     const info = link === undefined ? undefined : this.links.get(link);
@@ -568,11 +609,13 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       finRecv: () => m.flow.finRecv(),
       rstSent: () => m.flow.rstSent(),
       rstRecv: () => m.flow.rstRecv(),
+      reroute,
       closed: (f, end) => {
         onClosed?.();
         info.endpoints.delete(opened.cid);
         this.origins.delete(f);
         m.tcpActive.labels({ connector }).dec();
+        if (end === 'rerouted') return; // the same client connection goes on through another holder
         this.log.info('connection_closed', {
           cid,
           connector,
@@ -589,9 +632,10 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     });
     info.endpoints.set(opened.cid, flow);
     this.origins.add(flow);
-    m.tcpConnections.labels({ connector }).inc();
+    // A rerouted flow is the same client connection: counted once (connection_open was logged for it).
+    if (!rerouted) m.tcpConnections.labels({ connector }).inc();
     m.tcpActive.labels({ connector }).inc();
-    this.log.info('connection_open', { cid, connector, listener: l.name, agent_id: owner.agentId, owner_replica: owner.replicaId, path: 'cross_replica', client });
+    if (!rerouted) this.log.info('connection_open', { cid, connector, listener: l.name, agent_id: owner.agentId, owner_replica: owner.replicaId, path: 'cross_replica', client });
     flow.start();
     return { ok: true };
   }

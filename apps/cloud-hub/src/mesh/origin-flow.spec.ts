@@ -124,4 +124,79 @@ describe('OriginFlow (origin side of a cross-replica flow)', () => {
     expect(link.resets).toEqual([MeshRstReason.PEER_RESET]);
     p2.close();
   });
+
+  describe('reset before M_OPEN_ACK (issue 15: move to another holder)', () => {
+    it('hands the untouched client socket to the reroute hook; the next holder gets every byte', async () => {
+      const { server, client, close } = await pair();
+      const first = new FakeLink();
+      const ends: string[] = [];
+      const reasons: MeshRstReason[] = [];
+      let second: OriginFlow | undefined;
+      const secondLink = new FakeLink();
+      const flow = new OriginFlow(first, 1, server, {
+        ...hooks((end) => ends.push(end)),
+        reroute: (reason) => {
+          reasons.push(reason);
+          second = new OriginFlow(secondLink, 2, server, hooks((end) => ends.push(`second:${end}`)));
+          second.start();
+          return true;
+        },
+      });
+      flow.start();
+      client.write(Buffer.alloc(5000, 7));
+      flow.reset(MeshRstReason.LINK_LOST);
+      expect(reasons).toEqual([MeshRstReason.LINK_LOST]);
+      expect(ends).toEqual(['rerouted']);
+      expect(server.destroyed).toBe(false);
+      expect(first.resets).toEqual([]);
+      secondLink.credit = 100_000;
+      const sent = new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (Buffer.concat(secondLink.sent).length >= 5000) resolve();
+          else secondLink.sentEvents.once('sent', check);
+        };
+        check();
+      });
+      second!.openAck();
+      await sent;
+      expect(Buffer.concat(secondLink.sent)).toEqual(Buffer.alloc(5000, 7));
+      expect(first.sent).toEqual([]);
+      second!.resetFlow(MeshRstReason.SHUTDOWN);
+      await closedP(server);
+      close();
+    });
+
+    it('resets the client as before when the hook declines', async () => {
+      const { server, client, close } = await pair();
+      const ends: string[] = [];
+      const flow = new OriginFlow(new FakeLink(), 1, server, { ...hooks((end) => ends.push(end)), reroute: () => false });
+      flow.start();
+      const bothClosed = Promise.all([closedP(client), closedP(server)]);
+      flow.reset(MeshRstReason.NOT_OWNER);
+      await bothClosed;
+      expect(ends).toEqual(['rst_recv']);
+      close();
+    });
+
+    it('never reroutes once acked (bytes may have left): the client is reset', async () => {
+      const { server, client, close } = await pair();
+      let asked = 0;
+      const ends: string[] = [];
+      const flow = new OriginFlow(new FakeLink(), 1, server, {
+        ...hooks((end) => ends.push(end)),
+        reroute: () => {
+          asked++;
+          return true;
+        },
+      });
+      flow.start();
+      flow.openAck();
+      const clientClosed = closedP(client);
+      flow.reset(MeshRstReason.LINK_LOST);
+      await clientClosed;
+      expect(asked).toBe(0);
+      expect(ends).toEqual(['rst_recv']);
+      close();
+    });
+  });
 });

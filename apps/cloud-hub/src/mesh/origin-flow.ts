@@ -11,8 +11,14 @@ export interface OriginFlowHooks {
   finRecv(): void;
   rstSent(): void;
   rstRecv(): void;
-  /** The flow is over and the client socket closed. */
+  /** The flow is over and the client socket closed (or handed to another holder: end `rerouted`). */
   closed(flow: OriginFlow, end: string): void;
+  /**
+   * The flow was reset before `M_OPEN_ACK`, so not one client byte has left this hub (the socket stays
+   * paused until the ack): the caller may open the same client socket towards another holder of the
+   * agent. True when it did (this flow then lets go of the socket without touching it).
+   */
+  reroute?(reason: MeshRstReason): boolean;
 }
 
 /**
@@ -33,7 +39,12 @@ export class OriginFlow implements MeshEndpoint {
   private over = false;
   private socketClosed = false;
   private reported = false;
+  private acked = false;
   end: string | undefined;
+  private readonly onData = (chunk: Buffer): void => this.onSocketData(chunk);
+  private readonly onEnd = (): void => this.onSocketEnd();
+  private readonly onError = (): void => this.onSocketError();
+  private readonly onClose = (hadError: boolean): void => this.onSocketClose(hadError);
 
   constructor(
     private readonly link: MeshFlowLink,
@@ -44,10 +55,10 @@ export class OriginFlow implements MeshEndpoint {
 
   start(): void {
     const s = this.socket;
-    s.on('data', (chunk: Buffer) => this.onSocketData(chunk));
-    s.on('end', () => this.onSocketEnd());
-    s.on('error', () => this.onSocketError());
-    s.on('close', (hadError: boolean) => this.onSocketClose(hadError));
+    s.on('data', this.onData);
+    s.on('end', this.onEnd);
+    s.on('error', this.onError);
+    s.on('close', this.onClose);
     // Nothing can be sent before M_OPEN_ACK: read once the owner accepted.
     s.pause();
   }
@@ -90,6 +101,7 @@ export class OriginFlow implements MeshEndpoint {
   }
 
   openAck(): void {
+    this.acked = true;
     this.writable();
   }
 
@@ -125,14 +137,40 @@ export class OriginFlow implements MeshEndpoint {
     if (this.finSent) this.finish('fin');
   }
 
-  reset(_reason: MeshRstReason): void {
+  reset(reason: MeshRstReason): void {
     if (this.over) return;
     this.hooks.rstRecv();
+    if (this.tryReroute(reason)) return;
     this.finish('rst_recv');
     resetSocket(this.socket);
   }
 
   // ---- ending -----------------------------------------------------------
+
+  /**
+   * Before M_OPEN_ACK nothing was read from the client (paused) and nothing written to it: the socket
+   * can move to another holder intact. Only while the client has not half-closed (a FIN seen while
+   * paused would be lost with the listeners) and the socket is open.
+   */
+  private tryReroute(reason: MeshRstReason): boolean {
+    if (this.acked || this.localEnded || this.bytesOut > 0 || this.bytesIn > 0 || this.socket.destroyed) return false;
+    const s = this.socket;
+    s.off('data', this.onData);
+    s.off('end', this.onEnd);
+    s.off('error', this.onError);
+    s.off('close', this.onClose);
+    if (this.hooks.reroute?.(reason) !== true) {
+      s.on('data', this.onData);
+      s.on('end', this.onEnd);
+      s.on('error', this.onError);
+      s.on('close', this.onClose);
+      return false;
+    }
+    this.finish('rerouted');
+    this.socketClosed = true; // no longer ours: report now
+    this.report();
+    return true;
+  }
 
   /** Resets the flow: M_RST to the owner and a TCP reset to the client. */
   resetFlow(reason: MeshRstReason): void {
