@@ -1,10 +1,11 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { ConfigService } from '@nestjs/config';
 import { HaConfigModule, type CloudConfig } from '@nowconnect/ha-config';
 import { FramesModule } from '@nowconnect/frames';
 import { FlowModule } from '@nowconnect/flow';
-import { RegistryModule } from '@nowconnect/registry';
+import { RegistryModule, type RegistryModuleOptions, type SweepResult } from '@nowconnect/registry';
 import { AuthRateLimiter, TunnelAuthenticator } from './auth';
 import { EventLog } from '@nowconnect/logging';
 import { HubMetrics } from './metrics/hub-metrics';
@@ -16,14 +17,52 @@ import { HubReadinessIndicator } from './health/readiness.indicator';
 import { HealthController } from './health/health.controller';
 import { DrainService } from './drain/drain.service';
 import { HaCoordinator } from './ha/ha-coordinator';
+import { HaMetrics, HaMetricsModule } from './ha/ha-metrics';
 import { MESH_STATUS } from './ha/mesh-status';
 import { MeshManager } from './mesh/mesh-manager';
 import { MeshGateway } from './mesh/mesh.gateway';
 
-/** The cloud hub: wiring only; the data plane is plain classes created by TunnelSessions. */
+/**
+ * The registry for `ha.*` (RegistryModule's factory): none with HA off, Redis for `ha.redis_url`, else
+ * memory. Operation latencies and sweeps are counted in the HA metrics, a sweep that removed entries is logged.
+ */
+export function registryOptions(config: ConfigService<CloudConfig, true>, metrics: HaMetrics | undefined, log: EventLog): RegistryModuleOptions | null {
+  const ha = config.get('ha', { infer: true });
+  if (!ha.enabled || ha.mode === 'off') return null;
+  return {
+    redisUrl: ha.redisUrl,
+    leaseMs: ha.leaseSec * 1000,
+    sweepIntervalMs: ha.sweepIntervalSec * 1000,
+    onOp: (op, seconds, ok) => {
+      if (ok) metrics?.opSeconds.labels({ op }).observe(seconds);
+      else metrics?.opErrors.labels({ op }).inc();
+    },
+    onSweep: (result: SweepResult | undefined) => {
+      metrics?.sweeps.labels({ result: result ? 'ok' : 'error' }).inc();
+      if (result === undefined) return;
+      metrics?.sweptEntries.labels({ kind: 'connector_index' }).inc(result.removedIndexEntries);
+      metrics?.sweptEntries.labels({ kind: 'replica' }).inc(result.removedReplicas);
+      if (result.removedIndexEntries + result.removedReplicas > 0) {
+        log.info('registry_swept', { index_entries: result.removedIndexEntries, replicas: result.removedReplicas });
+      }
+    },
+  };
+}
+
+/**
+ * The cloud hub: wiring only; the data plane is plain classes created by TunnelSessions.
+ * FramesModule and FlowModule are kept as (empty) markers of the dependency: both libraries are pure
+ * code with no state or I/O of their own, so they provide nothing.
+ * Shutdown (app.close(signal) from bootstrap): DrainService.beforeApplicationShutdown drains (listeners,
+ * agent and mesh GOAWAY, flows), while the HTTP server still runs; then this module's
+ * onApplicationShutdown hooks (MeshManager closes links and the mesh listener, HaCoordinator releases
+ * its holdings), then the imported RegistryModule's (sweeper stopped, Redis closed).
+ */
 @Module({})
 export class HubModule {
   static forRoot(config: CloudConfig, authenticator: TunnelAuthenticator, log: EventLog): DynamicModule {
+    const haOn = config.ha.enabled && config.ha.mode !== 'off';
+    const haMetrics = HaMetricsModule.register(haOn);
     return {
       module: HubModule,
       imports: [
@@ -32,7 +71,12 @@ export class HubModule {
         TerminusModule,
         FramesModule,
         FlowModule,
-        RegistryModule,
+        haMetrics,
+        RegistryModule.forRootAsync({
+          imports: [haMetrics],
+          inject: [ConfigService, { token: HaMetrics, optional: true }],
+          useFactory: (cs: ConfigService<CloudConfig, true>, metrics: HaMetrics | undefined) => registryOptions(cs, metrics, log),
+        }),
       ],
       controllers: [HealthController],
       providers: [
