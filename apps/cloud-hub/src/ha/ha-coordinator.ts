@@ -84,7 +84,7 @@ export class HaCoordinator implements OnApplicationShutdown {
     private readonly log: EventLog,
     @Optional() @Inject(OWNERSHIP_REGISTRY) private readonly injectedRegistry: Registry | null = null,
     @Optional() @Inject(REGISTRY_SWEEPER) private readonly injectedSweeper: RegistrySweeper | null = null,
-    @Optional() private readonly injectedMetrics: HaMetrics | null = null,
+    @Optional() @Inject(HaMetrics) private readonly injectedMetrics: HaMetrics | null = null,
   ) {
     this.mode = config.ha.enabled ? config.ha.mode : 'off';
     this.replicaId = config.ha.replicaId;
