@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { register } from 'prom-client';
 import { ConfigService } from '@nestjs/config';
 import { HaConfigModule, type CloudConfig } from '@nowconnect/ha-config';
 import { FramesModule } from '@nowconnect/frames';
@@ -67,7 +68,8 @@ export class HubModule {
       module: HubModule,
       imports: [
         HaConfigModule.forCloud(config),
-        PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } }),
+        // Default (process) metrics once per process: several hub apps in one test process share them.
+        PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: register.getSingleMetric('process_cpu_user_seconds_total') === undefined } }),
         TerminusModule,
         FramesModule,
         FlowModule,
