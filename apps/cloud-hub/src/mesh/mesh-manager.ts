@@ -258,6 +258,12 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       res.writeHead(404).end();
     });
     const tlsHere = server instanceof https.Server;
+    // Why a raw `ws` server here and not MeshGateway through the adapter (issue 17): Nest's platform
+    // adapter binds gateways to the one HTTP server the app listens on (server.bind); a gateway on another
+    // port would need the adapter to create that server, which cannot take the hot-reloaded mTLS context
+    // (CertReloader -> setSecureContext), the TLS-here verify (client certificate already checked in the
+    // handshake) or this listener's stop order (closed with the links, not with the app's HTTP server).
+    // Both entry points end in the same accept(): MeshGateway.handleConnection and the listener below.
     const wss = new WebSocketServer({
       server,
       path: '/mesh',
