@@ -47,7 +47,7 @@ describe('RegistryModule', () => {
     }).compile();
     const registry = ref.get<HaRegistry>(OWNERSHIP_REGISTRY);
     expect(registry).toBeInstanceOf(MemoryOwnershipRegistry);
-    expect((registry as MemoryOwnershipRegistry).leaseMs).toBe(5000);
+    expect((registry as unknown as { leaseMs: number }).leaseMs).toBe(5000);
     const epoch = await registry.claimOwnership('agent-1', 'hub-a');
     expect(await registry.getOwner('agent-1')).toEqual({ replicaId: 'hub-a', epoch });
     const sweeper = ref.get<RegistrySweeper>(REGISTRY_SWEEPER);
