@@ -2,7 +2,7 @@ import { type DynamicModule, Injectable, Module, type Provider } from '@nestjs/c
 import { InjectMetric, makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 
-/** SPEC §7 names plus what operators need (names and labels fixed). */
+/** SPEC §7 names plus what operators need (names and labels fixed): the injection names. */
 const N = {
   registryUp: 'nowconnect_registry_up',
   opSeconds: 'nowconnect_registry_op_seconds',
@@ -19,34 +19,38 @@ const N = {
   mode: 'nowconnect_ha_mode',
 } as const;
 
-/** The metric providers (prom-client's default registry, get-or-create: several apps in one process share them). */
+/**
+ * Provider declarations in the hub's usual `counter(name, help, labels)` shape (test/observability reads
+ * the labels from these calls). makeXProvider is get-or-create on prom-client's default registry: several
+ * apps in one process share the series.
+ */
+const counter = (name: string, help: string, labelNames: string[] = []): Provider => makeCounterProvider({ name, help, labelNames });
+const gauge = (name: string, help: string, labelNames: string[] = []): Provider => makeGaugeProvider({ name, help, labelNames });
+const histogram = (name: string, help: string, buckets: number[], labelNames: string[] = []): Provider =>
+  makeHistogramProvider({ name, help, buckets, labelNames });
+
 const METRIC_PROVIDERS: Provider[] = [
-  makeGaugeProvider({ name: N.registryUp, help: '1 while the ownership registry (Redis, or in-memory) answers' }),
-  makeHistogramProvider({
-    name: N.opSeconds,
-    help: 'Registry operation latency',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-    labelNames: ['op'],
-  }),
-  makeCounterProvider({ name: N.opErrors, help: 'Registry operations that failed (Redis down, timeout)', labelNames: ['op'] }),
-  makeCounterProvider({ name: N.epochMismatch, help: 'Frames or claims refused because their ownership epoch is not the current one' }),
-  makeCounterProvider({
-    name: N.shadowCrossReplica,
-    help: 'Shadow mode: client connections that active mode would have sent over the mesh to another replica',
-    labelNames: ['connector'],
-  }),
-  makeCounterProvider({
-    name: N.crossReplicaRefused,
-    help: 'Client connections closed because their agent is owned by another replica and cross-replica delivery is impossible',
-    labelNames: ['connector', 'reason'],
-  }),
-  makeGaugeProvider({ name: N.ownedAgents, help: 'Agents this replica holds a tunnel for (claimed or awaiting a claim)' }),
-  makeCounterProvider({ name: N.reasserts, help: 'Ownership claims renewed with a fresh epoch', labelNames: ['reason'] }),
-  makeCounterProvider({ name: N.ownershipLost, help: 'Agents found owned by another replica while this one held their tunnel' }),
-  makeGaugeProvider({ name: N.liveReplicas, help: 'Replica records with an unexpired lease, this replica included (as of the last heartbeat)' }),
-  makeCounterProvider({ name: N.sweeps, help: 'Registry sweeper runs', labelNames: ['result'] }),
-  makeCounterProvider({ name: N.sweptEntries, help: 'Entries removed by the registry sweeper', labelNames: ['kind'] }),
-  makeGaugeProvider({ name: N.mode, help: 'HA mode of this hub (1 for the active label)', labelNames: ['mode'] }),
+  gauge('nowconnect_registry_up', '1 while the ownership registry (Redis, or in-memory) answers'),
+  histogram('nowconnect_registry_op_seconds', 'Registry operation latency', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], ['op']),
+  counter('nowconnect_registry_op_errors_total', 'Registry operations that failed (Redis down, timeout)', ['op']),
+  counter('nowconnect_owner_epoch_mismatch_total', 'Frames or claims refused because their ownership epoch is not the current one'),
+  counter(
+    'nowconnect_shadow_cross_replica_total',
+    'Shadow mode: client connections that active mode would have sent over the mesh to another replica',
+    ['connector'],
+  ),
+  counter(
+    'nowconnect_cross_replica_refused_total',
+    'Client connections closed because their agent is owned by another replica and cross-replica delivery is impossible',
+    ['connector', 'reason'],
+  ),
+  gauge('nowconnect_registry_owned_agents', 'Agents this replica holds a tunnel for (claimed or awaiting a claim)'),
+  counter('nowconnect_registry_reasserts_total', 'Ownership claims renewed with a fresh epoch', ['reason']),
+  counter('nowconnect_registry_ownership_lost_total', 'Agents found owned by another replica while this one held their tunnel'),
+  gauge('nowconnect_registry_replicas', 'Replica records with an unexpired lease, this replica included (as of the last heartbeat)'),
+  counter('nowconnect_registry_sweeps_total', 'Registry sweeper runs', ['result']),
+  counter('nowconnect_registry_swept_entries_total', 'Entries removed by the registry sweeper', ['kind']),
+  gauge('nowconnect_ha_mode', 'HA mode of this hub (1 for the active label)', ['mode']),
 ];
 
 /** HA control-plane metrics, injected (see HaMetricsModule: provided only with HA on). */
