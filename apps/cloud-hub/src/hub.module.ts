@@ -10,6 +10,7 @@ import { RegistryModule, type RegistryModuleOptions, type SweepResult } from '@n
 import { AuthRateLimiter, TunnelAuthenticator } from './auth';
 import { EventLog } from '@nowconnect/logging';
 import { HubMetrics } from './metrics/hub-metrics';
+import { HUB_METRIC_PROVIDERS } from './metrics/hub-metric-providers';
 import { TunnelSessions } from './tunnel/tunnel-sessions';
 import { TunnelGateway } from './tunnel/tunnel.gateway';
 import { ListenerManager } from './listeners/listener-manager';
@@ -85,6 +86,7 @@ export class HubModule {
         { provide: EventLog, useValue: log },
         { provide: TunnelAuthenticator, useValue: authenticator },
         { provide: AuthRateLimiter, useValue: new AuthRateLimiter() },
+        ...HUB_METRIC_PROVIDERS,
         HubMetrics,
         HubState,
         TunnelSessions,
