@@ -23,6 +23,7 @@ import { HaMetrics, HaMetricsModule } from './ha/ha-metrics';
 import { MESH_STATUS } from './ha/mesh-status';
 import { MeshManager } from './mesh/mesh-manager';
 import { MeshGateway } from './mesh/mesh.gateway';
+import { MeshMetricsModule } from './mesh/prom-mesh-metrics';
 
 /**
  * The registry for `ha.*` (RegistryModule's factory): none with HA off, Redis for `ha.redis_url`, else
@@ -75,6 +76,7 @@ export class HubModule {
         FramesModule,
         FlowModule,
         haMetrics,
+        MeshMetricsModule.register(haOn),
         RegistryModule.forRootAsync({
           imports: [haMetrics],
           inject: [ConfigService, { token: HaMetrics, optional: true }],

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -90,6 +90,8 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     private readonly ha: HaCoordinator,
     private readonly sessions: TunnelSessions,
     private readonly hubMetrics: HubMetrics,
+    /** Provided with HA on only (MeshMetricsModule). */
+    @Optional() @Inject(PromMeshMetrics) private readonly promMetrics: PromMeshMetrics | null = null,
   ) {}
 
   // ---- MeshStatus -----------------------------------------------------------
@@ -138,7 +140,8 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     if (!this.ha.enabled || this.started) return;
     this.started = true;
     const mesh = this.config.ha.mesh;
-    this.metrics = new PromMeshMetrics(() => this.gaugeSamples());
+    this.metrics = this.promMetrics ?? undefined;
+    this.metrics?.bind(() => this.gaugeSamples());
     const tls = mesh.tls;
     if (tls.certFile !== undefined || tls.caBundle !== undefined) {
       this.reloader = new CertReloader({
