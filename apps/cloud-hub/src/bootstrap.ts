@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { NestFactory } from '@nestjs/core';
+import { type NestApplicationContext, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { readFileSync } from 'node:fs';
 import { checkFilesReadable, cloudConfigFiles, ConfigError, exitOnConfigError, formatHostPort, loadCloudConfig, type CloudConfig } from '@nowconnect/ha-config';
@@ -11,7 +11,6 @@ import { HubWsAdapter } from './tunnel/hub-ws-adapter';
 import { TunnelSessions } from './tunnel/tunnel-sessions';
 import { ListenerManager } from './listeners/listener-manager';
 import { HubState } from './health/hub-state';
-import { DrainService } from './drain/drain.service';
 import { HaCoordinator } from './ha/ha-coordinator';
 import { MeshManager } from './mesh/mesh-manager';
 import { startAdmin } from './admin/start-admin';
@@ -108,8 +107,10 @@ export async function bootstrap(): Promise<void> {
     if (stopping) return;
     stopping = true;
     void (async () => {
-      await app.get(DrainService).drain(signal);
-      await app.close();
+      // Lifecycle hooks, in order: drain (DrainService), mesh links and listener closed (MeshManager),
+      // holdings released (HaCoordinator), Redis closed (RegistryModule).
+      // NestApplicationContext.close(signal) passes the signal to the hooks (the interface omits the parameter).
+      await (app as unknown as NestApplicationContext).close(signal);
       await admin?.close();
       log.info('hub_stopped', { signal });
       process.exit(0);

@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
 
 /**
- * The codec is pure functions; this module exists so apps can declare the
- * dependency the Nest way. It provides nothing stateful.
+ * Kept as a marker (issue 17): the codec is pure functions with no state or I/O, so it provides nothing;
+ * apps import it only to declare the dependency the Nest way. Code uses the functions directly.
  */
 @Module({})
 export class FramesModule {}

@@ -27,6 +27,22 @@ describe('HaConfigModule', () => {
     await moduleRef.close();
   });
 
+  it('ConfigService<CloudConfig, true> answers typed sections from the parsed config, never from process.env', async () => {
+    const config = parseCloudConfig({ auth: { hs256_secret_file: 's' }, server: { bind: '127.0.0.1:0' }, ha: { enabled: true, mode: 'shadow' } }, {});
+    process.env.ha = 'from-env';
+    try {
+      const moduleRef = await Test.createTestingModule({ imports: [HaConfigModule.forCloud(config)] }).compile();
+      const cs = moduleRef.get<ConfigService<CloudConfig, true>>(ConfigService);
+      const ha = cs.get('ha', { infer: true });
+      expect(ha).toEqual(config.ha);
+      expect(ha.mode).toBe('shadow');
+      expect(cs.get('ha.leaseSec', { infer: true })).toBe(config.ha.leaseSec);
+      await moduleRef.close();
+    } finally {
+      delete process.env.ha;
+    }
+  });
+
   it('forPremise provides PREMISE_CONFIG', async () => {
     const config: PremiseConfig = parsePremiseConfig({}, { NC_CLOUD_URL: 'ws://h/tunnel', NC_AGENT_ID: 'a', NC_TOKEN: 't', NC_CONNECTORS: 'c=h:1' });
     const moduleRef = await Test.createTestingModule({ imports: [HaConfigModule.forPremise(config)] }).compile();

@@ -10,7 +10,8 @@ export const PREMISE_CONFIG = 'NOWCONNECT_PREMISE_CONFIG';
  * Hands an already parsed config (see loadCloudConfig / loadPremiseConfig,
  * called before NestFactory.create) to Nest: as a typed value under
  * CLOUD_CONFIG / PREMISE_CONFIG, and through ConfigService for code that
- * prefers `config.get('server')`. Nothing is parsed or validated here.
+ * prefers `config.get('server')` (typed: `ConfigService<CloudConfig, true>` and `get('ha', { infer: true })`,
+ * as the hub's RegistryModule factory does). Nothing is parsed or validated here.
  */
 @Module({})
 export class HaConfigModule {
@@ -23,7 +24,9 @@ export class HaConfigModule {
   }
 
   private static build(token: string, config: CloudConfig | PremiseConfig): DynamicModule {
-    const configModule = ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [() => ({ ...config })] });
+    // skipProcessEnv: ConfigService answers from the parsed config only (env was read by the parser,
+    // with its precedence rules); a stray `server` or `ha` variable cannot shadow a section.
+    const configModule = ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, skipProcessEnv: true, load: [() => ({ ...config })] });
     return {
       module: HaConfigModule,
       global: true,

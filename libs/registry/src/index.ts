@@ -1,4 +1,5 @@
-export { RegistryModule } from './registry.module';
+export { createRegistry, OWNERSHIP_REGISTRY, REGISTRY_SWEEPER, RegistryLifecycle, RegistryModule } from './registry.module';
+export type { HaRegistry, RegistryModuleAsyncOptions, RegistryModuleOptions } from './registry.module';
 export { RouterRegistry } from './router-registry';
 export type { RoutableAgent } from './router-registry';
 export { DEFAULT_LEASE_MS } from './ownership-registry';

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import { CLOUD_CONFIG, type CloudConfig } from '@nowconnect/ha-config';
 import { EventLog } from '@nowconnect/logging';
 import { HubMetrics } from '../metrics/hub-metrics';
@@ -10,9 +10,12 @@ import { MeshManager } from '../mesh/mesh-manager';
 /**
  * SIGTERM drain (SPEC §9): /readyz 503 at once, listeners closed, agents told
  * GOAWAY, running flows continue up to server.drain_timeout_sec, the rest reset.
+ * First step of the shutdown: `app.close(signal)` runs it as a beforeApplicationShutdown hook, while the
+ * HTTP server (the agents' and peers' WebSockets) is still up; an app closed without a signal (tests)
+ * is not drained.
  */
 @Injectable()
-export class DrainService {
+export class DrainService implements BeforeApplicationShutdown {
   private draining: Promise<void> | undefined;
 
   constructor(
@@ -24,6 +27,10 @@ export class DrainService {
     private readonly sessions: TunnelSessions,
     private readonly mesh: MeshManager,
   ) {}
+
+  async beforeApplicationShutdown(signal?: string): Promise<void> {
+    if (signal !== undefined) await this.drain(signal);
+  }
 
   drain(signal: string): Promise<void> {
     this.draining ??= this.run(signal);

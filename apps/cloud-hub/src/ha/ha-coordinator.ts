@@ -1,14 +1,14 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { CLOUD_CONFIG, formatHostPort, type CloudConfig, type HaMode } from '@nowconnect/ha-config';
 import {
   DistributedRegistry,
-  MemoryOwnershipRegistry,
+  OWNERSHIP_REGISTRY,
+  REGISTRY_SWEEPER,
   RegistrySweeper,
   type AgentOwner,
-  type OwnershipRegistry,
+  type HaRegistry,
   type ReplicaRecord,
-  type SweepableRegistry,
 } from '@nowconnect/registry';
 import { EventLog } from '@nowconnect/logging';
 import { MeshKeyPair, parseMeshKey, type MeshIdentity, type PeerKeyLookup } from '@nowconnect/mesh';
@@ -42,7 +42,14 @@ interface Holding {
   gone: boolean;
 }
 
-type Registry = OwnershipRegistry & SweepableRegistry;
+type Registry = HaRegistry;
+
+const NOOP_COUNTER = { inc: (): void => undefined, labels: () => NOOP_COUNTER };
+const NO_HOLDER_METRICS = {
+  claims: NOOP_COUNTER,
+  releases: NOOP_COUNTER,
+  setAgentsByLinks: (): void => undefined,
+} as unknown as Pick<HolderMetrics, 'claims' | 'releases' | 'setAgentsByLinks'>;
 
 const START_WAIT_MS = 2000;
 const STOP_WAIT_MS = 1000;
@@ -63,6 +70,10 @@ export const CLOSE_OWNERSHIP_MOVED = 4001;
  *   answers cross-replica lookups with `unavailable`; Redis back: `registry_recovered` and
  *   re-claims every agent it still holds with a fresh epoch (never below the one it held).
  * With `ha.mode: off` (or `ha.enabled: false`) nothing here runs: no registry, no timer, no socket.
+ *
+ * The registry, its sweeper and the HA metrics are injected (RegistryModule, HaMetricsModule: all absent
+ * with HA off); they are taken into use by start(), after the HTTP server listens, as before. The Redis
+ * registry's connection is closed by RegistryModule after this class released its holdings.
  */
 @Injectable()
 export class HaCoordinator implements OnApplicationShutdown {
@@ -82,14 +93,24 @@ export class HaCoordinator implements OnApplicationShutdown {
   private readonly meshKeys = MeshKeyPair.generate();
   private cursor = 0;
   private stopped = false;
-  private holderMetricsInstance: HolderMetrics | undefined;
+  /** The Redis registry reported an outage before start(): start logs it (once, as then). */
+  private degradedBeforeStart = false;
 
   constructor(
     @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
     private readonly log: EventLog,
+    @Optional() @Inject(OWNERSHIP_REGISTRY) private readonly injectedRegistry: Registry | null = null,
+    @Optional() @Inject(REGISTRY_SWEEPER) private readonly injectedSweeper: RegistrySweeper | null = null,
+    @Optional() @Inject(HaMetrics) private readonly injectedMetrics: HaMetrics | null = null,
+    @Optional() @Inject(HolderMetrics) private readonly injectedHolderMetrics: HolderMetrics | null = null,
   ) {
     this.mode = config.ha.enabled ? config.ha.mode : 'off';
     this.replicaId = config.ha.replicaId;
+    // The client connects from module creation on: outage events before start() are remembered, not logged.
+    if (injectedRegistry instanceof DistributedRegistry) {
+      injectedRegistry.on('degraded', () => (this.registry === undefined ? (this.degradedBeforeStart = true) : this.onDegraded()));
+      injectedRegistry.on('recovered', () => (this.registry === undefined ? (this.degradedBeforeStart = false) : this.onRecovered()));
+    }
   }
 
   /** The mesh URL this replica registers (set by start). */
@@ -130,51 +151,31 @@ export class HaCoordinator implements OnApplicationShutdown {
 
   /** Called once the HTTP server listens (`httpPort` is the bound port, for the mesh URL). */
   async start(httpPort: number): Promise<void> {
-    if (!this.enabled || this.registry !== undefined) return;
-    const ha = this.config.ha;
-    const leaseMs = ha.leaseSec * 1000;
+    const registry = this.injectedRegistry;
+    if (!this.enabled || this.registry !== undefined || registry === null) return;
+    const leaseMs = this.config.ha.leaseSec * 1000;
     this.meshUrl = this.advertisedMeshUrl(httpPort);
-    const metrics = (this.metrics = new HaMetrics());
-    metrics.mode.labels({ mode: this.mode }).set(1);
-    if (ha.redisUrl !== undefined) {
-      const d = new DistributedRegistry({
-        url: ha.redisUrl,
-        lease_ms: leaseMs,
-        onOp: (op, seconds, ok) => {
-          if (ok) metrics.opSeconds.labels({ op }).observe(seconds);
-          else metrics.opErrors.labels({ op }).inc();
-        },
-      });
-      d.on('degraded', () => this.onDegraded());
-      d.on('recovered', () => this.onRecovered());
-      this.registry = d;
+    const metrics = (this.metrics = this.injectedMetrics ?? undefined);
+    metrics?.mode.labels({ mode: this.mode }).set(1);
+    this.registry = registry;
+    if (registry instanceof DistributedRegistry) {
       this.log.info('ha_started', this.startFields('redis', leaseMs));
+      if (this.degradedBeforeStart) this.onDegraded();
       try {
-        await d.waitReady(START_WAIT_MS);
+        await registry.waitReady(START_WAIT_MS);
       } catch {
         // Redis unreachable at start: the hub serves local-only; 'degraded' was logged.
       }
     } else {
-      this.registry = new MemoryOwnershipRegistry({ leaseMs });
       this.log.info('ha_started', this.startFields('memory', leaseMs));
     }
-    metrics.registryUp.set(this.registry.isHealthy() ? 1 : 0);
+    metrics?.registryUp.set(registry.isHealthy() ? 1 : 0);
     await this.sync().catch(() => undefined);
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(100, Math.floor(leaseMs / 3)));
     this.heartbeatTimer.unref();
-    this.sweeper = new RegistrySweeper(this.registry, {
-      intervalMs: ha.sweepIntervalSec * 1000,
-      onSweep: (result) => {
-        metrics.sweeps.labels({ result: result ? 'ok' : 'error' }).inc();
-        if (result === undefined) return;
-        metrics.sweptEntries.labels({ kind: 'connector_index' }).inc(result.removedIndexEntries);
-        metrics.sweptEntries.labels({ kind: 'replica' }).inc(result.removedReplicas);
-        if (result.removedIndexEntries + result.removedReplicas > 0) {
-          this.log.info('registry_swept', { index_entries: result.removedIndexEntries, replicas: result.removedReplicas });
-        }
-      },
-    });
-    this.sweeper.start();
+    // Sweep results are counted and logged by the sweeper's reporter (hub.module.ts).
+    this.sweeper = this.injectedSweeper ?? undefined;
+    this.sweeper?.start();
   }
 
   private startFields(registry: string, leaseMs: number): Record<string, unknown> {
@@ -234,9 +235,9 @@ export class HaCoordinator implements OnApplicationShutdown {
     if (holding.epoch !== undefined) this.releaseHolder(tunnel.agentId, holding.epoch, reason);
   }
 
-  /** Holder metrics (created with the first use: HA on only). */
-  private get holderMetrics(): HolderMetrics {
-    return (this.holderMetricsInstance ??= new HolderMetrics());
+  /** Holder metrics (HA on: provided by HaMetricsModule; a wiring test without them records nothing). */
+  private get holderMetrics(): Pick<HolderMetrics, 'claims' | 'releases' | 'setAgentsByLinks'> {
+    return this.injectedHolderMetrics ?? NO_HOLDER_METRICS;
   }
 
   private holderClaimed(agentId: string, epoch: number, why: 'hello' | 'reasserted'): void {
@@ -345,7 +346,6 @@ export class HaCoordinator implements OnApplicationShutdown {
       const registry = this.registry;
       if (registry === undefined) return 0;
       await registry.registerReplica(this.replicaInfo());
-      this.holderMetrics.claims.inc(0); // the holder series exist from start (primed at 0)
       let n = 0;
       for (const h of [...this.holdings.values()]) {
         if (await this.reclaim(registry, h)) n++;
@@ -463,7 +463,10 @@ export class HaCoordinator implements OnApplicationShutdown {
     await this.stop();
   }
 
-  /** Release held epochs and this replica's record (best effort, bounded), close the registry. */
+  /**
+   * Release held epochs and this replica's record (best effort, bounded). The connection is closed by
+   * RegistryModule's shutdown hook, which Nest calls after this one (the hub's module before its imports).
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -486,7 +489,6 @@ export class HaCoordinator implements OnApplicationShutdown {
       await Promise.race([work, new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
     }
     this.holdings.clear();
-    await registry.close().catch(() => undefined);
   }
 
   /** Alive replica records (this one included, at least 1) at the last heartbeat: HELLO_ACK `replicas`. */

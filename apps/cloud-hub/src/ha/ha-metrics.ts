@@ -1,51 +1,93 @@
-import { Counter, Gauge, Histogram } from 'prom-client';
-import { counter, gauge, histogram } from '../metrics/hub-metrics';
+import { type DynamicModule, Injectable, Module, type Provider } from '@nestjs/common';
+import { InjectMetric, makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import { HOLDER_METRIC_PROVIDERS, HolderMetrics } from './holder-metrics';
+
+/** SPEC §7 names plus what operators need (names and labels fixed): the injection names. */
+const N = {
+  registryUp: 'nowconnect_registry_up',
+  opSeconds: 'nowconnect_registry_op_seconds',
+  opErrors: 'nowconnect_registry_op_errors_total',
+  epochMismatch: 'nowconnect_owner_epoch_mismatch_total',
+  shadowCrossReplica: 'nowconnect_shadow_cross_replica_total',
+  crossReplicaRefused: 'nowconnect_cross_replica_refused_total',
+  ownedAgents: 'nowconnect_registry_owned_agents',
+  reasserts: 'nowconnect_registry_reasserts_total',
+  ownershipLost: 'nowconnect_registry_ownership_lost_total',
+  liveReplicas: 'nowconnect_registry_replicas',
+  sweeps: 'nowconnect_registry_sweeps_total',
+  sweptEntries: 'nowconnect_registry_swept_entries_total',
+  mode: 'nowconnect_ha_mode',
+} as const;
 
 /**
- * HA control-plane metrics (SPEC §7 names plus what operators need). Created only when HA is on:
- * with `ha.mode: off` none of these series exist, so a `registry_up == 0` alert cannot fire on a
- * single-replica hub.
+ * Provider declarations in the hub's usual `counter(name, help, labels)` shape (test/observability reads
+ * the labels from these calls). makeXProvider is get-or-create on prom-client's default registry: several
+ * apps in one process share the series.
  */
-export class HaMetrics {
-  readonly registryUp: Gauge;
-  readonly opSeconds: Histogram<'op'>;
-  readonly opErrors: Counter<'op'>;
-  readonly epochMismatch: Counter;
-  readonly shadowCrossReplica: Counter<'connector'>;
-  readonly crossReplicaRefused: Counter<'connector' | 'reason'>;
-  readonly ownedAgents: Gauge;
-  readonly reasserts: Counter<'reason'>;
-  readonly ownershipLost: Counter;
-  readonly liveReplicas: Gauge;
-  readonly sweeps: Counter<'result'>;
-  readonly sweptEntries: Counter<'kind'>;
-  readonly mode: Gauge<'mode'>;
+const counter = (name: string, help: string, labelNames: string[] = []): Provider => makeCounterProvider({ name, help, labelNames });
+const gauge = (name: string, help: string, labelNames: string[] = []): Provider => makeGaugeProvider({ name, help, labelNames });
+const histogram = (name: string, help: string, buckets: number[], labelNames: string[] = []): Provider =>
+  makeHistogramProvider({ name, help, buckets, labelNames });
 
-  constructor() {
-    this.registryUp = gauge('nowconnect_registry_up', '1 while the ownership registry (Redis, or in-memory) answers');
-    this.opSeconds = histogram('nowconnect_registry_op_seconds', 'Registry operation latency', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], ['op']);
-    this.opErrors = counter('nowconnect_registry_op_errors_total', 'Registry operations that failed (Redis down, timeout)', ['op']);
-    this.epochMismatch = counter('nowconnect_owner_epoch_mismatch_total', 'Frames or claims refused because their ownership epoch is not the current one');
-    this.shadowCrossReplica = counter(
-      'nowconnect_shadow_cross_replica_total',
-      'Shadow mode: client connections that active mode would have sent over the mesh to another replica',
-      ['connector'],
-    );
-    this.crossReplicaRefused = counter(
-      'nowconnect_cross_replica_refused_total',
-      'Client connections closed because their agent is owned by another replica and cross-replica delivery is impossible',
-      ['connector', 'reason'],
-    );
-    this.ownedAgents = gauge('nowconnect_registry_owned_agents', 'Agents this replica holds a tunnel for (claimed or awaiting a claim)');
-    this.reasserts = counter('nowconnect_registry_reasserts_total', 'Ownership claims renewed with a fresh epoch', ['reason']);
-    this.ownershipLost = counter('nowconnect_registry_ownership_lost_total', 'Agents found owned by another replica while this one held their tunnel');
-    this.liveReplicas = gauge('nowconnect_registry_replicas', 'Replica records with an unexpired lease, this replica included (as of the last heartbeat)');
-    this.sweeps = counter('nowconnect_registry_sweeps_total', 'Registry sweeper runs', ['result']);
-    this.sweptEntries = counter('nowconnect_registry_swept_entries_total', 'Entries removed by the registry sweeper', ['kind']);
-    this.mode = gauge('nowconnect_ha_mode', 'HA mode of this hub (1 for the active label)', ['mode']);
+const METRIC_PROVIDERS: Provider[] = [
+  gauge('nowconnect_registry_up', '1 while the ownership registry (Redis, or in-memory) answers'),
+  histogram('nowconnect_registry_op_seconds', 'Registry operation latency', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], ['op']),
+  counter('nowconnect_registry_op_errors_total', 'Registry operations that failed (Redis down, timeout)', ['op']),
+  counter('nowconnect_owner_epoch_mismatch_total', 'Frames or claims refused because their ownership epoch is not the current one'),
+  counter(
+    'nowconnect_shadow_cross_replica_total',
+    'Shadow mode: client connections that active mode would have sent over the mesh to another replica',
+    ['connector'],
+  ),
+  counter(
+    'nowconnect_cross_replica_refused_total',
+    'Client connections closed because their agent is owned by another replica and cross-replica delivery is impossible',
+    ['connector', 'reason'],
+  ),
+  gauge('nowconnect_registry_owned_agents', 'Agents this replica holds a tunnel for (claimed or awaiting a claim)'),
+  counter('nowconnect_registry_reasserts_total', 'Ownership claims renewed with a fresh epoch', ['reason']),
+  counter('nowconnect_registry_ownership_lost_total', 'Agents found owned by another replica while this one held their tunnel'),
+  gauge('nowconnect_registry_replicas', 'Replica records with an unexpired lease, this replica included (as of the last heartbeat)'),
+  counter('nowconnect_registry_sweeps_total', 'Registry sweeper runs', ['result']),
+  counter('nowconnect_registry_swept_entries_total', 'Entries removed by the registry sweeper', ['kind']),
+  gauge('nowconnect_ha_mode', 'HA mode of this hub (1 for the active label)', ['mode']),
+];
+
+/** HA control-plane metrics, injected (see HaMetricsModule: provided only with HA on). */
+@Injectable()
+export class HaMetrics {
+  constructor(
+    @InjectMetric(N.registryUp) readonly registryUp: Gauge,
+    @InjectMetric(N.opSeconds) readonly opSeconds: Histogram<'op'>,
+    @InjectMetric(N.opErrors) readonly opErrors: Counter<'op'>,
+    @InjectMetric(N.epochMismatch) readonly epochMismatch: Counter,
+    @InjectMetric(N.shadowCrossReplica) readonly shadowCrossReplica: Counter<'connector'>,
+    @InjectMetric(N.crossReplicaRefused) readonly crossReplicaRefused: Counter<'connector' | 'reason'>,
+    @InjectMetric(N.ownedAgents) readonly ownedAgents: Gauge,
+    @InjectMetric(N.reasserts) readonly reasserts: Counter<'reason'>,
+    @InjectMetric(N.ownershipLost) readonly ownershipLost: Counter,
+    @InjectMetric(N.liveReplicas) readonly liveReplicas: Gauge,
+    @InjectMetric(N.sweeps) readonly sweeps: Counter<'result'>,
+    @InjectMetric(N.sweptEntries) readonly sweptEntries: Counter<'kind'>,
+    @InjectMetric(N.mode) readonly mode: Gauge<'mode'>,
+  ) {
     this.sweeps.labels({ result: 'ok' }).inc(0);
     this.sweeps.labels({ result: 'error' }).inc(0);
     this.reasserts.labels({ reason: 'recovered' }).inc(0);
     this.reasserts.labels({ reason: 'lease_lost' }).inc(0);
+  }
+}
+
+/**
+ * Provides and exports `HaMetrics` and `HolderMetrics` with HA on. With `ha.mode: off` it provides nothing, so none of these
+ * series exist and a `registry_up == 0` alert cannot fire on a single-replica hub (consumers inject
+ * `HaMetrics` as optional).
+ */
+@Module({})
+export class HaMetricsModule {
+  static register(enabled: boolean): DynamicModule {
+    const providers = enabled ? [...METRIC_PROVIDERS, HaMetrics, ...HOLDER_METRIC_PROVIDERS, HolderMetrics] : [];
+    return { module: HaMetricsModule, providers, exports: enabled ? [HaMetrics, HolderMetrics] : [] };
   }
 }

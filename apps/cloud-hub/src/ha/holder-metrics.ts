@@ -1,29 +1,42 @@
-import { Counter, Gauge } from 'prom-client';
-import { counter, gauge } from '../metrics/hub-metrics';
+import { Injectable, type Provider } from '@nestjs/common';
+import { InjectMetric, makeCounterProvider, makeGaugeProvider } from '@willsoto/nestjs-prometheus';
+import type { Counter, Gauge } from 'prom-client';
 
 /** Why a hub dropped its holder entry of an agent (closed set; primed at 0). */
 export type HolderReleaseReason = 'tunnel_closed' | 'handoff' | 'stale_epoch' | 'shutdown';
 export const HOLDER_RELEASE_REASONS: readonly HolderReleaseReason[] = ['tunnel_closed', 'handoff', 'stale_epoch', 'shutdown'];
 
+const N = {
+  claims: 'nowconnect_holder_claims_total',
+  releases: 'nowconnect_holder_releases_total',
+  agentsByLinks: 'nowconnect_agents_by_links',
+} as const;
+
+/** Provided with HaMetrics by HaMetricsModule (HA on only). */
+export const HOLDER_METRIC_PROVIDERS: Provider[] = [
+  makeCounterProvider({ name: N.claims, help: 'Holder entries claimed by this replica (HELLO, or a re-claim after a lease or registry loss)', labelNames: [] }),
+  makeCounterProvider({ name: N.releases, help: 'Holder entries this replica dropped, by reason', labelNames: ['reason'] }),
+  makeGaugeProvider({
+    name: N.agentsByLinks,
+    help: 'Agents by their number of live links (holder entries), counted by the holder replica whose id sorts first (sum over replicas = fleet)',
+    labelNames: ['links'],
+  }),
+];
+
 /**
- * Holder metrics (issue 15, docs/registry.md "Holders"). Created only when HA is on, like HaMetrics.
+ * Holder metrics (issue 15, docs/registry.md "Holders"), HA on only, like HaMetrics.
  * `nowconnect_agents_by_links{links}` is computed at each heartbeat from what the registry answers for
  * the agents this replica holds; an agent is counted only by the holder replica whose id sorts first,
  * so `sum(nowconnect_agents_by_links)` over the fleet counts each agent once (no per-agent label).
  */
+@Injectable()
 export class HolderMetrics {
-  readonly claims: Counter;
-  readonly releases: Counter<'reason'>;
-  readonly agentsByLinks: Gauge<'links'>;
-
-  constructor() {
-    this.claims = counter('nowconnect_holder_claims_total', 'Holder entries claimed by this replica (HELLO, or a re-claim after a lease or registry loss)');
-    this.releases = counter('nowconnect_holder_releases_total', 'Holder entries this replica dropped, by reason', ['reason']);
-    this.agentsByLinks = gauge(
-      'nowconnect_agents_by_links',
-      'Agents by their number of live links (holder entries), counted by the holder replica whose id sorts first (sum over replicas = fleet)',
-      ['links'],
-    );
+  constructor(
+    @InjectMetric(N.claims) readonly claims: Counter,
+    @InjectMetric(N.releases) readonly releases: Counter<'reason'>,
+    @InjectMetric(N.agentsByLinks) readonly agentsByLinks: Gauge<'links'>,
+  ) {
+    this.claims.inc(0);
     for (const reason of HOLDER_RELEASE_REASONS) this.releases.labels({ reason }).inc(0);
   }
 

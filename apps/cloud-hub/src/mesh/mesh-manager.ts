@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -107,6 +107,8 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     private readonly ha: HaCoordinator,
     private readonly sessions: TunnelSessions,
     private readonly hubMetrics: HubMetrics,
+    /** Provided with HA on only (MeshMetricsModule). */
+    @Optional() @Inject(PromMeshMetrics) private readonly promMetrics: PromMeshMetrics | null = null,
   ) {}
 
   // ---- MeshStatus -----------------------------------------------------------
@@ -155,7 +157,8 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     if (!this.ha.enabled || this.started) return;
     this.started = true;
     const mesh = this.config.ha.mesh;
-    this.metrics = new PromMeshMetrics(() => this.gaugeSamples());
+    this.metrics = this.promMetrics ?? undefined;
+    this.metrics?.bind(() => this.gaugeSamples());
     const tls = mesh.tls;
     if (tls.certFile !== undefined || tls.caBundle !== undefined) {
       this.reloader = new CertReloader({
@@ -275,6 +278,12 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       res.writeHead(404).end();
     });
     const tlsHere = server instanceof https.Server;
+    // Why a raw `ws` server here and not MeshGateway through the adapter (issue 17): Nest's platform
+    // adapter binds gateways to the one HTTP server the app listens on (server.bind); a gateway on another
+    // port would need the adapter to create that server, which cannot take the hot-reloaded mTLS context
+    // (CertReloader -> setSecureContext), the TLS-here verify (client certificate already checked in the
+    // handshake) or this listener's stop order (closed with the links, not with the app's HTTP server).
+    // Both entry points end in the same accept(): MeshGateway.handleConnection and the listener below.
     const wss = new WebSocketServer({
       server,
       path: '/mesh',

@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Counter, Gauge, Histogram, register } from 'prom-client';
 import type { FlowMetrics } from '@nowconnect/flow';
 
@@ -24,40 +25,38 @@ export function histogram<L extends string = never>(name: string, help: string, 
 /**
  * Every hub metric of SPEC §7 (names and labels fixed), on prom-client's
  * default registry, which @willsoto/nestjs-prometheus serves at /metrics.
+ * The metrics are providers (HUB_METRIC_PROVIDERS, hub-metric-providers.ts), injected here by name;
+ * the data path binds label children once per flow (below), never per frame.
  */
 @Injectable()
-export class HubMetrics {
-  readonly tcpConnections = counter('nowconnect_tcp_connections_total', 'Client TCP connections accepted and routed to an agent', ['connector']);
-  readonly tcpBytes = counter('nowconnect_tcp_bytes_total', 'Payload bytes carried; c2a = client to agent', ['direction', 'connector']);
-  readonly tcpActive = gauge('nowconnect_tcp_active_connections', 'Client TCP connections currently open', ['connector']);
-  readonly agentsConnected = gauge('nowconnect_agents_connected', 'Agent tunnels that completed HELLO');
-  readonly finSentTotal = counter('nowconnect_fin_sent_total', 'FIN frames sent to tunnels and mesh links');
-  readonly finRecvTotal = counter('nowconnect_fin_recv_total', 'FIN frames received from tunnels and mesh links');
-  readonly rstSentTotal = counter('nowconnect_rst_sent_total', 'RST frames sent to tunnels and mesh links');
-  readonly rstRecvTotal = counter('nowconnect_rst_recv_total', 'RST frames received from tunnels and mesh links');
-  readonly noAgent = counter('nowconnect_no_agent_total', 'Client connections closed because no agent serves the connector', ['connector']);
-  readonly cidrBlocked = counter('nowconnect_cidr_blocked_total', 'Client connections refused by allow_cidrs', ['listener']);
-  readonly authFailures = counter('nowconnect_tunnel_auth_failures_total', 'Refused /tunnel upgrades', ['reason']);
-  readonly helloRefused = counter('nowconnect_hello_refused_total', 'Refused agent HELLOs', ['reason']);
-  readonly openFailed = counter('nowconnect_open_failed_total', 'Flows that could not be opened (target unreachable or a limit)', ['connector', 'reason']);
-  readonly authExpired = counter('nowconnect_tunnel_auth_expired_total', 'Tunnels closed (4003) because their token expired past the skew without an in-band re-authentication');
-  readonly slowConsumers = counter('nowconnect_tunnel_slow_consumer_total', 'Tunnels closed because the agent left more than the cap unread (slow_consumer)');
-  readonly protocolErrors = counter('nowconnect_protocol_errors_total', 'Tunnel links closed for a protocol error', ['code']);
-  readonly tunnelRtt = histogram('nowconnect_tunnel_rtt_seconds', 'Keepalive round trip hub<->agent', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
-  readonly draining = gauge('nowconnect_draining', '1 while the hub drains after SIGTERM');
+export class HubMetrics implements OnModuleInit {
+  @InjectMetric('nowconnect_tcp_connections_total') readonly tcpConnections!: Counter<'connector'>;
+  @InjectMetric('nowconnect_tcp_bytes_total') readonly tcpBytes!: Counter<'direction' | 'connector'>;
+  @InjectMetric('nowconnect_tcp_active_connections') readonly tcpActive!: Gauge<'connector'>;
+  @InjectMetric('nowconnect_agents_connected') readonly agentsConnected!: Gauge;
+  @InjectMetric('nowconnect_fin_sent_total') readonly finSentTotal!: Counter;
+  @InjectMetric('nowconnect_fin_recv_total') readonly finRecvTotal!: Counter;
+  @InjectMetric('nowconnect_rst_sent_total') readonly rstSentTotal!: Counter;
+  @InjectMetric('nowconnect_rst_recv_total') readonly rstRecvTotal!: Counter;
+  @InjectMetric('nowconnect_no_agent_total') readonly noAgent!: Counter<'connector'>;
+  @InjectMetric('nowconnect_cidr_blocked_total') readonly cidrBlocked!: Counter<'listener'>;
+  @InjectMetric('nowconnect_tunnel_auth_failures_total') readonly authFailures!: Counter<'reason'>;
+  @InjectMetric('nowconnect_hello_refused_total') readonly helloRefused!: Counter<'reason'>;
+  @InjectMetric('nowconnect_open_failed_total') readonly openFailed!: Counter<'connector' | 'reason'>;
+  @InjectMetric('nowconnect_tunnel_auth_expired_total') readonly authExpired!: Counter;
+  @InjectMetric('nowconnect_tunnel_slow_consumer_total') readonly slowConsumers!: Counter;
+  @InjectMetric('nowconnect_protocol_errors_total') readonly protocolErrors!: Counter<'code'>;
+  @InjectMetric('nowconnect_tunnel_rtt_seconds') readonly tunnelRtt!: Histogram;
+  @InjectMetric('nowconnect_draining') readonly draining!: Gauge;
   /** Denominator of the cross-replica share SLO: flows by how they reached their agent. */
-  readonly flowsTotal = counter('nowconnect_flows_total', 'Flows opened, by path (local agent, or cross_replica over the mesh)', ['path']);
+  @InjectMetric('nowconnect_flows_total') readonly flowsTotal!: Counter<'path'>;
   /** Agent-reported (TARGET_HEALTH); target = the configured host:port text. 1 when any agent of this hub sees it healthy. */
-  readonly targetUp = gauge('nowconnect_target_up', 'Target health as reported by the agents connected to this hub (1 up, 0 down)', ['connector', 'target']);
-  readonly targetConnectFailures = counter(
-    'nowconnect_target_connect_failures_total',
-    'Agent dials to a target that failed (each skipped or last target of a flow), agent-reported',
-    ['connector', 'reason'],
-  );
+  @InjectMetric('nowconnect_target_up') readonly targetUp!: Gauge<'connector' | 'target'>;
+  @InjectMetric('nowconnect_target_connect_failures_total') readonly targetConnectFailures!: Counter<'connector' | 'reason'>;
   /** TARGET_HEALTH frames the hub could not use (the link stays up; the previous report stands). */
-  readonly targetHealthIgnored = counter('nowconnect_target_health_ignored_total', 'TARGET_HEALTH frames ignored, by reason', ['reason']);
+  @InjectMetric('nowconnect_target_health_ignored_total') readonly targetHealthIgnored!: Counter<'reason'>;
 
-  constructor() {
+  onModuleInit(): void {
     this.authExpired.inc(0);
     this.slowConsumers.inc(0);
     this.flowsTotal.labels({ path: 'local' }).inc(0);

@@ -1,6 +1,8 @@
 import { register } from 'prom-client';
 import type { ConnectorHealth } from '@nowconnect/frames';
+import { Test } from '@nestjs/testing';
 import { HubMetrics } from '../metrics/hub-metrics';
+import { HUB_METRIC_PROVIDERS } from '../metrics/hub-metric-providers';
 import type { HubTunnelSession } from './hub-tunnel-session';
 import { TargetUpGauge } from './target-up-gauge';
 
@@ -15,7 +17,8 @@ async function series(): Promise<string[]> {
 
 describe('TargetUpGauge', () => {
   it('1 when any agent sees a target up, 0 when all reporting see it down, gone when nobody reports it', async () => {
-    const gauge = new TargetUpGauge(new HubMetrics());
+    const ref = await Test.createTestingModule({ providers: [...HUB_METRIC_PROVIDERS, HubMetrics] }).compile();
+    const gauge = new TargetUpGauge(ref.get(HubMetrics));
     const a = session([{ name: 'ad', targets: [{ target: 'dc1:389', up: false }, { target: 'dc2:389', up: true }], failures: {} }]);
     const b = session([{ name: 'ad', targets: [{ target: 'dc1:389', up: true }, { target: 'dc2:389', up: true }], failures: {} }]);
     gauge.update([a, b], ['ad']);
