@@ -21,13 +21,13 @@ function hubConfig(ha: Record<string, unknown>): CloudConfig {
 class RecordingRegistry extends MemoryOwnershipRegistry {
   readonly calls: string[] = [];
   closeCount = 0;
-  override async claimOwnership(...args: Parameters<MemoryOwnershipRegistry['claimOwnership']>): Promise<number> {
+  override async claimHolder(...args: Parameters<MemoryOwnershipRegistry['claimHolder']>): Promise<number> {
     this.calls.push(`claim ${args[0]} ${args[1]}`);
-    return super.claimOwnership(...args);
+    return super.claimHolder(...args);
   }
-  override async release(agentId: string, epoch: number): Promise<boolean> {
+  override async releaseHolder(agentId: string, replicaId: string, epoch: number): Promise<boolean> {
     this.calls.push(`release ${agentId} ${epoch}`);
-    return super.release(agentId, epoch);
+    return super.releaseHolder(agentId, replicaId, epoch);
   }
   override async removeReplica(replicaId: string): Promise<void> {
     this.calls.push(`removeReplica ${replicaId}`);
@@ -77,7 +77,7 @@ describe("the hub's HA wiring (HubModule, no process spawned)", () => {
     await ref.close();
   });
 
-  it('an injected registry is claimed in, released on shutdown, then closed by RegistryModule (in that order)', async () => {
+  it('an injected registry: a holder is claimed in it, released on shutdown, then closed by RegistryModule (in that order)', async () => {
     const fake = new RecordingRegistry({ leaseMs: 5000 });
     const { ref, events } = await build(hubConfig({ enabled: true, mode: 'active', replica_id: 'hub-f', mesh: { require_mtls: false } }), fake);
     const ha = ref.get(HaCoordinator);
