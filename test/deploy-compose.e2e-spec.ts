@@ -380,6 +380,10 @@ describe('the compose stack without a container engine', () => {
       const agentEnv = { ...(service('nowconnect-premise').environment ?? {}) };
       const raw = parseYaml(fs.readFileSync(hostPath('nowconnect-premise', agentEnv['NC_CONFIG']!), 'utf8')) as Raw;
       raw['cloud_url'] = raw['cloud_url'].map(url);
+      // One link: this test proves the mesh path (mTLS, forwarding) with the compose files, so one hub must
+      // be without the agent. With the default links: 2 the agent holds both hubs and no flow crosses the
+      // mesh (test/agent-links-ha.e2e-spec.ts, test/holders.e2e-spec.ts).
+      raw['links'] = 1;
       raw['token_file'] = hostPath('nowconnect-premise', raw['token_file']);
       for (const c of raw['connectors']) {
         const [host, port] = [c.target.slice(0, c.target.lastIndexOf(':')), portOf(c.target)];

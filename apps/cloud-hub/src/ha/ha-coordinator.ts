@@ -12,8 +12,7 @@ import {
 } from '@nowconnect/registry';
 import { EventLog } from '@nowconnect/logging';
 import { MeshKeyPair, parseMeshKey, type MeshIdentity, type PeerKeyLookup } from '@nowconnect/mesh';
-import { HaMetrics } from './ha-metrics';
-import { HolderMetrics, type HolderReleaseReason } from './holder-metrics';
+import { HaMetrics, HolderMetrics, type HolderReleaseReason } from './ha-metrics';
 
 /** What the coordinator needs of an agent tunnel it holds. */
 export interface HeldTunnel {

@@ -1,7 +1,6 @@
 import { type DynamicModule, Injectable, Module, type Provider } from '@nestjs/common';
 import { InjectMetric, makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 import type { Counter, Gauge, Histogram } from 'prom-client';
-import { HOLDER_METRIC_PROVIDERS, HolderMetrics } from './holder-metrics';
 
 /** SPEC §7 names plus what operators need (names and labels fixed): the injection names. */
 const N = {
@@ -18,6 +17,9 @@ const N = {
   sweeps: 'nowconnect_registry_sweeps_total',
   sweptEntries: 'nowconnect_registry_swept_entries_total',
   mode: 'nowconnect_ha_mode',
+  holderClaims: 'nowconnect_holder_claims_total',
+  holderReleases: 'nowconnect_holder_releases_total',
+  agentsByLinks: 'nowconnect_agents_by_links',
 } as const;
 
 /**
@@ -53,6 +55,45 @@ const METRIC_PROVIDERS: Provider[] = [
   counter('nowconnect_registry_swept_entries_total', 'Entries removed by the registry sweeper', ['kind']),
   gauge('nowconnect_ha_mode', 'HA mode of this hub (1 for the active label)', ['mode']),
 ];
+
+/** Issue 15 (docs/registry.md "Holders"): provided with HaMetrics, HA on only. */
+const HOLDER_METRIC_PROVIDERS: Provider[] = [
+  counter('nowconnect_holder_claims_total', 'Holder entries claimed by this replica (HELLO, or a re-claim after a lease or registry loss)'),
+  counter('nowconnect_holder_releases_total', 'Holder entries this replica dropped, by reason', ['reason']),
+  gauge(
+    'nowconnect_agents_by_links',
+    'Agents by their number of live links (holder entries), counted by the holder replica whose id sorts first (sum over replicas = fleet)',
+    ['links'],
+  ),
+];
+
+/** Why a hub dropped its holder entry of an agent (closed set; primed at 0). */
+export type HolderReleaseReason = 'tunnel_closed' | 'handoff' | 'stale_epoch' | 'shutdown';
+export const HOLDER_RELEASE_REASONS: readonly HolderReleaseReason[] = ['tunnel_closed', 'handoff', 'stale_epoch', 'shutdown'];
+
+/**
+ * Holder metrics. `nowconnect_agents_by_links{links}` is computed at each heartbeat from what the registry
+ * answers for the agents this replica holds; an agent is counted only by the holder replica whose id
+ * sorts first, so `sum(nowconnect_agents_by_links)` over the fleet counts each agent once (no per-agent label).
+ */
+@Injectable()
+export class HolderMetrics {
+  constructor(
+    @InjectMetric(N.holderClaims) readonly claims: Counter,
+    @InjectMetric(N.holderReleases) readonly releases: Counter<'reason'>,
+    @InjectMetric(N.agentsByLinks) readonly agentsByLinks: Gauge<'links'>,
+  ) {
+    this.claims.inc(0);
+    for (const reason of HOLDER_RELEASE_REASONS) this.releases.labels({ reason }).inc(0);
+  }
+
+  /** Replace the gauge with this heartbeat's counts (links -> agents). */
+  setAgentsByLinks(counts: ReadonlyMap<number, number>): void {
+    this.agentsByLinks.reset();
+    for (const links of [1, 2]) this.agentsByLinks.labels({ links: String(links) }).set(0);
+    for (const [links, n] of counts) this.agentsByLinks.labels({ links: String(links) }).set(n);
+  }
+}
 
 /** HA control-plane metrics, injected (see HaMetricsModule: provided only with HA on). */
 @Injectable()
