@@ -87,6 +87,7 @@ export type HolderRouteResult = CrossReplicaResult & { readonly owner?: AgentOwn
  * links — origin flows for clients of this hub's listeners whose agent another
  * replica owns, owner flows into the tunnels of agents this hub holds.
  * Runs in shadow and active mode (shadow: links only, no flows); nothing at all with HA off.
+ * Its collaborators (cert reloader, link factory, peer set factory) come from MeshModule by injection.
  */
 @Injectable()
 export class MeshManager implements MeshStatus, OnApplicationShutdown {
