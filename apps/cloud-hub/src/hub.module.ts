@@ -7,6 +7,7 @@ import { HaConfigModule, type CloudConfig } from '@nowconnect/ha-config';
 import { FramesModule } from '@nowconnect/frames';
 import { FlowModule } from '@nowconnect/flow';
 import { RegistryModule, type RegistryModuleOptions, type SweepResult } from '@nowconnect/registry';
+import { MeshModule, type MeshModuleOptions } from '@nowconnect/mesh';
 import { AuthRateLimiter, TunnelAuthenticator } from './auth';
 import { EventLog } from '@nowconnect/logging';
 import { HubMetrics } from './metrics/hub-metrics';
@@ -21,7 +22,7 @@ import { DrainService } from './drain/drain.service';
 import { HaCoordinator } from './ha/ha-coordinator';
 import { HaMetrics, HaMetricsModule } from './ha/ha-metrics';
 import { MESH_STATUS } from './ha/mesh-status';
-import { MeshManager } from './mesh/mesh-manager';
+import { MESH_WS_PAYLOAD_SLACK, MeshManager } from './mesh/mesh-manager';
 import { MeshGateway } from './mesh/mesh.gateway';
 import { MeshMetricsModule } from './mesh/prom-mesh-metrics';
 
@@ -53,13 +54,41 @@ export function registryOptions(config: ConfigService<CloudConfig, true>, metric
 }
 
 /**
+ * The mesh's collaborators for `ha.*` (MeshModule's factory): none with HA off; the cert reloader when
+ * `ha.mesh.tls` names a certificate or CA bundle; the link limits MeshManager used to set itself.
+ */
+export function meshOptions(config: ConfigService<CloudConfig, true>): MeshModuleOptions | null {
+  const ha = config.get('ha', { infer: true });
+  const limits = config.get('limits', { infer: true });
+  if (!ha.enabled || ha.mode === 'off') return null;
+  const tls = ha.mesh.tls;
+  return {
+    ...(tls.certFile !== undefined || tls.caBundle !== undefined ? { tls: { certFile: tls.certFile, keyFile: tls.keyFile, caFile: tls.caBundle } } : {}),
+    staticPeers: ha.mesh.peers,
+    maxPayloadBytes: limits.maxFrameBytes + MESH_WS_PAYLOAD_SLACK,
+    link: {
+      localReplicaId: ha.replicaId,
+      maxFrameBytes: limits.maxFrameBytes,
+      sendQueueDepth: ha.mesh.sendQueueDepth,
+      perLinkMaxInflightBytes: ha.mesh.perLinkMaxInflightBytes,
+      keepaliveMs: limits.keepaliveSec * 1000,
+      helloTimeoutMs: limits.helloTimeoutSec * 1000,
+      flowWindowBytes: limits.flowWindowBytes,
+      maxFlowWindowBytes: limits.maxFlowWindowBytes,
+      linkWindowBytes: limits.tunnelWindowBytes,
+    },
+  };
+}
+
+/**
  * The cloud hub: wiring only; the data plane is plain classes created by TunnelSessions.
  * FramesModule and FlowModule are kept as (empty) markers of the dependency: both libraries are pure
  * code with no state or I/O of their own, so they provide nothing.
  * Shutdown (app.close(signal) from bootstrap): DrainService.beforeApplicationShutdown drains (listeners,
  * agent and mesh GOAWAY, flows), while the HTTP server still runs; then this module's
  * onApplicationShutdown hooks (MeshManager closes links and the mesh listener, HaCoordinator releases
- * its holdings), then the imported RegistryModule's (sweeper stopped, Redis closed).
+ * its holdings), then the imported modules' (MeshModule: cert reloader stopped; RegistryModule: sweeper
+ * stopped, Redis closed).
  */
 @Module({})
 export class HubModule {
@@ -82,6 +111,7 @@ export class HubModule {
           inject: [ConfigService, { token: HaMetrics, optional: true }],
           useFactory: (cs: ConfigService<CloudConfig, true>, metrics: HaMetrics | undefined) => registryOptions(cs, metrics, log),
         }),
+        MeshModule.forRootAsync({ inject: [ConfigService], useFactory: (cs: ConfigService<CloudConfig, true>) => meshOptions(cs) }),
       ],
       controllers: [HealthController],
       providers: [

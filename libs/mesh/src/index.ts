@@ -1,4 +1,19 @@
-export { MeshModule } from './mesh.module';
+export {
+  MeshModule,
+  MeshCertReloader,
+  MeshLinkFactory,
+  MESH_CERT_RELOADER,
+  MESH_LINK_FACTORY,
+  MESH_PEER_SET_FACTORY,
+} from './mesh.module';
+export type {
+  MeshModuleOptions,
+  MeshModuleAsyncOptions,
+  MeshLinkDefaults,
+  MeshLinkContext,
+  CertReloadHandlers,
+  PeerSetFactory,
+} from './mesh.module';
 export type { MeshMetrics, MeshFrameDir, BackpressureReason, MeshLinkFailure } from './mesh-metrics';
 export { NOOP_MESH_METRICS } from './mesh-metrics';
 export { CidDedup } from './cid-dedup';

@@ -6,7 +6,9 @@ import { Writable } from 'node:stream';
 import { parseCloudConfig, type CloudConfig } from '@nowconnect/ha-config';
 import { EventLog } from '@nowconnect/logging';
 import { MemoryOwnershipRegistry, OWNERSHIP_REGISTRY, REGISTRY_SWEEPER, RegistrySweeper, type HaRegistry } from '@nowconnect/registry';
+import { MESH_CERT_RELOADER, MESH_LINK_FACTORY, MESH_PEER_SET_FACTORY, MeshLinkFactory, PeerSet, type PeerSetSelf } from '@nowconnect/mesh';
 import { TunnelAuthenticator } from '../auth';
+import { MeshManager } from '../mesh/mesh-manager';
 import { HubModule } from '../hub.module';
 import { HaCoordinator, type HeldTunnel } from './ha-coordinator';
 import { HaMetrics } from './ha-metrics';
@@ -62,6 +64,11 @@ describe("the hub's HA wiring (HubModule, no process spawned)", () => {
     expect(ha.registryKind).toBe('none');
     expect(await ha.claim(tunnel)).toBeUndefined();
     expect(events().some((e) => e.event === 'ha_started')).toBe(false);
+    expect(ref.get(MESH_CERT_RELOADER)).toBeNull();
+    expect(ref.get(MESH_LINK_FACTORY)).toBeNull();
+    expect(ref.get(MESH_PEER_SET_FACTORY)).toBeNull();
+    await ref.get(MeshManager).start();
+    expect(ref.get(MeshManager).running).toBe(false);
     await ref.close();
   });
 
@@ -91,5 +98,32 @@ describe("the hub's HA wiring (HubModule, no process spawned)", () => {
     await ref.close();
     expect(fake.calls).toEqual(['claim agent-1 hub-f', 'removeReplica hub-f', 'release agent-1 1', 'close']);
     expect(fake.closeCount).toBe(1);
+  });
+
+  it("MeshManager gets its collaborators from MeshModule: the peer set factory (with this replica's mesh URL) and the link factory it dials with", async () => {
+    const peer = 'ws://127.0.0.1:1/mesh'; // nothing listens: the dial fails, the reconnect timer is cleared on close
+    const selves: PeerSetSelf[] = [];
+    const config = hubConfig({ enabled: true, mode: 'shadow', replica_id: 'hub-w', mesh: { require_mtls: false, peers: [peer] } });
+    const ref = await Test.createTestingModule({
+      imports: [HubModule.forRoot(config, await TunnelAuthenticator.fromConfig(config.auth), new EventLog(new Writable({ write: (_c, _e, cb) => cb() })))],
+    })
+      .overrideProvider(MESH_PEER_SET_FACTORY)
+      .useValue((self: PeerSetSelf) => (selves.push(self), new PeerSet(self, [peer])))
+      .compile();
+    expect(ref.get(MESH_CERT_RELOADER)).toBeNull(); // no ha.mesh.tls files
+    const factory = ref.get<MeshLinkFactory>(MESH_LINK_FACTORY);
+    expect(factory).toBeInstanceOf(MeshLinkFactory);
+    expect(factory.defaults).toMatchObject({ localReplicaId: 'hub-w', maxFrameBytes: config.limits.maxFrameBytes, sendQueueDepth: config.ha.mesh.sendQueueDepth });
+    const dial = jest.spyOn(factory, 'dial');
+    const ha = ref.get(HaCoordinator);
+    await ha.start(1234);
+    const mesh = ref.get(MeshManager);
+    await mesh.start();
+    expect(mesh.running).toBe(true);
+    expect(selves).toEqual([{ replicaId: 'hub-w', meshUrls: [ha.ownMeshUrl] }]);
+    expect(dial).toHaveBeenCalledTimes(1);
+    expect(dial.mock.calls[0]?.[0]).toBe(peer);
+    await ref.close();
+    expect(mesh.running).toBe(false);
   });
 });

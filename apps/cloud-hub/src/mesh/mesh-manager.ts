@@ -3,25 +3,30 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import WebSocket, { WebSocketServer } from 'ws';
-import { zeroMask } from '@nowconnect/flow';
+import type WebSocket from 'ws';
+import { WebSocketServer } from 'ws';
 import { MeshGoawayReason, MeshRstReason } from '@nowconnect/frames';
 import { CLOUD_CONFIG, cidrAllows, formatHostPort, type CloudConfig, type ListenerConfig } from '@nowconnect/ha-config';
 import { EventLog, maskIp } from '@nowconnect/logging';
 import {
-  CertReloader,
   earliestNotAfter,
   type TlsMaterial,
   keepLink,
   LinkState,
+  MESH_CERT_RELOADER,
+  MESH_LINK_FACTORY,
+  MESH_PEER_SET_FACTORY,
   MeshLink,
-  PeerSet,
+  type MeshCertReloader,
+  type MeshLinkContext,
+  type MeshLinkFactory,
+  type PeerSet,
+  type PeerSetFactory,
   ReconnectPolicy,
   shouldDial,
   verifyIngressClientCert,
   type LinkRole,
   type MeshLinkHandler,
-  type MeshLinkOptions,
   type MeshOpenRequest,
   type PeerTarget,
 } from '@nowconnect/mesh';
@@ -82,6 +87,7 @@ export type HolderRouteResult = CrossReplicaResult & { readonly owner?: AgentOwn
  * links — origin flows for clients of this hub's listeners whose agent another
  * replica owns, owner flows into the tunnels of agents this hub holds.
  * Runs in shadow and active mode (shadow: links only, no flows); nothing at all with HA off.
+ * Its collaborators (cert reloader, link factory, peer set factory) come from MeshModule by injection.
  */
 @Injectable()
 export class MeshManager implements MeshStatus, OnApplicationShutdown {
@@ -93,7 +99,6 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
   private readonly dialers = new Map<string, Dialer>();
   private peers: PeerSet | undefined;
   private metrics: PromMeshMetrics | undefined;
-  private reloader: CertReloader | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private listenServer: http.Server | https.Server | undefined;
   private listenWss: WebSocketServer | undefined;
@@ -109,6 +114,12 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     private readonly hubMetrics: HubMetrics,
     /** Provided with HA on only (MeshMetricsModule). */
     @Optional() @Inject(PromMeshMetrics) private readonly promMetrics: PromMeshMetrics | null = null,
+    /** MeshModule: the ha.mesh.tls reloader (null without TLS files or HA off; stopped by MeshModule). */
+    @Optional() @Inject(MESH_CERT_RELOADER) private readonly reloader: MeshCertReloader | null = null,
+    /** MeshModule: creates the links with the shared limits (null with HA off). */
+    @Optional() @Inject(MESH_LINK_FACTORY) private readonly linkFactory: MeshLinkFactory | null = null,
+    /** MeshModule: the peer set of ha.mesh.peers, once this replica's mesh URL is known (null with HA off). */
+    @Optional() @Inject(MESH_PEER_SET_FACTORY) private readonly peerSetFactory: PeerSetFactory | null = null,
   ) {}
 
   // ---- MeshStatus -----------------------------------------------------------
@@ -155,14 +166,13 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
   /** After HaCoordinator.start (its replica records and advertised URL are known). */
   async start(): Promise<void> {
     if (!this.ha.enabled || this.started) return;
+    if (this.linkFactory === null || this.peerSetFactory === null) throw new Error('MeshManager: HA on but MeshModule provided no link or peer set factory');
     this.started = true;
     const mesh = this.config.ha.mesh;
     this.metrics = this.promMetrics ?? undefined;
     this.metrics?.bind(() => this.gaugeSamples());
-    const tls = mesh.tls;
-    if (tls.certFile !== undefined || tls.caBundle !== undefined) {
-      this.reloader = new CertReloader({
-        files: { certFile: tls.certFile, keyFile: tls.keyFile, caFile: tls.caBundle },
+    if (this.reloader !== null) {
+      this.reloader.setHandlers({
         onReload: (material, generation) => {
           this.log.info('mesh_cert_reloaded', { generation });
           this.exportCertExpiry(material);
@@ -177,7 +187,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       this.reloader.start();
       this.exportCertExpiry(this.reloader.material);
     }
-    this.peers = new PeerSet({ replicaId: this.ha.replicaId, meshUrls: [this.ha.ownMeshUrl] }, mesh.peers);
+    this.peers = this.peerSetFactory({ replicaId: this.ha.replicaId, meshUrls: [this.ha.ownMeshUrl] });
     if (mesh.listen !== undefined) await this.listen();
     this.log.info('mesh_started', {
       replica_id: this.ha.replicaId,
@@ -225,7 +235,6 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     clearInterval(this.refreshTimer);
     for (const d of this.dialers.values()) clearTimeout(d.timer);
     for (const { link } of [...this.links.values()]) link.close('shutdown');
-    this.reloader?.stop();
     this.listenWss?.close();
     this.listenServer?.close();
   }
@@ -264,14 +273,14 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       ws.close(1008, 'mesh not running');
       return;
     }
-    this.track(new MeshLink(ws, this.linkOptions('acceptor', undefined), this.handler), 'acceptor', undefined);
+    this.track(this.linkFactory!.accept(ws, this.linkContext(), this.handler), 'acceptor', undefined);
   }
 
   private async listen(): Promise<void> {
     const mesh = this.config.ha.mesh;
     const bind = mesh.listen!;
     const server =
-      this.reloader !== undefined && mesh.tls.certFile !== undefined
+      this.reloader !== null && mesh.tls.certFile !== undefined
         ? https.createServer({ ...this.serverTlsOptions(), requestCert: true, rejectUnauthorized: true })
         : http.createServer();
     server.on('request', (_req, res) => {
@@ -367,17 +376,7 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     if (!shouldDial(this.ha.replicaId, d.target, this.inboundUpFrom())) return;
     if (!d.policy.tryAttempt()) return;
     if (d.dials++ > 0) this.metrics?.linkReconnect();
-    const helloMs = this.config.limits.helloTimeoutSec * 1000;
-    const m = this.reloader?.material;
-    const ws = new WebSocket(d.url, {
-      perMessageDeflate: false,
-      maxPayload: this.maxPayload(),
-      handshakeTimeout: helloMs,
-      generateMask: zeroMask, // the dialer is the WebSocket client: no XOR pass, no payload copy
-      skipUTF8Validation: true,
-      ...(d.url.startsWith('wss:') && m !== undefined ? { cert: m.cert, key: m.key, ca: m.ca } : {}),
-    });
-    const link = new MeshLink(ws, this.linkOptions('dialer', d.target.replicaId), this.handler);
+    const link = this.linkFactory!.dial(d.url, d.target.replicaId, this.linkContext(), this.handler);
     d.link = link;
     this.track(link, 'dialer', d.url);
   }
@@ -386,24 +385,13 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     this.links.set(link, { link, role, url, endpoints: new Map(), wasUp: false });
   }
 
-  private linkOptions(role: LinkRole, expectedPeerId: string | undefined): MeshLinkOptions {
-    const { limits, ha } = this.config;
+  /** What the link factory needs from this hub per link (the limits are MeshModule's, from the same config). */
+  private linkContext(): MeshLinkContext {
     const sessions = this.sessions;
     const haCo = this.ha;
     return {
-      role,
-      localReplicaId: ha.replicaId,
-      ...(expectedPeerId === undefined ? {} : { expectedPeerId }),
       identity: haCo.meshIdentity,
-      maxFrameBytes: limits.maxFrameBytes,
-      sendQueueDepth: ha.mesh.sendQueueDepth,
-      perLinkMaxInflightBytes: ha.mesh.perLinkMaxInflightBytes,
-      keepaliveMs: limits.keepaliveSec * 1000,
-      helloTimeoutMs: limits.helloTimeoutSec * 1000,
       metrics: this.metrics,
-      flowWindowBytes: limits.flowWindowBytes,
-      maxFlowWindowBytes: limits.maxFlowWindowBytes,
-      linkWindowBytes: limits.tunnelWindowBytes,
       ownerEpoch: (agentId) => {
         let epoch: number | undefined;
         for (const s of sessions.router.byAgentId(agentId)) {
