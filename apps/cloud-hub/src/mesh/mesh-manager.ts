@@ -552,8 +552,10 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     client: string,
     tried: Set<string> = new Set(),
   ): HolderRouteResult {
-    const alive = new Set(this.ha.livePeers().map((r) => r.replicaId));
-    const owner = this.holderChoice.pick(candidates, (c) => !tried.has(c.replicaId) && alive.has(c.replicaId) && this.linkTo(c.replicaId) !== undefined);
+    // A holder is usable when a mesh link to its replica is up: the link's peer proved its identity against
+    // the registry, and a crashed replica's link drops. (Not the replica list of the last heartbeat: a hub
+    // that started a moment ago has not seen a peer's record there yet, and would refuse for up to lease/3.)
+    const owner = this.holderChoice.pick(candidates, (c) => !tried.has(c.replicaId) && this.linkTo(c.replicaId) !== undefined);
     if (owner === undefined) return { ok: false, reason: 'mesh_unavailable' };
     const first = tried.size === 0;
     tried.add(owner.replicaId);
