@@ -1,5 +1,6 @@
+import { ConfigService } from '@nestjs/config';
 import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
-import { CLOUD_CONFIG, type CloudConfig } from '@nowconnect/ha-config';
+import { type CloudConfig } from '@nowconnect/ha-config';
 import { EventLog } from '@nowconnect/logging';
 import { HubMetrics } from '../metrics/hub-metrics';
 import { HubState } from '../health/hub-state';
@@ -18,15 +19,20 @@ import { MeshManager } from '../mesh/mesh-manager';
 export class DrainService implements BeforeApplicationShutdown {
   private draining: Promise<void> | undefined;
 
+  /** The sections of the parsed config this component reads (through the typed ConfigService). */
+  private readonly config: Pick<CloudConfig, 'server'>;
+
   constructor(
-    @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
+    configService: ConfigService<CloudConfig, true>,
     private readonly log: EventLog,
     private readonly metrics: HubMetrics,
     private readonly state: HubState,
     private readonly listeners: ListenerManager,
     private readonly sessions: TunnelSessions,
     private readonly mesh: MeshManager,
-  ) {}
+  ) {
+    this.config = { server: configService.get('server', { infer: true }) };
+  }
 
   async beforeApplicationShutdown(signal?: string): Promise<void> {
     if (signal !== undefined) await this.drain(signal);

@@ -1,6 +1,7 @@
+import { ConfigService } from '@nestjs/config';
 import { Inject, Injectable, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { hostname } from 'node:os';
-import { CLOUD_CONFIG, formatHostPort, type CloudConfig, type HaMode } from '@nowconnect/ha-config';
+import { formatHostPort, type CloudConfig, type HaMode } from '@nowconnect/ha-config';
 import {
   DistributedRegistry,
   OWNERSHIP_REGISTRY,
@@ -95,16 +96,20 @@ export class HaCoordinator implements OnApplicationShutdown {
   /** The Redis registry reported an outage before start(): start logs it (once, as then). */
   private degradedBeforeStart = false;
 
+  /** The sections of the parsed config this component reads (through the typed ConfigService). */
+  private readonly config: Pick<CloudConfig, 'ha' | 'server'>;
+
   constructor(
-    @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
+    configService: ConfigService<CloudConfig, true>,
     private readonly log: EventLog,
     @Optional() @Inject(OWNERSHIP_REGISTRY) private readonly injectedRegistry: Registry | null = null,
     @Optional() @Inject(REGISTRY_SWEEPER) private readonly injectedSweeper: RegistrySweeper | null = null,
     @Optional() @Inject(HaMetrics) private readonly injectedMetrics: HaMetrics | null = null,
     @Optional() @Inject(HolderMetrics) private readonly injectedHolderMetrics: HolderMetrics | null = null,
   ) {
-    this.mode = config.ha.enabled ? config.ha.mode : 'off';
-    this.replicaId = config.ha.replicaId;
+    this.config = { ha: configService.get('ha', { infer: true }), server: configService.get('server', { infer: true }) };
+    this.mode = this.config.ha.enabled ? this.config.ha.mode : 'off';
+    this.replicaId = this.config.ha.replicaId;
     // The client connects from module creation on: outage events before start() are remembered, not logged.
     if (injectedRegistry instanceof DistributedRegistry) {
       injectedRegistry.on('degraded', () => (this.registry === undefined ? (this.degradedBeforeStart = true) : this.onDegraded()));

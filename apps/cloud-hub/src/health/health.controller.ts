@@ -1,6 +1,7 @@
+import { ConfigService } from '@nestjs/config';
 import { Controller, Get, HttpCode, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckService } from '@nestjs/terminus';
-import { CLOUD_CONFIG, type CloudConfig } from '@nowconnect/ha-config';
+import { type CloudConfig } from '@nowconnect/ha-config';
 import { HubReadinessIndicator } from './readiness.indicator';
 
 /** The part of Express's response we use (no @types/express dependency). */
@@ -15,11 +16,16 @@ interface IndicatorDetail {
 /** /healthz (liveness) and /readyz (readiness) per SPEC §6. */
 @Controller()
 export class HealthController {
+  /** The sections of the parsed config this component reads (through the typed ConfigService). */
+  private readonly config: Pick<CloudConfig, 'ha'>;
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly readiness: HubReadinessIndicator,
-    @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
-  ) {}
+    configService: ConfigService<CloudConfig, true>,
+  ) {
+    this.config = { ha: configService.get('ha', { infer: true }) };
+  }
 
   @Get('healthz')
   @HttpCode(200)

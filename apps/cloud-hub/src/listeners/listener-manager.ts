@@ -1,6 +1,7 @@
+import { ConfigService } from '@nestjs/config';
 import { Inject, Injectable } from '@nestjs/common';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { CLOUD_CONFIG, cidrAllows, formatHostPort, type CloudConfig, type ListenerConfig } from '@nowconnect/ha-config';
+import { cidrAllows, formatHostPort, type CloudConfig, type ListenerConfig } from '@nowconnect/ha-config';
 import { EventLog } from '@nowconnect/logging';
 import { maskIp } from '@nowconnect/logging';
 import { HubMetrics } from '../metrics/hub-metrics';
@@ -34,14 +35,18 @@ export class ListenerManager {
   private readonly admissions = new Map<string, ListenerAdmission>();
   private readonly refusalLog = new RateLimitedLog();
 
+  /** The sections of the parsed config this component reads (through the typed ConfigService). */
+  private readonly config: Pick<CloudConfig, 'listeners' | 'logging'>;
+
   constructor(
-    @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
+    configService: ConfigService<CloudConfig, true>,
     private readonly log: EventLog,
     private readonly metrics: HubMetrics,
     private readonly sessions: TunnelSessions,
     private readonly ha: HaCoordinator,
     private readonly mesh: MeshManager,
   ) {
+    this.config = { listeners: configService.get('listeners', { infer: true }), logging: configService.get('logging', { infer: true }) };
     this.localFlows = metrics.flowsTotal.labels({ path: 'local' });
     this.crossReplicaFlows = metrics.flowsTotal.labels({ path: 'cross_replica' });
   }

@@ -1,3 +1,4 @@
+import { ConfigService } from '@nestjs/config';
 import { Inject, Injectable, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -6,7 +7,7 @@ import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import { WebSocketServer } from 'ws';
 import { MeshGoawayReason, MeshRstReason } from '@nowconnect/frames';
-import { CLOUD_CONFIG, cidrAllows, formatHostPort, type CloudConfig, type ListenerConfig } from '@nowconnect/ha-config';
+import { cidrAllows, formatHostPort, type CloudConfig, type ListenerConfig } from '@nowconnect/ha-config';
 import { EventLog, maskIp } from '@nowconnect/logging';
 import {
   earliestNotAfter,
@@ -106,8 +107,11 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
   /** Origin-side choice among an agent's holders (least flows in flight from this hub). */
   readonly holderChoice = new HolderChoice();
 
+  /** The sections of the parsed config this component reads (through the typed ConfigService). */
+  private readonly config: Pick<CloudConfig, 'ha' | 'logging' | 'limits'>;
+
   constructor(
-    @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
+    configService: ConfigService<CloudConfig, true>,
     private readonly log: EventLog,
     private readonly ha: HaCoordinator,
     private readonly sessions: TunnelSessions,
@@ -120,7 +124,9 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     @Optional() @Inject(MESH_LINK_FACTORY) private readonly linkFactory: MeshLinkFactory | null = null,
     /** MeshModule: the peer set of ha.mesh.peers, once this replica's mesh URL is known (null with HA off). */
     @Optional() @Inject(MESH_PEER_SET_FACTORY) private readonly peerSetFactory: PeerSetFactory | null = null,
-  ) {}
+  ) {
+    this.config = { ha: configService.get('ha', { infer: true }), logging: configService.get('logging', { infer: true }), limits: configService.get('limits', { infer: true }) };
+  }
 
   // ---- MeshStatus -----------------------------------------------------------
 

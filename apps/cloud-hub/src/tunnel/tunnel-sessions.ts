@@ -34,6 +34,8 @@ export class TunnelSessions {
   private readonly targetUp: TargetUpGauge;
 
   constructor(
+    // The whole parsed config object, not ConfigService sections: every tunnel session is handed it as
+    // one value (its data path reads limits, auth and logging without a lookup per frame).
     @Inject(CLOUD_CONFIG) private readonly config: CloudConfig,
     private readonly log: EventLog,
     private readonly metrics: HubMetrics,
