@@ -50,7 +50,12 @@ describe('agent links: two HA replicas through one load-balanced URL', () => {
     closers.push(() => agent.kill());
     await agent.proc.waitForEvent('agent_link_up', (e) => e.replica_id === 'hub-a', 60_000);
     await agent.proc.waitForEvent('agent_link_up', (e) => e.replica_id === 'hub-b', 60_000);
-    expect(agent.proc.eventsNamed('tunnel_established').every((e) => e.replicas === 2)).toBe(true);
+    // A hub counts replicas from the records of its last heartbeat: the first HELLO_ACK may still say 1
+    // when the other replica registered after that heartbeat (the agent then probes slowly for more,
+    // docs/running.md "Agent links"). At least one hub told it about both; none told it more.
+    const counts = agent.proc.eventsNamed('tunnel_established').map((e) => e.replicas);
+    expect(counts).toContain(2);
+    expect(counts.every((n) => n === 1 || n === 2)).toBe(true);
     // Both links stay up while flows run through each replica for more than two registry leases
     // (lease_sec 3, heartbeat every second): no fencing flap. Bounded in count and time.
     const t0 = Date.now();
