@@ -6,7 +6,7 @@
  * The number of cases per property is printed (FUZZ_CASES) so CI logs show what ran.
  */
 import fc from 'fast-check';
-import { decodeGoaway, decodeHello, decodeHelloAck, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName, MAX_ACK_REPLICAS, MAX_HELD_REPLICAS } from './control';
+import { decodeGoaway, decodeHello, decodeHelloAck, decodeOpen, decodeRstReason, decodeWindowIncrement, isStripeKey, isValidName, MAX_ACK_REPLICAS, MAX_ACK_STRIPES, MAX_HELD_REPLICAS } from './control';
 import { decodeFrames } from './decode';
 import { encodeControl, encodeFrame } from './encode';
 import { FrameError, FrameErrorCode } from './frame-error';
@@ -53,6 +53,11 @@ const helloBody = fc.record(
       { weight: 1, arbitrary: fc.integer({ min: 14, max: 18 }).map((n) => Array.from({ length: n }, (_, i) => `hub-${i}`)) },
       { weight: 1, arbitrary: anyJson },
     ),
+    stripe_of: fc.oneof(
+      { weight: 3, arbitrary: fc.stringMatching(/^[0-9a-f]{32}$/) },
+      { weight: 1, arbitrary: fc.stringMatching(/^[0-9a-fA-F]{30,34}$/) },
+      { weight: 1, arbitrary: anyJson },
+    ),
     extra: anyJson,
   },
   { requiredKeys: [] },
@@ -91,6 +96,7 @@ function checkHello(payload: Buffer): void {
     expect(r.held_replicas.every(isValidName)).toBe(true);
     expect(new Set(r.held_replicas).size).toBe(r.held_replicas.length);
   }
+  if (r.stripe_of !== undefined) expect(isStripeKey(r.stripe_of)).toBe(true);
 }
 
 describe('HELLO fuzz', () => {
@@ -107,7 +113,8 @@ describe('HELLO fuzz', () => {
           b.connectors.length <= 1024 &&
           b.connectors.every(isValidName) &&
           (b.held_replicas === undefined ||
-            (Array.isArray(b.held_replicas) && b.held_replicas.length <= MAX_HELD_REPLICAS && b.held_replicas.every(isValidName)));
+            (Array.isArray(b.held_replicas) && b.held_replicas.length <= MAX_HELD_REPLICAS && b.held_replicas.every(isValidName))) &&
+          (b.stripe_of === undefined || (typeof b.stripe_of === 'string' && /^[0-9a-f]{32}$/.test(b.stripe_of)));
         expect(decodeHello(json(body)) instanceof FrameError).toBe(!ok);
       }),
       3000,
@@ -144,7 +151,7 @@ describe('other control payloads fuzz', () => {
   it('HELLO_ACK: accepted bodies carry in-range limits', () => {
     const num = fc.oneof(fc.integer(), fc.double(), fc.constant(2 ** 53), fc.constant(-1), fc.constant(0));
     const body = fc.record(
-      { replica_id: fc.oneof(fc.string(), anyJson), flow_window_bytes: num, max_frame_bytes: num, keepalive_sec: num, epoch: num, replicas: fc.oneof(num, fc.constant(MAX_ACK_REPLICAS), fc.constant(MAX_ACK_REPLICAS + 1), anyJson) },
+      { replica_id: fc.oneof(fc.string(), anyJson), flow_window_bytes: num, max_frame_bytes: num, keepalive_sec: num, epoch: num, replicas: fc.oneof(num, fc.constant(MAX_ACK_REPLICAS), fc.constant(MAX_ACK_REPLICAS + 1), anyJson), stripe_key: fc.oneof(fc.stringMatching(/^[0-9a-f]{32}$/), anyJson), stripes: fc.oneof(num, fc.integer({ min: 0, max: MAX_ACK_STRIPES + 1 }), anyJson) },
       { requiredKeys: [] },
     );
     run(
@@ -159,6 +166,8 @@ describe('other control payloads fuzz', () => {
         expect(r.keepalive_sec).toBeGreaterThanOrEqual(1);
         expect(r.keepalive_sec).toBeLessThanOrEqual(3600);
         if (r.replicas !== undefined) expect(Number.isInteger(r.replicas) && r.replicas >= 1 && r.replicas <= MAX_ACK_REPLICAS).toBe(true);
+        expect(r.stripe_key === undefined).toBe(r.stripes === undefined);
+        if (r.stripe_key !== undefined) expect(isStripeKey(r.stripe_key) && Number.isInteger(r.stripes) && r.stripes! >= 1 && r.stripes! <= MAX_ACK_STRIPES).toBe(true);
       }),
       1500,
     );

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { decodeGoaway, decodeHello, decodeHelloAck, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName, MAX_ACK_REPLICAS, MAX_HELD_REPLICAS } from './control';
+import { decodeGoaway, decodeHello, decodeHelloAck, decodeOpen, decodeRstReason, decodeWindowIncrement, isStripeKey, isValidName, MAX_ACK_REPLICAS, MAX_ACK_STRIPES, MAX_HELD_REPLICAS } from './control';
 import { FrameError, FrameErrorCode } from './frame-error';
 import { RstReason } from './frame-types';
 
@@ -84,6 +84,25 @@ describe('decodeHello', () => {
     expect(codeOf(decodeHello(payload))).toBe(FrameErrorCode.INVALID_PAYLOAD);
   });
 
+  it('carries stripe_of (a 128-bit hex key) when the HELLO opens a stripe; others send none', () => {
+    const key = '0123456789abcdef0123456789abcdef';
+    expect(decodeHello(json({ ...HELLO, stripe_of: key }))).toEqual({ ...HELLO, stripe_of: key });
+    expect(decodeHello(json(HELLO))).not.toHaveProperty('stripe_of');
+  });
+
+  it.each([
+    ['an uppercase key', '0123456789ABCDEF0123456789ABCDEF'],
+    ['a short key', '0123456789abcdef'],
+    ['a long key', '0123456789abcdef0123456789abcdef0'],
+    ['a non-hex key', 'g123456789abcdef0123456789abcdef'],
+    ['an empty key', ''],
+    ['a numeric key', 1234],
+    ['a null key', null],
+    ['a list', ['0123456789abcdef0123456789abcdef']],
+  ])('refuses stripe_of as %s with INVALID_PAYLOAD', (_what, stripe_of) => {
+    expect(codeOf(decodeHello(json({ ...HELLO, stripe_of })))).toBe(FrameErrorCode.INVALID_PAYLOAD);
+  });
+
   it('accepts exactly 1024 connectors', () => {
     const connectors = Array.from({ length: 1024 }, (_, i) => `c${i}`);
     expect(decodeHello(json({ ...HELLO, connectors }))).toEqual({ ...HELLO, connectors });
@@ -154,6 +173,12 @@ describe('decodeHelloAck', () => {
     ['string replicas', json({ ...ACK, replicas: '2' })],
     ['null replicas', json({ ...ACK, replicas: null })],
     ['too many replicas', json({ ...ACK, replicas: MAX_ACK_REPLICAS + 1 })],
+    ['a stripe key without a stripe count', json({ ...ACK, stripe_key: 'ab'.repeat(16) })],
+    ['a stripe count without a key', json({ ...ACK, stripes: 4 })],
+    ['a bad stripe key', json({ ...ACK, stripe_key: 'AB'.repeat(16), stripes: 4 })],
+    ['zero stripes', json({ ...ACK, stripe_key: 'ab'.repeat(16), stripes: 0 })],
+    ['fractional stripes', json({ ...ACK, stripe_key: 'ab'.repeat(16), stripes: 1.5 })],
+    ['too many stripes', json({ ...ACK, stripe_key: 'ab'.repeat(16), stripes: MAX_ACK_STRIPES + 1 })],
   ])('refuses %s with INVALID_PAYLOAD', (_what, payload) => {
     expect(codeOf(decodeHelloAck(payload))).toBe(FrameErrorCode.INVALID_PAYLOAD);
   });
@@ -174,6 +199,15 @@ describe('decodeHelloAck', () => {
     expect(decodeHelloAck(json({ ...ACK, replicas: 1 }))).toEqual({ ...ACK, replicas: 1 });
     expect(decodeHelloAck(json({ ...ACK, replicas: MAX_ACK_REPLICAS }))).toEqual({ ...ACK, replicas: MAX_ACK_REPLICAS });
     expect(decodeHelloAck(json(ACK))).not.toHaveProperty('replicas');
+  });
+
+  it('carries the stripe key and count when the hub takes stripes; older hubs send neither', () => {
+    const key = 'ab'.repeat(16);
+    expect(decodeHelloAck(json({ ...ACK, stripe_key: key, stripes: 4 }))).toEqual({ ...ACK, stripe_key: key, stripes: 4 });
+    expect(decodeHelloAck(json({ ...ACK, stripe_key: key, stripes: MAX_ACK_STRIPES }))).toEqual({ ...ACK, stripe_key: key, stripes: MAX_ACK_STRIPES });
+    expect(decodeHelloAck(json(ACK))).not.toHaveProperty('stripe_key');
+    expect(isStripeKey(key)).toBe(true);
+    expect(isStripeKey(key.slice(1))).toBe(false);
   });
 
   it('carries the HA ownership epoch when the hub sends one', () => {

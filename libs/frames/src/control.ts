@@ -11,12 +11,22 @@ export interface HelloBody {
    * `links: 1`). A hub whose own id is listed refuses the HELLO as a duplicate link (close 4009).
    */
   readonly held_replicas?: readonly string[];
+  /**
+   * A stripe: an extra connection of a link this agent already holds on the hub, named by the
+   * `stripe_key` the hub sent in that link's HELLO_ACK. The hub carries some of the link's flows on
+   * it (each flow stays on one connection), so one TCP send buffer no longer caps the link.
+   */
+  readonly stripe_of?: string;
 }
 
 /** At most this many held_replicas in a HELLO (premise `links` allows 1..8). */
 export const MAX_HELD_REPLICAS = 16;
 /** Highest alive-replica count a HELLO_ACK may announce. */
 export const MAX_ACK_REPLICAS = 1024;
+/** Most connections (the link's own plus its stripes) a HELLO_ACK may offer per link. */
+export const MAX_ACK_STRIPES = 16;
+/** A stripe key: 128 random bits, lowercase hex. */
+export const STRIPE_KEY_PATTERN = /^[0-9a-f]{32}$/;
 
 /** HELLO_ACK: the hub accepts and states the session's limits. */
 export interface HelloAckBody {
@@ -40,6 +50,13 @@ export interface HelloAckBody {
    * through one URL. Absent from older hubs (the agent then assumes 1).
    */
   readonly replicas?: number;
+  /**
+   * The hub takes stripes of this link (HELLO `stripe_of`): the key to name it by and the most
+   * connections per link it accepts, this one included. Absent from older hubs and on a stripe's own
+   * HELLO_ACK (the agent opens no stripes then).
+   */
+  readonly stripe_key?: string;
+  readonly stripes?: number;
 }
 
 /** REAUTH: a fresh token for the running tunnel. */
@@ -86,7 +103,7 @@ function parseJson(payload: Buffer, what: string): Record<string, unknown> | Fra
 export function decodeHello(payload: Buffer): HelloBody | FrameError {
   const obj = parseJson(payload, 'HELLO');
   if (obj instanceof FrameError) return obj;
-  const { agent_id, connectors, version, held_replicas } = obj;
+  const { agent_id, connectors, version, held_replicas, stripe_of } = obj;
   if (!isValidName(agent_id)) return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO: agent_id is missing or invalid', 0);
   if (!Array.isArray(connectors) || connectors.length === 0 || connectors.length > 1024 || !connectors.every(isValidName)) {
     return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO: connectors must be a non-empty list of names', 0);
@@ -94,18 +111,22 @@ export function decodeHello(payload: Buffer): HelloBody | FrameError {
   if (held_replicas !== undefined && (!Array.isArray(held_replicas) || held_replicas.length > MAX_HELD_REPLICAS || !held_replicas.every(isValidName))) {
     return new FrameError(FrameErrorCode.INVALID_PAYLOAD, `HELLO: held_replicas must be a list of at most ${MAX_HELD_REPLICAS} names`, 0);
   }
+  if (stripe_of !== undefined && !isStripeKey(stripe_of)) {
+    return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO: stripe_of must be a stripe key (32 lowercase hex digits)', 0);
+  }
   return {
     agent_id,
     connectors: [...new Set(connectors as string[])],
     version: typeof version === 'string' ? version.slice(0, 64) : 'unknown',
     ...(held_replicas === undefined ? {} : { held_replicas: [...new Set(held_replicas as string[])] }),
+    ...(stripe_of === undefined ? {} : { stripe_of }),
   };
 }
 
 export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
   const obj = parseJson(payload, 'HELLO_ACK');
   if (obj instanceof FrameError) return obj;
-  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch, max_flow_window_bytes, reauth, target_health, replicas } = obj;
+  const { replica_id, flow_window_bytes, max_frame_bytes, keepalive_sec, epoch, max_flow_window_bytes, reauth, target_health, replicas, stripe_key, stripes } = obj;
   if (
     typeof replica_id !== 'string' ||
     !isIntIn(flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES) ||
@@ -113,7 +134,10 @@ export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
     !isIntIn(keepalive_sec, 1, ACK_MAX_KEEPALIVE_SEC) ||
     (epoch !== undefined && !isIntIn(epoch, 1, Number.MAX_SAFE_INTEGER)) ||
     (max_flow_window_bytes !== undefined && !isIntIn(max_flow_window_bytes, 1, ACK_MAX_WINDOW_BYTES)) ||
-    (replicas !== undefined && !isIntIn(replicas, 1, MAX_ACK_REPLICAS))
+    (replicas !== undefined && !isIntIn(replicas, 1, MAX_ACK_REPLICAS)) ||
+    (stripe_key !== undefined && !isStripeKey(stripe_key)) ||
+    (stripes !== undefined && !isIntIn(stripes, 1, MAX_ACK_STRIPES)) ||
+    (stripe_key === undefined) !== (stripes === undefined)
   ) {
     return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO_ACK: missing or invalid fields', 0);
   }
@@ -126,7 +150,12 @@ export function decodeHelloAck(payload: Buffer): HelloAckBody | FrameError {
     // An unknown or malformed value only means "no TARGET_HEALTH" (forward compatible, never a refusal).
     ...(isIntIn(target_health, 1, 255) ? { target_health } : {}),
     ...(replicas === undefined ? {} : { replicas }),
+    ...(stripe_key === undefined ? {} : { stripe_key, stripes: stripes as number }),
   };
+}
+
+export function isStripeKey(value: unknown): value is string {
+  return typeof value === 'string' && STRIPE_KEY_PATTERN.test(value);
 }
 
 export function decodeReauth(payload: Buffer): ReauthBody | FrameError {

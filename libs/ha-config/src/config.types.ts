@@ -178,4 +178,6 @@ export interface PremiseConfig {
   readonly limits: AgentLimitsConfig;
   /** `links` / NC_LINKS (2): tunnels to distinct hub replicas held at once (1..8). */
   readonly links: number;
+  /** `stripes` / NC_STRIPES (4): TCP connections per link, the link's own included (1..8). */
+  readonly stripes: number;
 }

@@ -54,6 +54,7 @@ describe('example configs', () => {
       proxyUrl: undefined,
       limits: { maxFlows: 10000, maxPendingConnects: 256 },
       links: 2,
+      stripes: 4,
       connectors: [
         {
           name: 'addomain',

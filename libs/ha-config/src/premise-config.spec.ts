@@ -43,6 +43,7 @@ describe('parsePremiseConfig: file', () => {
       proxyUrl: 'http://u:p@proxy.corp:3128',
       limits: { maxFlows: 10000, maxPendingConnects: 256 },
       links: 2,
+      stripes: 4,
       connectors: [plain('addomain', { host: 'openldap', port: 389 })],
     });
     expect(Object.isFrozen(config.connectors[0])).toBe(true);
@@ -120,6 +121,7 @@ describe('parsePremiseConfig: env', () => {
       proxyUrl: 'http://env-proxy:8080',
       limits: { maxFlows: 10000, maxPendingConnects: 256 },
       links: 2,
+      stripes: 4,
       connectors: [
         plain('addomain', { host: 'openldap', port: 389 }),
         plain('pg', { host: 'db', port: 5432 }),
@@ -228,6 +230,27 @@ describe('parsePremiseConfig: links', () => {
     [{}, { NC_LINKS: 'x' }, 'NC_LINKS: expected an integer from 1 to 8'],
     [{}, { NC_LINKS: '-1' }, 'NC_LINKS: expected an integer from 1 to 8'],
     [{}, { NC_LINKS: '99999' }, 'NC_LINKS: expected an integer from 1 to 8'],
+  ])('refuses %j / %j naming the key', (extra, env, message) => {
+    expect(() => parsePremiseConfig({ ...base(), ...extra }, env)).toThrow(message);
+  });
+});
+
+describe('parsePremiseConfig: stripes', () => {
+  it('defaults to 4; the file and NC_STRIPES set it (env wins)', () => {
+    expect(parsePremiseConfig(base(), {}).stripes).toBe(4);
+    expect(parsePremiseConfig({ ...base(), stripes: 1 }, {}).stripes).toBe(1);
+    expect(parsePremiseConfig({ ...base(), stripes: 1 }, { NC_STRIPES: '8' }).stripes).toBe(8);
+    expect(parsePremiseConfig({ ...base(), stripes: 2 }, { NC_STRIPES: ' ' }).stripes).toBe(2);
+  });
+
+  it.each([
+    [{ stripes: 0 }, {}, 'stripes: expected an integer from 1 to 8'],
+    [{ stripes: 9 }, {}, 'stripes: expected an integer from 1 to 8'],
+    [{ stripes: 'four' }, {}, 'stripes: expected an integer from 1 to 8'],
+    [{ stripes: 2.5 }, {}, 'stripes: expected an integer from 1 to 8'],
+    [{}, { NC_STRIPES: '0' }, 'NC_STRIPES: expected an integer from 1 to 8'],
+    [{}, { NC_STRIPES: 'x' }, 'NC_STRIPES: expected an integer from 1 to 8'],
+    [{}, { NC_STRIPES: '12345' }, 'NC_STRIPES: expected an integer from 1 to 8'],
   ])('refuses %j / %j naming the key', (extra, env, message) => {
     expect(() => parsePremiseConfig({ ...base(), ...extra }, env)).toThrow(message);
   });

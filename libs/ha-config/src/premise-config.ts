@@ -34,6 +34,15 @@ function parseLinks(raw: unknown, env: Env): number {
   return intField(spec, Number(fromEnv), 'NC_LINKS');
 }
 
+/** `stripes` (or NC_STRIPES, a decimal integer): TCP connections per link. */
+function parseStripes(raw: unknown, env: Env): number {
+  const spec = PREMISE_FIELDS.stripes;
+  const fromEnv = envValue(env, 'NC_STRIPES');
+  if (fromEnv === undefined) return intField(spec, raw, 'stripes');
+  if (!/^[0-9]{1,3}$/.test(fromEnv)) throw new ConfigError('NC_STRIPES', `expected an integer from ${spec.min} to ${spec.max}`);
+  return intField(spec, Number(fromEnv), 'NC_STRIPES');
+}
+
 const STRATEGIES: readonly TargetStrategy[] = ['failover', 'round_robin', 'least_flows'];
 const HEALTH_KINDS: readonly HealthKind[] = ['tcp', 'ldap'];
 export const CONNECT_TIMEOUT_MS_DEFAULT = CONNECTOR_FIELDS.connect_timeout_ms.default;
@@ -200,5 +209,6 @@ export function parsePremiseConfig(raw: unknown, env: Env): PremiseConfig {
 
   const limits = parseAgentLimits(top['limits']);
   const links = parseLinks(top['links'], env);
-  return deepFreeze({ cloudUrls, agentId, token, caFile, proxyUrl, connectors, limits, links });
+  const stripes = parseStripes(top['stripes'], env);
+  return deepFreeze({ cloudUrls, agentId, token, caFile, proxyUrl, connectors, limits, links, stripes });
 }

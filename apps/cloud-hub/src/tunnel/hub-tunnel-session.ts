@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import type WebSocket from 'ws';
 import {
   decodeHello,
@@ -54,6 +55,8 @@ export interface HubSessionDeps {
   readonly replicas?: () => number;
   /** The agent sent a new TARGET_HEALTH snapshot (recompute nowconnect_target_up). */
   readonly onTargetHealth?: (session: HubTunnelSession) => void;
+  /** The link (an accepted tunnel of this hub) a HELLO `stripe_of` key names, if any. */
+  readonly stripeHead?: (key: string) => HubTunnelSession | undefined;
 }
 
 
@@ -76,6 +79,18 @@ const MAX_FLOW_ID = 0xffffffff;
  * existing tunnel on this hub is left alone and the agent re-dials elsewhere.
  */
 export const CLOSE_DUPLICATE_LINK = 4009;
+/**
+ * A stripe HELLO this hub cannot attach: its key names no link here (the agent's load balancer sent
+ * the stripe to another replica, or the link just closed or is draining), or the link has all the
+ * stripes it may. Closed politely; the agent re-dials the stripe later (docs/flow-control.md).
+ */
+export const CLOSE_STRIPE_REFUSED = 4010;
+/**
+ * Connections per link (the link's own plus its stripes) this hub accepts, sent in HELLO_ACK
+ * `stripes`. Each stripe is one more TCP connection with its own send buffer: flows spread over
+ * them, so a link is no longer capped at one connection's tcp_wmem over a long round trip.
+ */
+export const MAX_LINK_STRIPES = 8;
 
 /** The hub's end of one agent tunnel: HELLO, flow opening, limits, lifecycle logs. */
 export class HubTunnelSession extends MuxSession implements RoutableAgent {
@@ -94,6 +109,14 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   private reauthPending = false;
   /** The agent's last TARGET_HEALTH, by connector (empty: no report, every connector counts as healthy). */
   readonly targetHealth = new Map<string, ConnectorHealth>();
+  /** The ownership epoch sent in HELLO_ACK (HA), repeated to this link's stripes. */
+  private epoch: number | undefined;
+  /** A link's name for its stripes (HELLO_ACK `stripe_key`); undefined on a stripe itself. */
+  stripeKey: string | undefined;
+  /** On a stripe: the link it belongs to (its flows are opened through that link). */
+  head: HubTunnelSession | undefined;
+  /** On a link: its stripes that are up. */
+  readonly stripes = new Set<HubTunnelSession>();
 
   constructor(
     private readonly ws: WebSocket,
@@ -149,6 +172,10 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
       this.refuse('scope', { connectors: outside, allowed }, `${outside.join(', ')} not in the token's scope (allowed: ${allowed.join(', ') || 'none'})`);
       return;
     }
+    if (hello.stripe_of !== undefined) {
+      this.onStripeHello(hello.stripe_of, hello.version);
+      return;
+    }
     const replicaId = this.deps.config.ha.replicaId;
     if (hello.held_replicas?.includes(replicaId) === true) {
       this.refuseDuplicate(replicaId);
@@ -166,9 +193,49 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     });
   }
 
+  /**
+   * A stripe of one of this hub's links: same agent (its token was verified at the upgrade), key
+   * from that link's HELLO_ACK. No registry claim, no router entry, not counted as a connected
+   * agent: the link hands flows to it.
+   */
+  private onStripeHello(key: string, version: string): void {
+    const head = this.deps.stripeHead?.(key);
+    if (head === undefined || head.closed || head.draining || !head.helloDone) {
+      this.refuseStripe('stripe_unknown');
+      return;
+    }
+    if (head.agentId !== this.agentId) {
+      this.refuse('agent_mismatch', { stripe_of_agent_id: head.agentId });
+      return;
+    }
+    const outside = head.connectors.filter((c) => !scopeAllows(this.auth.scope, c));
+    if (outside.length > 0) {
+      this.refuse('scope', { connectors: outside, stripe: true });
+      return;
+    }
+    if (head.stripes.size + 1 >= MAX_LINK_STRIPES) {
+      this.refuseStripe('stripe_limit');
+      return;
+    }
+    this.head = head;
+    this.connectors = head.connectors;
+    head.stripes.add(this);
+    this.completeHello(version, head.epoch);
+  }
+
+  private refuseStripe(reason: 'stripe_unknown' | 'stripe_limit'): void {
+    if (this.closed) return;
+    this.deps.metrics.helloRefused.labels({ reason }).inc();
+    this.deps.log.info('hello_refused', { reason, agent_id: this.auth.agentId, replica_id: this.deps.config.ha.replicaId, client: this.auth.client });
+    this.teardown();
+    this.ws.close(CLOSE_STRIPE_REFUSED, `stripe refused: ${reason}`);
+  }
+
   private completeHello(version: string, epoch: number | undefined): void {
     this.helloDone = true;
+    this.epoch = epoch;
     const { limits, ha } = this.deps.config;
+    if (this.head === undefined && this.deps.stripeHead !== undefined) this.stripeKey = randomBytes(16).toString('hex');
     this.transport.send(
       encodeControl(FrameType.HELLO_ACK, {
         replica_id: ha.replicaId,
@@ -180,6 +247,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
         ...(epoch === undefined ? {} : { epoch }),
         target_health: TARGET_HEALTH_VERSION,
         replicas: Math.max(1, this.deps.replicas?.() ?? 1),
+        ...(this.stripeKey === undefined ? {} : { stripe_key: this.stripeKey, stripes: MAX_LINK_STRIPES }),
       }),
     );
     this.handle(FrameType.OPEN_ACK, (f) => this.onOpenAck(f));
@@ -187,6 +255,10 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     this.handle(FrameType.TARGET_HEALTH, (f) => this.onTargetHealth(f));
     this.handle(FrameType.GOAWAY, () => this.onGoaway());
     this.startKeepalive();
+    if (this.head !== undefined) {
+      this.deps.log.info('stripe_connected', { agent_id: this.agentId, stripes: this.head.stripes.size + 1, client: this.auth.client });
+      return;
+    }
     this.deps.metrics.agentsConnected.inc();
     this.deps.log.info('agent_connected', {
       agent_id: this.agentId,
@@ -223,7 +295,9 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   /** Active flows per connector (GET /status). */
   flowsByConnector(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const m of this.meta.values()) out.set(m.connector, (out.get(m.connector) ?? 0) + 1);
+    for (const session of [this, ...this.stripes]) {
+      for (const m of session.meta.values()) out.set(m.connector, (out.get(m.connector) ?? 0) + 1);
+    }
     return out;
   }
 
@@ -322,22 +396,38 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
 
   // ---- flows --------------------------------------------------------------
 
+  /** Flows and pending opens of this link, its stripes included (the per-agent limits count them all). */
+  private linkLoad(): { flows: number; pending: number } {
+    let flows = this.flows.size;
+    let pending = this.pendingOpens;
+    for (const s of this.stripes) {
+      flows += s.flows.size;
+      pending += s.pendingOpens;
+    }
+    return { flows, pending };
+  }
+
   canAcceptFlow(): boolean {
     const limits = this.deps.config.limits;
-    return (
-      this.helloDone &&
-      !this.draining &&
-      !this.closed &&
-      this.flows.size < limits.maxFlowsPerAgent &&
-      this.pendingOpens < limits.maxPendingOpensPerAgent
-    );
+    if (!this.helloDone || this.draining || this.closed) return false;
+    const load = this.linkLoad();
+    return load.flows < limits.maxFlowsPerAgent && load.pending < limits.maxPendingOpensPerAgent;
   }
 
   /** Why canAcceptFlow() is false, as an open_failed reason label. */
   refusalReason(): string {
     if (this.draining || this.closed) return 'draining';
-    if (this.flows.size >= this.deps.config.limits.maxFlowsPerAgent) return 'max_flows';
+    if (this.linkLoad().flows >= this.deps.config.limits.maxFlowsPerAgent) return 'max_flows';
     return 'max_pending_opens';
+  }
+
+  /** The connection of this link that carries the next flow: the one with the fewest flows (each flow stays on one). */
+  private carrier(): HubTunnelSession {
+    let best: HubTunnelSession = this;
+    for (const s of this.stripes) {
+      if (s.helloDone && !s.draining && !s.closed && s.flows.size < best.flows.size) best = s;
+    }
+    return best;
   }
 
   /**
@@ -346,6 +436,8 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
    * its bytes in nowconnect_tcp_*, so they are not counted twice across the replicas.
    */
   openFlow(client: Socket, connector: string, listener: string, clientAddr: string, viaMesh = false): Flow {
+    const carrier = this.carrier();
+    if (carrier !== this) return carrier.openFlow(client, connector, listener, clientAddr, viaMesh);
     const id = this.allocateFlowId();
     const cid = this.deps.nextCid();
     const meta: FlowMeta = { cid, connector, listener, viaMesh, openTimer: undefined };
@@ -488,6 +580,16 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     clearTimeout(this.helloTimer);
     this.expiry.stop();
     this.teardown();
+    const head = this.head;
+    if (head !== undefined) {
+      head.stripes.delete(this);
+      if (this.helloDone) this.deps.log.info('stripe_disconnected', { agent_id: this.agentId, code, reason, stripes: head.stripes.size + 1, client: this.auth.client });
+      this.deps.onClosed(this);
+      return;
+    }
+    // The link is gone: its stripes take no new flow; the agent closes each once its flows are done.
+    for (const s of this.stripes) s.goaway('link closed');
+    this.stripes.clear();
     if (this.helloDone) {
       this.deps.metrics.agentsConnected.dec();
       this.deps.log.info('agent_disconnected', { agent_id: this.agentId, code, reason, client: this.auth.client });

@@ -28,6 +28,8 @@ interface VerifiedRequest extends IncomingMessage {
 export class TunnelSessions {
   readonly router = new RouterRegistry<HubTunnelSession>();
   private readonly sessions = new Set<HubTunnelSession>();
+  /** Links that take stripes, by their HELLO_ACK `stripe_key`. */
+  private readonly stripeHeads = new Map<string, HubTunnelSession>();
   private readonly bootId = randomBytes(4).toString('hex');
   private cidSeq = 0;
   private draining = false;
@@ -89,6 +91,7 @@ export class TunnelSessions {
         clockSkewSec: this.authenticator.clockSkewSec,
         replicas: () => (this.ha.enabled ? this.ha.aliveReplicaCount() : 1),
         onTargetHealth: (s) => this.targetUp.update(this.router.agents(), s.targetHealth.keys()),
+        stripeHead: (key) => this.stripeHeads.get(key),
       },
     );
     this.sessions.add(session);
@@ -109,10 +112,13 @@ export class TunnelSessions {
       old.close(4000, 'replaced by a newer tunnel');
     }
     this.router.add(session);
+    if (session.stripeKey !== undefined) this.stripeHeads.set(session.stripeKey, session);
   }
 
   private onClosed(session: HubTunnelSession): void {
     this.sessions.delete(session);
+    if (session.head !== undefined) return; // a stripe: never routed, never claimed
+    if (session.stripeKey !== undefined) this.stripeHeads.delete(session.stripeKey);
     this.router.remove(session);
     this.targetUp.update(this.router.agents(), session.targetHealth.keys());
     if (this.ha.enabled) this.ha.released(session);

@@ -57,4 +57,12 @@ export const PREMISE_FIELDS = {
     env: 'NC_LINKS',
     doc: 'tunnels to distinct hub replicas held at once (1 = a single tunnel; never more than the hub says are alive)',
   },
+  stripes: {
+    kind: 'int',
+    min: 1,
+    max: 8,
+    default: 4,
+    env: 'NC_STRIPES',
+    doc: 'TCP connections per link (1 = no stripes); flows spread over them, so one connection’s send buffer does not cap a long link (never more than the hub accepts)',
+  },
 } as const satisfies FieldTable;
