@@ -16,6 +16,7 @@ import {
 import {
   DEFAULT_MAX_FLOW_WINDOW_BYTES,
   DEFAULT_TUNNEL_WINDOW_BYTES,
+  IDLE_SWEEP_MS,
   MONOTONIC_CLOCK,
   PROCESS_WINDOW_BUDGET,
   ReceiveWindow,
@@ -98,6 +99,8 @@ export class MeshLink extends LinkSocket {
   /** Growth of the flows' receive windows (see ReceiveWindow), sized from the link's round trip. */
   readonly windowBudget: WindowBudget;
   private readonly rtt: RttEstimator;
+  /** Gives idle flows' window growth back (sweepIdleWindows), every IDLE_SWEEP_MS while the link is up. */
+  private idleSweepTimer: NodeJS.Timeout | undefined;
 
   constructor(
     ws: WebSocket,
@@ -199,13 +202,32 @@ export class MeshLink extends LinkSocket {
     const ch = this.channels.get(cid);
     if (ch === undefined || ch.finRecv || !this.isOpen()) return;
     ch.consumed += n;
-    const window = ch.window;
-    if (ch.consumed < (window === undefined ? ch.recvWindow : window.size) / 2) return;
-    const increment = window === undefined ? ch.consumed : window.grant(ch.consumed);
+    if (ch.consumed >= (ch.window === undefined ? ch.recvWindow : ch.window.size) / 2) this.grant(ch);
+  }
+
+  /** Returns the flow's consumed bytes as credit (M_WINDOW_UPDATE), growing a bulk flow's window (or shrinking a slow one's). */
+  private grant(ch: MeshChannel): void {
+    const increment = ch.window === undefined ? ch.consumed : ch.window.grant(ch.consumed);
     ch.consumed = 0;
     if (increment <= 0) return;
-    this.emit(encodeMeshWindowUpdate(cid, ch.epoch, ++ch.sendSeq, increment), MeshFrameType.M_WINDOW_UPDATE);
+    this.emit(encodeMeshWindowUpdate(ch.cid, ch.epoch, ++ch.sendSeq, increment), MeshFrameType.M_WINDOW_UPDATE);
     ch.recvAvailable += increment;
+  }
+
+  /**
+   * A flow that went silent grants nothing, so only a sweep can take its grown window back (as
+   * Flow.sweepIdle does on a tunnel): ReceiveWindow.shrinkIdle withholds the bytes consumed since the
+   * last grant, so the peer's credit ends at the shrunk window and the link's budget gets the growth back.
+   */
+  private sweepIdleWindows(): void {
+    if (this.windowBudget.inUse === 0 || !this.isOpen()) return;
+    for (const ch of this.channels.values()) {
+      if (ch.window === undefined || ch.finRecv) continue;
+      const withheld = ch.window.shrinkIdle(ch.consumed);
+      if (withheld <= 0) continue;
+      ch.consumed -= withheld;
+      if (ch.consumed >= ch.window.size / 2) this.grant(ch);
+    }
   }
 
   /** A new flow's receive window: starts at flow_window_bytes, auto-tuned from the link's round trip. */
@@ -241,10 +263,14 @@ export class MeshLink extends LinkSocket {
   // ---- LinkSocket hooks ---------------------------------------------------
 
   protected linkUp(): void {
+    this.idleSweepTimer = setInterval(() => this.sweepIdleWindows(), IDLE_SWEEP_MS);
+    this.idleSweepTimer.unref();
     this.handler.up(this);
   }
 
   protected linkDown(reason: string): void {
+    if (this.idleSweepTimer !== undefined) clearInterval(this.idleSweepTimer);
+    this.idleSweepTimer = undefined;
     this.drainWaiters.clear();
     for (const ch of this.channels.clear()) {
       ch.window?.release();
