@@ -13,6 +13,7 @@ import {
   FrameType,
   RstReason,
   type HelloAckBody,
+  type TargetFailureReason,
 } from '@nowconnect/frames';
 import { Flow, INITIAL_FLOW_WINDOW_BYTES, MuxSession, NOOP_FLOW_METRICS, WsTransport } from '@nowconnect/flow';
 import type { AgentLimitsConfig } from '@nowconnect/ha-config';
@@ -40,6 +41,17 @@ export interface AgentSessionOptions {
   readonly readToken: () => Promise<string>;
   /** Replicas this agent already holds links to (HELLO `held_replicas`; omitted when empty). */
   readonly heldReplicas?: readonly string[];
+  /**
+   * A stripe of a link (HELLO `stripe_of`): the link's key, the link's other connections (the
+   * agent's limits count the whole link) and where its dial failures go (the link's health report).
+   */
+  readonly stripe?: {
+    readonly key: string;
+    readonly siblings: () => Iterable<AgentTunnelSession>;
+    readonly recordTargetFailure: (connector: string, reason: TargetFailureReason) => void;
+  };
+  /** On a link that has stripes: all of its connections but this one. */
+  readonly siblings?: () => Iterable<AgentTunnelSession>;
 }
 
 /** An OPEN whose target is being dialled: frames the hub sends meanwhile wait here (bounded by the window). */
@@ -112,6 +124,7 @@ export class AgentTunnelSession extends MuxSession {
         connectors: opts.pools.names,
         version: opts.version,
         ...(opts.heldReplicas === undefined || opts.heldReplicas.length === 0 ? {} : { held_replicas: opts.heldReplicas }),
+        ...(opts.stripe === undefined ? {} : { stripe_of: opts.stripe.key }),
       }),
     );
   }
@@ -146,6 +159,8 @@ export class AgentTunnelSession extends MuxSession {
       );
       this.refresher.start();
     }
+    this.readyResolve(ack);
+    if (this.opts.stripe !== undefined) return; // the link reports target health; StripeSet logs agent_stripe_up
     this.opts.log.info('tunnel_established', {
       hub: this.opts.hubUrl,
       replica_id: ack.replica_id,
@@ -157,7 +172,21 @@ export class AgentTunnelSession extends MuxSession {
     if ((ack.target_health ?? 0) >= 1) {
       this.health = new TargetHealthReporter(this.opts.pools, (frame) => this.transport.send(frame));
     }
-    this.readyResolve(ack);
+  }
+
+  /** A dial failure for the link's TARGET_HEALTH report (a stripe's go to its link). */
+  recordTargetFailure(connector: string, reason: TargetFailureReason): void {
+    if (this.opts.stripe !== undefined) this.opts.stripe.recordTargetFailure(connector, reason);
+    else this.health?.recordFailure(connector, reason);
+  }
+
+  /** Open flows plus targets being dialled on this connection. */
+  get load(): number {
+    return this.flows.size + this.pending.size;
+  }
+
+  get pendingConnects(): number {
+    return this.pending.size;
   }
 
   private onOpen(frame: Frame): void {
@@ -174,17 +203,19 @@ export class AgentTunnelSession extends MuxSession {
       return;
     }
     const limits = this.opts.limits;
-    const busy =
-      this.flows.size + this.pending.size >= limits.maxFlows
-        ? 'max_flows'
-        : this.pending.size >= limits.maxPendingConnects
-          ? 'max_pending_connects'
-          : undefined;
+    // The limits hold per link: a link's stripes count together.
+    let load = this.load;
+    let pendingConnects = this.pending.size;
+    for (const s of this.opts.stripe?.siblings() ?? this.opts.siblings?.() ?? []) {
+      load += s.load;
+      pendingConnects += s.pendingConnects;
+    }
+    const busy = load >= limits.maxFlows ? 'max_flows' : pendingConnects >= limits.maxPendingConnects ? 'max_pending_connects' : undefined;
     if (busy !== undefined) {
       this.refuseBusy(id, pool.name, busy);
       return;
     }
-    const dial = dialTargets(pool, id, this.opts.log, (reason) => this.health?.recordFailure(pool.name, reason));
+    const dial = dialTargets(pool, id, this.opts.log, (reason) => this.recordTargetFailure(pool.name, reason));
     this.pending.set(id, { dial, held: [], heldBytes: 0, fin: false });
     void dial.done.then((outcome) => this.onDialed(id, dial, pool, outcome));
   }

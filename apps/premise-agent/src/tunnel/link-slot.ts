@@ -3,7 +3,8 @@ import type { EventLog } from '@nowconnect/logging';
 import { isValidName } from '@nowconnect/frames';
 import { Backoff, CloudConnectError, dialCloud, permanentRefusal, permanentRefusalDelay } from '../cloud';
 import type { TargetPools } from '../targets/target-pool';
-import { AgentTunnelSession, type SessionEnd } from './agent-tunnel-session';
+import { AgentTunnelSession, type AgentSessionOptions, type SessionEnd } from './agent-tunnel-session';
+import { StripeSet } from './stripe-set';
 import { DuplicateRetry, ProbeDelay, type HelloGate, type LinkSet, type RedialCounts, type RedialReason } from './link-set';
 
 const VERSION = '0.1.0';
@@ -38,6 +39,8 @@ export interface LinkSlotDeps {
  */
 export class LinkSlot {
   private session: AgentTunnelSession | undefined;
+  /** Stripes of this slot's links: the current link's, and a gone link's still finishing flows. */
+  private readonly stripeSets = new Set<StripeSet>();
   private readonly retiring = new Set<AgentTunnelSession>();
   private wake: (() => void) | undefined;
   /** Set only while the slot waits for the link set to want it (a change wakes it; a backoff is not cut short). */
@@ -107,41 +110,16 @@ export class LinkSlot {
       if (this.stopping || (!probe && this.index >= links.wanted())) return 0;
       this.attempt++;
       log.info('connecting_to_cloud', { url, agent_id: config.agentId, attempt: this.attempt, ...(links.links > 1 ? { link: this.index } : {}) });
-      let session: AgentTunnelSession;
+      let session: AgentTunnelSession | undefined;
       const heldReplicas = links.heldReplicas(this.index).filter(isValidName);
+      let stripes: StripeSet | undefined;
       try {
-        const token = await this.deps.readToken();
-        const conn = await dialCloud({
-          url,
-          token,
-          caFile: config.caFile,
-          proxyUrl: config.proxyUrl,
-          env: process.env,
-          maxPayload: MAX_FRAME_BYTES_BEFORE_ACK,
-          handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-        });
-        if (this.stopping) {
-          conn.ws.close(1001, 'agent shutting down');
-          return 0;
-        }
-        session = new AgentTunnelSession(conn.ws, conn.socket, {
-          agentId: config.agentId,
-          hubUrl: url,
-          pools: this.deps.pools,
-          version: VERSION,
-          log,
-          maxFrameBytes: MAX_FRAME_BYTES_BEFORE_ACK,
-          helloTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-          limits: config.limits,
-          counters: this.deps.counters,
-          token,
-          readToken: this.deps.readToken,
-          heldReplicas,
-        });
+        session = await this.openSession(url, { heldReplicas, siblings: () => stripes?.sessions ?? [] });
       } catch (err) {
         this.reportFailure(url, err);
         return this.failed('connect_failed', url);
       }
+      if (session === undefined) return 0;
       this.session = session;
       const first = await Promise.race([session.ready, session.ended]);
       releaseGate();
@@ -159,7 +137,22 @@ export class LinkSlot {
       this.backoff.reset();
       this.duplicates.reset();
       log.info('agent_link_up', { replica_id: first.replica_id, url, link: this.index, links_up: links.size, links_wanted: links.wanted() });
+      const count = Math.min(config.stripes ?? 1, first.stripes ?? 1);
+      if (first.stripe_key !== undefined && count > 1) {
+        stripes = new StripeSet(session, first.stripe_key, first.replica_id, url, this.index, count, {
+          log,
+          isStopping: () => this.stopping,
+          open: (extra) => this.openSession(url, extra),
+          reportFailure: (err) => this.reportFailure(url, err),
+        });
+        const set = stripes;
+        this.stripeSets.add(set);
+        void set.done.then(() => this.stripeSets.delete(set));
+      }
       const outcome = await Promise.race([session.ended, session.goaway.then(() => 'goaway' as const)]);
+      // The link is gone or draining: no stripe is re-dialled; the hub sends each a GOAWAY and it
+      // closes once its flows are done.
+      stripes?.stop();
       this.session = undefined;
       links.remove(this.index);
       if (outcome === 'goaway') {
@@ -180,6 +173,39 @@ export class LinkSlot {
     } finally {
       releaseGate();
     }
+  }
+
+  /** Dials `url` and starts a tunnel session on it (undefined: the agent is stopping). Throws on a failed dial or token read. */
+  private async openSession(url: string, extra: Pick<AgentSessionOptions, 'heldReplicas' | 'stripe' | 'siblings'>): Promise<AgentTunnelSession | undefined> {
+    const { config, log } = this.deps;
+    const token = await this.deps.readToken();
+    const conn = await dialCloud({
+      url,
+      token,
+      caFile: config.caFile,
+      proxyUrl: config.proxyUrl,
+      env: process.env,
+      maxPayload: MAX_FRAME_BYTES_BEFORE_ACK,
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+    });
+    if (this.stopping) {
+      conn.ws.close(1001, 'agent shutting down');
+      return undefined;
+    }
+    return new AgentTunnelSession(conn.ws, conn.socket, {
+      agentId: config.agentId,
+      hubUrl: url,
+      pools: this.deps.pools,
+      version: VERSION,
+      log,
+      maxFrameBytes: MAX_FRAME_BYTES_BEFORE_ACK,
+      helloTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+      limits: config.limits,
+      counters: this.deps.counters,
+      token,
+      readToken: this.deps.readToken,
+      ...extra,
+    });
   }
 
   /** The tunnel ended before HELLO_ACK: a duplicate refusal, a permanent refusal, or a failure. */
@@ -285,6 +311,7 @@ export class LinkSlot {
 
   /** Graceful stop of this slot's tunnels (the runner sets stopping first). */
   stop(): void {
+    for (const set of this.stripeSets) set.shutdown();
     this.session?.shutdown();
     for (const s of this.retiring) s.shutdown();
     this.wake?.();
