@@ -13,13 +13,13 @@ describe('buildStatus (GET /status)', () => {
     {},
   );
 
-  it('groups tunnels by agent and connector, marks unrouted connectors, lists listeners and mesh links', () => {
+  it('groups tunnels by agent and connector (a link\'s stripes are its connections), marks unrouted connectors, lists listeners and mesh links', () => {
     const status = buildStatus({
       config,
       phase: 'ready',
       haMode: 'off',
       agents: () => [
-        { agentId: 'a1', connectors: ['addomain', 'pg'], flowsByConnector: new Map([['addomain', 2]]) },
+        { agentId: 'a1', connectors: ['addomain', 'pg'], flowsByConnector: new Map([['addomain', 2]]), flowsPerConnection: [1, 0, 1] },
         { agentId: 'a1', connectors: ['addomain'], flowsByConnector: new Map([['addomain', 1]]) },
         { agentId: 'a2', connectors: ['addomain'], flowsByConnector: new Map() },
       ],
@@ -31,8 +31,8 @@ describe('buildStatus (GET /status)', () => {
       ha_mode: 'off',
       phase: 'ready',
       agents: [
-        { agent_id: 'a1', connectors: ['addomain', 'pg'], links: 2, active_flows: 3 },
-        { agent_id: 'a2', connectors: ['addomain'], links: 1, active_flows: 0 },
+        { agent_id: 'a1', connectors: ['addomain', 'pg'], links: 2, connections: 4, flows_per_connection: [1, 0, 1, 1], active_flows: 3 },
+        { agent_id: 'a2', connectors: ['addomain'], links: 1, connections: 1, flows_per_connection: [0], active_flows: 0 },
       ],
       connectors: [
         { name: 'addomain', agents: ['a1', 'a2'], active_flows: 3, listeners: ['l1'], routed: true },

@@ -9,6 +9,8 @@ export interface StatusAgent {
   readonly agentId: string;
   readonly connectors: readonly string[];
   readonly flowsByConnector: ReadonlyMap<string, number>;
+  /** Flows on each TCP connection of this link: its own first, then its stripes' (absent: one connection). */
+  readonly flowsPerConnection?: readonly number[];
 }
 
 export interface StatusSources {
@@ -24,7 +26,7 @@ export interface HubStatus {
   readonly replica_id: string;
   readonly ha_mode: string;
   readonly phase: string;
-  readonly agents: { agent_id: string; connectors: string[]; links: number; active_flows: number }[];
+  readonly agents: { agent_id: string; connectors: string[]; links: number; connections: number; flows_per_connection: number[]; active_flows: number }[];
   readonly connectors: { name: string; agents: string[]; active_flows: number; listeners: string[]; routed: boolean }[];
   readonly listeners: { name: string; bind: string; port: number | null; connector: string; serving_agents: number }[];
   readonly mesh: { links: { peer: string | null; role: string; url: string | null; state: string }[] };
@@ -35,12 +37,13 @@ const sum = (m: ReadonlyMap<string, number>): number => [...m.values()].reduce((
 export function buildStatus(src: StatusSources): HubStatus {
   const { config } = src;
   const tunnels = src.agents();
-  const byAgent = new Map<string, { connectors: Set<string>; links: number; flows: number }>();
+  const byAgent = new Map<string, { connectors: Set<string>; links: number; flows: number; perConnection: number[] }>();
   const byConnector = new Map<string, { agents: Set<string>; flows: number }>();
   for (const t of tunnels) {
-    const a = byAgent.get(t.agentId) ?? { connectors: new Set<string>(), links: 0, flows: 0 };
+    const a = byAgent.get(t.agentId) ?? { connectors: new Set<string>(), links: 0, flows: 0, perConnection: [] };
     a.links++;
     a.flows += sum(t.flowsByConnector);
+    a.perConnection.push(...(t.flowsPerConnection ?? [sum(t.flowsByConnector)]));
     t.connectors.forEach((c) => a.connectors.add(c));
     byAgent.set(t.agentId, a);
     for (const c of t.connectors) {
@@ -59,7 +62,14 @@ export function buildStatus(src: StatusSources): HubStatus {
     phase: src.phase,
     agents: sorted(byAgent.keys()).map((id) => {
       const a = byAgent.get(id)!;
-      return { agent_id: id, connectors: sorted(a.connectors), links: a.links, active_flows: a.flows };
+      return {
+        agent_id: id,
+        connectors: sorted(a.connectors),
+        links: a.links,
+        connections: a.perConnection.length,
+        flows_per_connection: a.perConnection,
+        active_flows: a.flows,
+      };
     }),
     connectors: sorted(byConnector.keys()).map((name) => {
       const c = byConnector.get(name)!;

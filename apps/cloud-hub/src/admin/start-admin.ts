@@ -29,7 +29,7 @@ export async function startAdmin(
       phase: app.get(HubState).phase,
       haMode: app.get(HaCoordinator).enabled ? config.ha.mode : 'off',
       agents: () =>
-        sessions.router.agents().map((s) => ({ agentId: s.agentId, connectors: s.connectors, flowsByConnector: s.flowsByConnector() })),
+        sessions.router.agents().map((s) => ({ agentId: s.agentId, connectors: s.connectors, flowsByConnector: s.flowsByConnector(), flowsPerConnection: s.flowsPerConnection() })),
       listenerPorts: () => app.get(ListenerManager).addresses(),
       meshLinks: () => app.get(MeshManager).linkSnapshot(),
     }),

@@ -301,6 +301,11 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     return out;
   }
 
+  /** Flows on each connection of this link: its own, then each stripe's (GET /status). */
+  flowsPerConnection(): number[] {
+    return [this.flows.size, ...[...this.stripes].map((s) => s.flows.size)];
+  }
+
   // ---- token lifetime -----------------------------------------------------
 
   /** The token is past `exp` + skew without an accepted REAUTH: close 4003, counted and logged. */
