@@ -47,6 +47,8 @@ Options:
   --flows N               idle flows (default 10000)
   --agents N              idle agents on one hub (default 1000)
   --window BYTES          limits.flow_window_bytes of the bench's hubs (default: the hub's default, auto-tuned)
+  --bulk-mb N             bytes per bulk transfer in MB (10^6; default 1074 = 1 GiB, quick 268): each
+                          transfer is a fresh flow, timed from connect, so a small N shows window growth
   --rtt MS                WAN rows instead (direct and the tunnel across a delay relay of MS round trip)
   --dist DIR              the built apps to measure (default: this checkout's dist/; compare another build)
   --out FILE              the JSON results (default bench/results/latest.json)
@@ -68,6 +70,7 @@ try {
       quick: { type: 'boolean' },
       'cpu-prof': { type: 'boolean' },
       only: { type: 'string' },
+      'bulk-mb': { type: 'string' },
       workloads: { type: 'string' },
       out: { type: 'string' },
       flows: { type: 'string' },
@@ -114,6 +117,14 @@ const DIST = path.resolve(args.dist ?? path.join(root, 'dist'));
 const P = QUICK
   ? { bulkBytes: 256 * MiB, bulkWarm: 32 * MiB, rrCount: 5000, rrWarm: 500, rr16Ms: 2000, rateCount: 1500, rateWarm: 100, rateMs: 8000, idleHoldMs: 2000 }
   : { bulkBytes: 1024 * MiB, bulkWarm: 64 * MiB, rrCount: 20000, rrWarm: 2000, rr16Ms: 5000, rateCount: 5000, rateWarm: 300, rateMs: 20000, idleHoldMs: 5000 };
+if (args['bulk-mb'] !== undefined) {
+  const mb = Number(args['bulk-mb']);
+  if (!Number.isInteger(mb) || mb < 1 || mb > 100_000) {
+    process.stderr.write('bench: --bulk-mb: expected an integer from 1 to 100000\n');
+    process.exit(2);
+  }
+  P.bulkBytes = mb * 1e6;
+}
 const LOOP_CAP_MS = 60_000; // no single measured loop runs longer than this
 
 const CHUNK = crypto.randomBytes(256 * 1024);
@@ -686,7 +697,7 @@ const WORKLOAD_LIST = [
         for (const dir of ['upload', 'download']) {
           say(`bulk ${flows} flow(s) ${dir}: warm-up`);
           await measureBulk(v, dir, flows, P.bulkWarm);
-          say(`bulk ${flows} flow(s) ${dir}: ${P.bulkBytes / MiB} MiB`);
+          say(`bulk ${flows} flow(s) ${dir}: ${P.bulkBytes % MiB === 0 ? `${P.bulkBytes / MiB} MiB` : `${P.bulkBytes / 1e6} MB`}`);
           out[`${flows}x_${dir}`] = await measureBulk(v, dir, flows, P.bulkBytes);
         }
       }
