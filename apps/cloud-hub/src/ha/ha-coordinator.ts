@@ -44,13 +44,6 @@ interface Holding {
 
 type Registry = HaRegistry;
 
-const NOOP_COUNTER = { inc: (): void => undefined, labels: () => NOOP_COUNTER };
-const NO_HOLDER_METRICS = {
-  claims: NOOP_COUNTER,
-  releases: NOOP_COUNTER,
-  setAgentsByLinks: (): void => undefined,
-} as unknown as Pick<HolderMetrics, 'claims' | 'releases' | 'setAgentsByLinks'>;
-
 const START_WAIT_MS = 2000;
 const STOP_WAIT_MS = 1000;
 /**
@@ -105,7 +98,8 @@ export class HaCoordinator implements OnApplicationShutdown {
     @Optional() @Inject(OWNERSHIP_REGISTRY) private readonly injectedRegistry: Registry | null = null,
     @Optional() @Inject(REGISTRY_SWEEPER) private readonly injectedSweeper: RegistrySweeper | null = null,
     @Optional() @Inject(HaMetrics) private readonly injectedMetrics: HaMetrics | null = null,
-    @Optional() @Inject(HolderMetrics) private readonly injectedHolderMetrics: HolderMetrics | null = null,
+    /** Holder metrics (HA on: provided by HaMetricsModule; a wiring test without them records nothing). */
+    @Optional() @Inject(HolderMetrics) private readonly holderMetrics: HolderMetrics | null = null,
   ) {
     this.config = { ha: configService.get('ha', { infer: true }), server: configService.get('server', { infer: true }) };
     this.mode = this.config.ha.enabled ? this.config.ha.mode : 'off';
@@ -239,13 +233,8 @@ export class HaCoordinator implements OnApplicationShutdown {
     if (holding.epoch !== undefined) this.releaseHolder(tunnel.agentId, holding.epoch, reason);
   }
 
-  /** Holder metrics (HA on: provided by HaMetricsModule; a wiring test without them records nothing). */
-  private get holderMetrics(): Pick<HolderMetrics, 'claims' | 'releases' | 'setAgentsByLinks'> {
-    return this.injectedHolderMetrics ?? NO_HOLDER_METRICS;
-  }
-
   private holderClaimed(agentId: string, epoch: number, why: 'hello' | 'reasserted'): void {
-    this.holderMetrics.claims.inc();
+    this.holderMetrics?.claims.inc();
     this.log.info('holder_claimed', { agent_id: agentId, replica: this.replicaId, epoch, why });
   }
 
@@ -256,7 +245,7 @@ export class HaCoordinator implements OnApplicationShutdown {
     void registry.releaseHolder(agentId, this.replicaId, epoch).then(
       (ok) => {
         if (!ok) return;
-        this.holderMetrics.releases.labels({ reason }).inc();
+        this.holderMetrics?.releases.labels({ reason }).inc();
         this.log.info('holder_released', { agent_id: agentId, replica: this.replicaId, epoch, reason });
       },
       () => undefined,
@@ -422,7 +411,7 @@ export class HaCoordinator implements OnApplicationShutdown {
   private countLinks(refreshed: readonly { links: number; first: boolean }[]): void {
     const counts = new Map<number, number>();
     for (const r of refreshed) if (r.first) counts.set(r.links, (counts.get(r.links) ?? 0) + 1);
-    this.holderMetrics.setAgentsByLinks(counts);
+    this.holderMetrics?.setAgentsByLinks(counts);
   }
 
   /**
@@ -452,7 +441,7 @@ export class HaCoordinator implements OnApplicationShutdown {
     }
     this.metrics?.ownershipLost.inc();
     this.log.warn('ownership_lost', { agent_id: h.tunnel.agentId, epoch: h.epoch, mode: this.mode });
-    this.holderMetrics.releases.labels({ reason: 'stale_epoch' }).inc();
+    this.holderMetrics?.releases.labels({ reason: 'stale_epoch' }).inc();
     this.log.info('holder_released', { agent_id: h.tunnel.agentId, replica: this.replicaId, epoch: h.epoch, reason: 'stale_epoch' });
     h.epoch = undefined;
     if (this.mode === 'active') {
@@ -485,7 +474,7 @@ export class HaCoordinator implements OnApplicationShutdown {
         ...held.map((h) =>
           registry.releaseHolder(h.tunnel.agentId, this.replicaId, h.epoch!).then((ok) => {
             if (!ok) return;
-            this.holderMetrics.releases.labels({ reason: 'shutdown' }).inc();
+            this.holderMetrics?.releases.labels({ reason: 'shutdown' }).inc();
             this.log.info('holder_released', { agent_id: h.tunnel.agentId, replica: this.replicaId, epoch: h.epoch, reason: 'shutdown' });
           }),
         ),
