@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import { pipeTracked } from './tcp-proxy';
 
 /**
  * A tiny round-robin TCP load balancer for tests: each accepted connection goes to the next of
@@ -20,19 +21,7 @@ export async function startRoundRobinProxy(targets: readonly number[], host = '1
   const server = net.createServer((client) => {
     accepted++;
     const port = targets[next++ % targets.length]!;
-    const upstream = net.connect(port, host);
-    conns.add(client);
-    conns.add(upstream);
-    const drop = (): void => {
-      client.destroy();
-      upstream.destroy();
-      conns.delete(client);
-      conns.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    pipeTracked(client, net.connect(port, host), conns);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,5 +1,24 @@
 import * as net from 'node:net';
 
+/**
+ * Pipes `client` and `upstream` both ways, tracked in `conns` while open; either side closing or
+ * failing destroys both.
+ */
+export function pipeTracked(client: net.Socket, upstream: net.Socket, conns: Set<net.Socket>): void {
+  conns.add(client);
+  conns.add(upstream);
+  const drop = (): void => {
+    client.destroy();
+    upstream.destroy();
+    conns.delete(client);
+    conns.delete(upstream);
+  };
+  client.on('error', drop).on('close', drop);
+  upstream.on('error', drop).on('close', drop);
+  client.pipe(upstream);
+  upstream.pipe(client);
+}
+
 /** A plain TCP forwarder that a test can cut (connections destroyed, port closed) and restore. */
 export interface CuttableProxy {
   readonly port: number;
@@ -22,19 +41,7 @@ export async function startCuttableProxy(targetPort: number | undefined, port = 
           client.destroy();
           return;
         }
-        const upstream = net.connect(state.targetPort, host);
-        conns.add(client);
-        conns.add(upstream);
-        const drop = (): void => {
-          client.destroy();
-          upstream.destroy();
-          conns.delete(client);
-          conns.delete(upstream);
-        };
-        client.on('error', drop).on('close', drop);
-        upstream.on('error', drop).on('close', drop);
-        client.pipe(upstream);
-        upstream.pipe(client);
+        pipeTracked(client, net.connect(state.targetPort, host), conns);
       });
       s.once('error', reject);
       s.listen(bound, host, () => {
