@@ -25,7 +25,7 @@ describe('npm run bench (bench/run.js)', () => {
     expect(await p.waitForExit(30_000)).toEqual({ code: 0, signal: null });
     const out = p.stdoutText();
     expect(out).toMatch(/^Usage: npm run bench -- \[options\]/);
-    for (const f of ['--quick', '--only', '--workloads', '--flows', '--agents', '--window', '--dist', '--out', '--cpu-prof', '--help']) expect([f, out.includes(f)]).toEqual([f, true]);
+    for (const f of ['--quick', '--only', '--workloads', '--flows', '--agents', '--window', '--bulk-mb', '--dist', '--out', '--cpu-prof', '--help']) expect([f, out.includes(f)]).toEqual([f, true]);
     expect(p.stderrText()).toBe('');
   });
 
@@ -36,6 +36,9 @@ describe('npm run bench (bench/run.js)', () => {
     const only = Proc.node(BENCH, ['--only', 'tunel'], { name: 'bench --only tunel', cwd: ROOT });
     expect((await only.waitForExit(30_000)).code).toBe(2);
     expect(only.stderrText()).toContain('--only: unknown tunel');
+    const mb = Proc.node(BENCH, ['--bulk-mb', '0'], { name: 'bench --bulk-mb 0', cwd: ROOT });
+    expect((await mb.waitForExit(30_000)).code).toBe(2);
+    expect(mb.stderrText()).toContain('--bulk-mb: expected an integer from 1 to 100000');
   });
 
   it('piped into a reader that closes early: stops, kills its processes and removes its temporary directory', async () => {
