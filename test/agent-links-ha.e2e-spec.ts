@@ -56,6 +56,16 @@ describe('agent links: two HA replicas through one load-balanced URL', () => {
     const counts = agent.proc.eventsNamed('tunnel_established').map((e) => e.replicas);
     expect(counts).toContain(2);
     expect(counts.every((n) => n === 1 || n === 2)).toBe(true);
+    // Stripes (issue 14, docs/flow-control.md): each link's 3 stripes reach its own replica through the same
+    // balancer; a stripe that lands on the other replica is refused (4010 stripe_unknown) and re-dialled.
+    for (const replica of ['hub-a', 'hub-b']) {
+      for (const stripe of [1, 2, 3]) await agent.proc.waitForEvent('agent_stripe_up', (e) => e.replica_id === replica && e.stripe === stripe, 60_000);
+    }
+    const stripeRedials = agent.proc.eventsNamed('agent_stripe_redial');
+    process.stdout.write(
+      `LINKS_HA_STRIPES ${JSON.stringify({ stripes_up: agent.proc.eventsNamed('agent_stripe_up').length, redials: stripeRedials.length, codes: [...new Set(stripeRedials.map((e) => e.code))] })}\n`,
+    );
+    expect(stripeRedials.every((e) => e.code === 4010 && e.reason === 'stripe refused: stripe_unknown')).toBe(true);
     // Both links stay up while flows run through each replica for more than two registry leases
     // (lease_sec 3, heartbeat every second): no fencing flap. Bounded in count and time.
     const t0 = Date.now();
