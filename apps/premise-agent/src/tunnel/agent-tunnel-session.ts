@@ -41,16 +41,12 @@ export interface AgentSessionOptions {
   readonly readToken: () => Promise<string>;
   /** Replicas this agent already holds links to (HELLO `held_replicas`; omitted when empty). */
   readonly heldReplicas?: readonly string[];
-  /**
-   * A stripe of a link (HELLO `stripe_of`): the link's key, the link's other connections (the
-   * agent's limits count the whole link) and where its dial failures go (the link's health report).
-   */
+  /** A stripe of a link (HELLO `stripe_of`): the link's key, and where its dial failures go (the link's health report). */
   readonly stripe?: {
     readonly key: string;
-    readonly siblings: () => Iterable<AgentTunnelSession>;
     readonly recordTargetFailure: (connector: string, reason: TargetFailureReason) => void;
   };
-  /** On a link that has stripes: all of its connections but this one. */
+  /** The other connections of this connection's link (the agent's limits count a link as a whole). */
   readonly siblings?: () => Iterable<AgentTunnelSession>;
 }
 
@@ -206,7 +202,7 @@ export class AgentTunnelSession extends MuxSession {
     // The limits hold per link: a link's stripes count together.
     let load = this.load;
     let pendingConnects = this.pending.size;
-    for (const s of this.opts.stripe?.siblings() ?? this.opts.siblings?.() ?? []) {
+    for (const s of this.opts.siblings?.() ?? []) {
       load += s.load;
       pendingConnects += s.pendingConnects;
     }

@@ -10,7 +10,7 @@ export interface StripeSetDeps {
   readonly log: EventLog;
   readonly isStopping: () => boolean;
   /** Dials the link's URL and starts a session (undefined: the agent is stopping); throws on failure. */
-  readonly open: (extra: Pick<AgentSessionOptions, 'stripe'>) => Promise<AgentTunnelSession | undefined>;
+  readonly open: (extra: Pick<AgentSessionOptions, 'stripe' | 'siblings'>) => Promise<AgentTunnelSession | undefined>;
   readonly reportFailure: (err: unknown) => void;
 }
 
@@ -72,11 +72,8 @@ export class StripeSet {
       let session: AgentTunnelSession | undefined;
       try {
         session = await this.deps.open({
-          stripe: {
-            key: this.key,
-            siblings: () => this.others(session),
-            recordTargetFailure: (connector, reason) => this.head.recordTargetFailure(connector, reason),
-          },
+          stripe: { key: this.key, recordTargetFailure: (connector, reason) => this.head.recordTargetFailure(connector, reason) },
+          siblings: () => this.others(session),
         });
       } catch (err) {
         this.deps.reportFailure(err);
