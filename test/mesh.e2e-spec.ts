@@ -37,6 +37,8 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   encodeMeshData,
   encodeMeshOpen,
+  encodeMeshOpenAck,
+  encodeMeshRst,
   MeshFrameType,
   MeshRstReason,
   type MeshFrame,
@@ -760,5 +762,48 @@ describe('mesh safety against a real hub: epoch fence and dedup', () => {
     await waitForMetric(hub.httpUrl, 'nowconnect_cid_dedup_dropped_total', {}, (v) => v >= 2);
     await hub.proc.waitForEvent('connection_open', (e) => e.listener === 'mesh:test-peer');
     expect(hub.proc.eventsNamed('connection_open').filter((e) => e.listener === 'mesh:test-peer')).toHaveLength(1);
+  });
+});
+
+describe('mesh reroute: the same holder over its other link', () => {
+  afterAll(killLive);
+
+  it('an M_OPEN refused SHUTDOWN by a link the tie-break drains (two links came up at once) moves to the holder\'s other link; the client never sees it', async () => {
+    const hub = await meshHub('hub-r', { db: 9 });
+    const registry = await TestMeshReplica.openRegistry(`${redis.url.replace(/\/\d+$/, '')}/9`);
+    closers.push(() => registry.close());
+    // 'a-peer' sorts before 'hub-r': of two links 'a-peer' dialled, the hub keeps the newer and drains the older.
+    const replica = await TestMeshReplica.register(registry, 'a-peer');
+    closers.push(() => replica.remove());
+    const epoch = await registry.claimHolder('agent-r', 'a-peer');
+    await registry.setConnectors('agent-r', [CONNECTOR]);
+    const first = await RawPeer.connect(hub.meshUrl, replica);
+    closers.push(async () => first.ws.terminate());
+    await hub.proc.waitForEvent('mesh_link_up', (e) => e.peer === 'a-peer');
+
+    const client = await connectTcp(hub.listenPort);
+    const open = (await first.next((f) => f.type === MeshFrameType.M_OPEN)) as Extract<MeshFrame, { type: MeshFrameType.M_OPEN }>;
+    expect(open).toMatchObject({ agentId: 'agent-r', epoch });
+    // A second link comes up before the peer answers: the hub drains the first (GOAWAY), and the peer,
+    // draining too, refuses the M_OPEN that crossed it.
+    const mark = hub.proc.mark();
+    const second = await RawPeer.connect(hub.meshUrl, replica);
+    closers.push(async () => second.ws.terminate());
+    await hub.proc.waitForEventSince(mark, 'mesh_link_duplicate', (e) => e.peer === 'a-peer');
+    await first.next((f) => f.type === MeshFrameType.M_GOAWAY);
+    first.send(encodeMeshRst(open.cid, open.epoch, 1, MeshRstReason.SHUTDOWN));
+
+    const again = (await second.next((f) => f.type === MeshFrameType.M_OPEN)) as Extract<MeshFrame, { type: MeshFrameType.M_OPEN }>;
+    expect(again).toMatchObject({ agentId: 'agent-r', epoch });
+    second.send(encodeMeshOpenAck(again.cid, again.epoch, 1, 65536));
+    client.write('ping');
+    await pollUntil(async () => (second.dataOf(again.cid) === 'ping' ? true : undefined), { timeoutMs: 10_000, intervalMs: 10, what: () => 'ping over the second link' });
+    second.send(encodeMeshData(again.cid, again.epoch, 2, Buffer.from('pong')));
+    expect((await readExactly(client, 4, 10_000)).toString()).toBe('pong');
+    expect(await hub.proc.waitForEvent('flow_rerouted')).toMatchObject({ agent_id: 'agent-r', from_replica: 'a-peer', to_replica: 'a-peer' });
+    // The hub names the link's failure as it saw it: the refusal, or the drained link closing under it.
+    expect(['shutdown', 'link_lost']).toContain(hub.proc.eventsNamed('flow_rerouted')[0]?.reason);
+    expect(hub.proc.eventsNamed('connection_open').filter((e) => e.agent_id === 'agent-r')).toHaveLength(1);
+    client.destroy();
   });
 });

@@ -76,6 +76,19 @@ const REROUTABLE: ReadonlySet<MeshRstReason> = new Set([
   MeshRstReason.BACKPRESSURE,
   MeshRstReason.SHUTDOWN,
 ]);
+/**
+ * Of those, the ones that say the holder no longer serves the agent: the reroute skips that holder.
+ * The others say only the link failed (lost, draining — e.g. the loser of two links that came up at
+ * once, whose M_OPEN crossed the tie-break's GOAWAY — or full): the same holder is tried again over
+ * another link that is up.
+ */
+const HOLDER_GONE: ReadonlySet<MeshRstReason> = new Set([MeshRstReason.STALE_EPOCH, MeshRstReason.NOT_OWNER]);
+
+/** What a flow's reroutes have ruled out: holders that no longer serve the agent, links that failed. */
+interface Tried {
+  readonly holders: Set<string>;
+  readonly links: Set<MeshLink>;
+}
 
 /** What openCrossReplicaAny did: the holder it chose (when one was usable) and the outcome. */
 export type HolderRouteResult = CrossReplicaResult & { readonly owner?: AgentOwner };
@@ -530,22 +543,17 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
 
   // ---- flows: origin side -----------------------------------------------------------
 
-  /** An up link to `replicaId` (the kept one when two are up). */
-  linkTo(replicaId: string): MeshLink | undefined {
+  /** An up link to `replicaId` (the kept one when two are up), other than those in `except`. */
+  linkTo(replicaId: string, except?: ReadonlySet<MeshLink>): MeshLink | undefined {
     let found: MeshLink | undefined;
     for (const { link } of this.links.values()) {
-      if (link.peerId === replicaId && link.state === LinkState.UP) {
+      if (link.peerId === replicaId && link.state === LinkState.UP && except?.has(link) !== true) {
         if (found === undefined || !link.congested) found = link;
       }
     }
     return found;
   }
 
-  /**
-   * Active mode, no local agent: carry the client over the mesh to the owner replica. Refused at
-   * once when no link to it is up (`mesh_unavailable`) or its writer is at a cap (`queue_full`,
-   * `inflight_cap`, counted in nowconnect_mesh_backpressure_drops_total).
-   */
   /**
    * Active mode, no local agent, several holders possible (issue 15): open through the usable holder
    * (its replica's lease alive, a mesh link to it up) with the fewest flows in flight from this hub.
@@ -556,18 +564,21 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     l: ListenerConfig,
     sock: Socket,
     client: string,
-    tried: Set<string> = new Set(),
+    tried: Tried = { holders: new Set(), links: new Set() },
   ): HolderRouteResult {
     // A holder is usable when a mesh link to its replica is up: the link's peer proved its identity against
     // the registry, and a crashed replica's link drops. (Not the replica list of the last heartbeat: a hub
     // that started a moment ago has not seen a peer's record there yet, and would refuse for up to lease/3.)
-    const owner = this.holderChoice.pick(candidates, (c) => !tried.has(c.replicaId) && this.linkTo(c.replicaId) !== undefined);
+    const owner = this.holderChoice.pick(candidates, (c) => !tried.holders.has(c.replicaId) && this.linkTo(c.replicaId, tried.links) !== undefined);
     if (owner === undefined) return { ok: false, reason: 'mesh_unavailable' };
-    const first = tried.size === 0;
-    tried.add(owner.replicaId);
+    const link = this.linkTo(owner.replicaId, tried.links)!;
+    const first = tried.holders.size === 0 && tried.links.size === 0;
     const done = this.holderChoice.opened(owner);
     const reroute = (reason: MeshRstReason): boolean => {
       if (!REROUTABLE.has(reason)) return false;
+      // Each reroute rules out one holder or one link: the retries end.
+      if (HOLDER_GONE.has(reason)) tried.holders.add(owner.replicaId);
+      else tried.links.add(link);
       const next = this.openCrossReplicaAny(candidates, l, sock, client, tried);
       if (!next.ok) return false;
       this.log.info('flow_rerouted', {
@@ -579,13 +590,19 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
       });
       return true;
     };
-    const res = this.openCrossReplica(owner, l, sock, client, done, reroute, !first);
+    const res = this.openCrossReplica(owner, link, l, sock, client, done, reroute, !first);
     if (!res.ok) done();
     return { ...res, owner };
   }
 
-  openCrossReplica(
+  /**
+   * Carries the client over `link` to the holder `owner`. Refused at once when the link is gone
+   * (`mesh_unavailable`) or its writer is at a cap (`queue_full`, `inflight_cap`, counted in
+   * nowconnect_mesh_backpressure_drops_total).
+   */
+  private openCrossReplica(
     owner: AgentOwner,
+    link: MeshLink,
     l: ListenerConfig,
     sock: Socket,
     client: string,
@@ -594,9 +611,8 @@ export class MeshManager implements MeshStatus, OnApplicationShutdown {
     rerouted = false,
   ): CrossReplicaResult {
     if (!this.running || sock.destroyed) return { ok: false, reason: 'mesh_unavailable' };
-    const link = this.linkTo(owner.replicaId);
-    const info = link === undefined ? undefined : this.links.get(link);
-    if (link === undefined || info === undefined) return { ok: false, reason: 'mesh_unavailable' };
+    const info = this.links.get(link);
+    if (info === undefined) return { ok: false, reason: 'mesh_unavailable' };
     let opened: ReturnType<MeshLink['openFlow']>;
     try {
       opened = link.openFlow(owner.agentId, l.connector, owner.epoch);
