@@ -128,6 +128,13 @@ describe('mesh identity (issue 13 finding 2): a peer claiming another replica`s 
     b = await meshHub('hub-b', 5, listenB, secret);
     const agent = await startAgentConnected(a, { agentId: 'agent-x', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
     void agent;
+    // Let the mesh settle before the test's mark: hub-a (the preferred dialer) always dials hub-b, and
+    // if hub-b's own link to hub-a was up first, the tie-break drains it (mesh_link_duplicate, then its
+    // mesh_link_down) on its own clock, which must not fall inside the test.
+    await b.proc.waitForEvent('mesh_link_up', (e) => e.peer === 'hub-a' && e.role === 'acceptor', 30_000);
+    if (b.proc.eventsNamed('mesh_link_up').some((e) => e.peer === 'hub-a' && e.role === 'dialer')) {
+      await b.proc.waitForEvent('mesh_link_down', (e) => e.peer === 'hub-a' && e.role === 'dialer', 30_000);
+    }
     await waitForMetric(b.httpUrl, 'nowconnect_mesh_links', { peer: 'hub-a', state: 'up' }, (v) => v === 1, { timeoutMs: 20_000 });
   }, 90_000);
 
