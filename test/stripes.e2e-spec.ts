@@ -129,7 +129,7 @@ describe('stripes: one HA-off hub, default agent config', () => {
     const flows = await halfway(4, listenPort, bytes);
     const mark = hub.proc.mark();
     const before = metricValue(await hub.metrics(), 'nowconnect_hello_refused_total', { reason: 'stripe_unknown' }) ?? 0;
-    const { closed } = await rawHello(hub, 'striped', { stripe_of: '0'.repeat(32) });
+    const { closed } = await rawHello(hub, 'striped', { stripe_of: ['0'.repeat(32), '1'.repeat(32)] });
     expect(closed).toEqual({ code: 4010, reason: 'stripe refused: stripe_unknown' });
     expect(metricValue(await hub.metrics(), 'nowconnect_hello_refused_total', { reason: 'stripe_unknown' })).toBe(before + 1);
     expect(hub.proc.eventsSince(mark, 'hello_refused')).toMatchObject([{ reason: 'stripe_unknown', agent_id: 'striped' }]);
@@ -143,19 +143,20 @@ describe('stripes: one HA-off hub, default agent config', () => {
     expect(head.ack?.stripes).toBe(MAX_LINK_STRIPES);
     const key = head.ack!.stripe_key!;
 
-    const thief = await rawHello(hub, 'raw-thief', { stripe_of: key });
+    const thief = await rawHello(hub, 'raw-thief', { stripe_of: [key] });
     expect(thief.closed?.code).toBe(1008);
     expect(thief.closed?.reason).toBe('hello refused: agent_mismatch');
 
     const accepted: HelloAckBody[] = [];
     for (let i = 1; i < MAX_LINK_STRIPES; i++) {
-      const s = await rawHello(hub, 'raw-head', { stripe_of: key });
+      // Keys of links this hub does not hold (another replica's, behind a balancer) are passed over.
+      const s = await rawHello(hub, 'raw-head', { stripe_of: i % 2 === 0 ? [key] : ['0'.repeat(32), key] });
       expect(s.closed).toBeUndefined();
       accepted.push(s.ack!);
     }
-    // A stripe's own HELLO_ACK offers no key: stripes of stripes do not exist.
-    expect(accepted.every((a) => a.stripe_key === undefined && a.replica_id === head.ack!.replica_id)).toBe(true);
-    const over = await rawHello(hub, 'raw-head', { stripe_of: key });
+    // A stripe's own HELLO_ACK names the link it joined.
+    expect(accepted.every((a) => a.stripe_key === key && a.replica_id === head.ack!.replica_id)).toBe(true);
+    const over = await rawHello(hub, 'raw-head', { stripe_of: ['0'.repeat(32), key] });
     expect(over.closed).toEqual({ code: 4010, reason: 'stripe refused: stripe_limit' });
     expect(metricValue(await hub.metrics(), 'nowconnect_hello_refused_total', { reason: 'stripe_limit' })).toBe(1);
     const status = await statusOf(adminUrl, 'raw-head');

@@ -6,7 +6,7 @@
  * The number of cases per property is printed (FUZZ_CASES) so CI logs show what ran.
  */
 import fc from 'fast-check';
-import { decodeGoaway, decodeHello, decodeHelloAck, decodeOpen, decodeRstReason, decodeWindowIncrement, isStripeKey, isValidName, MAX_ACK_REPLICAS, MAX_ACK_STRIPES, MAX_HELD_REPLICAS } from './control';
+import { decodeGoaway, decodeHello, decodeHelloAck, decodeOpen, decodeRstReason, decodeWindowIncrement, isStripeKey, isValidName, MAX_ACK_REPLICAS, MAX_ACK_STRIPES, MAX_HELD_REPLICAS, MAX_STRIPE_OF_KEYS } from './control';
 import { decodeFrames } from './decode';
 import { encodeControl, encodeFrame } from './encode';
 import { FrameError, FrameErrorCode } from './frame-error';
@@ -54,8 +54,10 @@ const helloBody = fc.record(
       { weight: 1, arbitrary: anyJson },
     ),
     stripe_of: fc.oneof(
-      { weight: 3, arbitrary: fc.stringMatching(/^[0-9a-f]{32}$/) },
-      { weight: 1, arbitrary: fc.stringMatching(/^[0-9a-fA-F]{30,34}$/) },
+      { weight: 3, arbitrary: fc.array(fc.stringMatching(/^[0-9a-f]{32}$/), { minLength: 1, maxLength: 4 }) },
+      { weight: 1, arbitrary: fc.array(fc.stringMatching(/^[0-9a-fA-F]{30,34}$/), { maxLength: 3 }) },
+      { weight: 1, arbitrary: fc.integer({ min: 14, max: 18 }).map((n) => Array.from({ length: n }, (_, i) => i.toString(16).padStart(32, '0'))) },
+      { weight: 1, arbitrary: fc.stringMatching(/^[0-9a-f]{32}$/) },
       { weight: 1, arbitrary: anyJson },
     ),
     extra: anyJson,
@@ -96,7 +98,12 @@ function checkHello(payload: Buffer): void {
     expect(r.held_replicas.every(isValidName)).toBe(true);
     expect(new Set(r.held_replicas).size).toBe(r.held_replicas.length);
   }
-  if (r.stripe_of !== undefined) expect(isStripeKey(r.stripe_of)).toBe(true);
+  if (r.stripe_of !== undefined) {
+    expect(r.stripe_of.length).toBeGreaterThanOrEqual(1);
+    expect(r.stripe_of.length).toBeLessThanOrEqual(MAX_STRIPE_OF_KEYS);
+    expect(r.stripe_of.every(isStripeKey)).toBe(true);
+    expect(new Set(r.stripe_of).size).toBe(r.stripe_of.length);
+  }
 }
 
 describe('HELLO fuzz', () => {
@@ -114,7 +121,11 @@ describe('HELLO fuzz', () => {
           b.connectors.every(isValidName) &&
           (b.held_replicas === undefined ||
             (Array.isArray(b.held_replicas) && b.held_replicas.length <= MAX_HELD_REPLICAS && b.held_replicas.every(isValidName))) &&
-          (b.stripe_of === undefined || (typeof b.stripe_of === 'string' && /^[0-9a-f]{32}$/.test(b.stripe_of)));
+          (b.stripe_of === undefined ||
+            (Array.isArray(b.stripe_of) &&
+              b.stripe_of.length >= 1 &&
+              b.stripe_of.length <= MAX_STRIPE_OF_KEYS &&
+              b.stripe_of.every((k) => typeof k === 'string' && /^[0-9a-f]{32}$/.test(k))));
         expect(decodeHello(json(body)) instanceof FrameError).toBe(!ok);
       }),
       3000,

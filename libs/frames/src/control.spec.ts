@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { decodeGoaway, decodeHello, decodeHelloAck, decodeOpen, decodeRstReason, decodeWindowIncrement, isStripeKey, isValidName, MAX_ACK_REPLICAS, MAX_ACK_STRIPES, MAX_HELD_REPLICAS } from './control';
+import { decodeGoaway, decodeHello, decodeHelloAck, decodeOpen, decodeRstReason, decodeWindowIncrement, isStripeKey, isValidName, MAX_ACK_REPLICAS, MAX_ACK_STRIPES, MAX_HELD_REPLICAS, MAX_STRIPE_OF_KEYS } from './control';
 import { FrameError, FrameErrorCode } from './frame-error';
 import { RstReason } from './frame-types';
 
@@ -84,21 +84,30 @@ describe('decodeHello', () => {
     expect(codeOf(decodeHello(payload))).toBe(FrameErrorCode.INVALID_PAYLOAD);
   });
 
-  it('carries stripe_of (a 128-bit hex key) when the HELLO opens a stripe; others send none', () => {
+  it('carries stripe_of (a list of 128-bit hex keys, duplicates dropped) when the HELLO opens a stripe; others send none', () => {
     const key = '0123456789abcdef0123456789abcdef';
-    expect(decodeHello(json({ ...HELLO, stripe_of: key }))).toEqual({ ...HELLO, stripe_of: key });
+    const other = 'fedcba9876543210fedcba9876543210';
+    expect(decodeHello(json({ ...HELLO, stripe_of: [key] }))).toEqual({ ...HELLO, stripe_of: [key] });
+    expect(decodeHello(json({ ...HELLO, stripe_of: [key, other, key] }))).toEqual({ ...HELLO, stripe_of: [key, other] });
+    const most = Array.from({ length: MAX_STRIPE_OF_KEYS }, (_, i) => i.toString(16).padStart(32, '0'));
+    expect(decodeHello(json({ ...HELLO, stripe_of: most }))).toEqual({ ...HELLO, stripe_of: most });
     expect(decodeHello(json(HELLO))).not.toHaveProperty('stripe_of');
   });
 
   it.each([
-    ['an uppercase key', '0123456789ABCDEF0123456789ABCDEF'],
-    ['a short key', '0123456789abcdef'],
-    ['a long key', '0123456789abcdef0123456789abcdef0'],
-    ['a non-hex key', 'g123456789abcdef0123456789abcdef'],
-    ['an empty key', ''],
-    ['a numeric key', 1234],
-    ['a null key', null],
-    ['a list', ['0123456789abcdef0123456789abcdef']],
+    ['an uppercase key', ['0123456789ABCDEF0123456789ABCDEF']],
+    ['a short key', ['0123456789abcdef']],
+    ['a long key', ['0123456789abcdef0123456789abcdef0']],
+    ['a non-hex key', ['g123456789abcdef0123456789abcdef']],
+    ['an empty key', ['']],
+    ['a numeric key', [1234]],
+    ['a null key', [null]],
+    ['a good key beside a bad one', ['0123456789abcdef0123456789abcdef', 'nope']],
+    ['an empty list', []],
+    ['too many keys', Array.from({ length: MAX_STRIPE_OF_KEYS + 1 }, (_, i) => i.toString(16).padStart(32, '0'))],
+    ['a bare key (not a list)', '0123456789abcdef0123456789abcdef'],
+    ['null', null],
+    ['an object', { key: '0123456789abcdef0123456789abcdef' }],
   ])('refuses stripe_of as %s with INVALID_PAYLOAD', (_what, stripe_of) => {
     expect(codeOf(decodeHello(json({ ...HELLO, stripe_of })))).toBe(FrameErrorCode.INVALID_PAYLOAD);
   });

@@ -12,17 +12,21 @@ export interface HelloBody {
    */
   readonly held_replicas?: readonly string[];
   /**
-   * A stripe: an extra connection of a link this agent already holds on the hub, named by the
-   * `stripe_key` the hub sent in that link's HELLO_ACK. The hub carries some of the link's flows on
-   * it (each flow stays on one connection), so one TCP send buffer no longer caps the link.
+   * A stripe: an extra connection of a link this agent already holds, named by the `stripe_key` the
+   * hub sent in that link's HELLO_ACK. The hub carries some of the link's flows on it (each flow
+   * stays on one connection), so one TCP send buffer no longer caps the link. Several keys (the
+   * agent's links that want a stripe, one per replica): behind a load balancer the connection joins
+   * whichever of them the replica it reached holds, and that link's key comes back in HELLO_ACK.
    */
-  readonly stripe_of?: string;
+  readonly stripe_of?: readonly string[];
 }
 
 /** At most this many held_replicas in a HELLO (premise `links` allows 1..8). */
 export const MAX_HELD_REPLICAS = 16;
 /** Highest alive-replica count a HELLO_ACK may announce. */
 export const MAX_ACK_REPLICAS = 1024;
+/** At most this many keys in a HELLO `stripe_of` (one per link; premise `links` allows 1..8). */
+export const MAX_STRIPE_OF_KEYS = 16;
 /** Most connections (the link's own plus its stripes) a HELLO_ACK may offer per link. */
 export const MAX_ACK_STRIPES = 16;
 /** A stripe key: 128 random bits, lowercase hex. */
@@ -52,8 +56,8 @@ export interface HelloAckBody {
   readonly replicas?: number;
   /**
    * The hub takes stripes of this link (HELLO `stripe_of`): the key to name it by and the most
-   * connections per link it accepts, this one included. Absent from older hubs and on a stripe's own
-   * HELLO_ACK (the agent opens no stripes then).
+   * connections per link it accepts, this one included. Absent from older hubs (the agent opens no
+   * stripes then). On a stripe's own HELLO_ACK: the key of the link it joined (one of its `stripe_of`).
    */
   readonly stripe_key?: string;
   readonly stripes?: number;
@@ -111,15 +115,15 @@ export function decodeHello(payload: Buffer): HelloBody | FrameError {
   if (held_replicas !== undefined && (!Array.isArray(held_replicas) || held_replicas.length > MAX_HELD_REPLICAS || !held_replicas.every(isValidName))) {
     return new FrameError(FrameErrorCode.INVALID_PAYLOAD, `HELLO: held_replicas must be a list of at most ${MAX_HELD_REPLICAS} names`, 0);
   }
-  if (stripe_of !== undefined && !isStripeKey(stripe_of)) {
-    return new FrameError(FrameErrorCode.INVALID_PAYLOAD, 'HELLO: stripe_of must be a stripe key (32 lowercase hex digits)', 0);
+  if (stripe_of !== undefined && (!Array.isArray(stripe_of) || stripe_of.length === 0 || stripe_of.length > MAX_STRIPE_OF_KEYS || !stripe_of.every(isStripeKey))) {
+    return new FrameError(FrameErrorCode.INVALID_PAYLOAD, `HELLO: stripe_of must be a list of 1 to ${MAX_STRIPE_OF_KEYS} stripe keys (32 lowercase hex digits)`, 0);
   }
   return {
     agent_id,
     connectors: [...new Set(connectors as string[])],
     version: typeof version === 'string' ? version.slice(0, 64) : 'unknown',
     ...(held_replicas === undefined ? {} : { held_replicas: [...new Set(held_replicas as string[])] }),
-    ...(stripe_of === undefined ? {} : { stripe_of }),
+    ...(stripe_of === undefined ? {} : { stripe_of: [...new Set(stripe_of as string[])] }),
   };
 }
 

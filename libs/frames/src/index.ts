@@ -34,7 +34,7 @@ export type { MeshStreamHandler, MeshDataStart } from './mesh-stream-decoder';
 export type { HelloBody, HelloAckBody, GoawayBody, ReauthBody } from './control';
 export type { TargetHealthBody, ConnectorHealth, TargetHealthEntry, TargetFailureReason } from './target-health';
 export { decodeTargetHealth, TARGET_HEALTH_VERSION, TARGET_FAILURE_REASONS } from './target-health';
-export { decodeHello, decodeHelloAck, decodeGoaway, decodeReauth, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName, NAME_PATTERN, MAX_HELD_REPLICAS, MAX_ACK_REPLICAS, MAX_ACK_STRIPES, isStripeKey } from './control';
+export { decodeHello, decodeHelloAck, decodeGoaway, decodeReauth, decodeOpen, decodeRstReason, decodeWindowIncrement, isValidName, NAME_PATTERN, MAX_HELD_REPLICAS, MAX_ACK_REPLICAS, MAX_ACK_STRIPES, MAX_STRIPE_OF_KEYS, isStripeKey } from './control';
 export {
   MeshFrameType,
   MeshRstReason,

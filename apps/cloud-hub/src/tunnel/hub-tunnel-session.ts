@@ -196,31 +196,35 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
   /**
    * A stripe of one of this hub's links: same agent (its token was verified at the upgrade), key
    * from that link's HELLO_ACK. No registry claim, no router entry, not counted as a connected
-   * agent: the link hands flows to it.
+   * agent: the link hands flows to it. The HELLO may name several of the agent's links (behind a
+   * load balancer the agent cannot pick the replica): it joins the first one this hub holds that
+   * takes it, and HELLO_ACK names that link's key.
    */
-  private onStripeHello(key: string, version: string): void {
-    const head = this.deps.stripeHead?.(key);
-    if (head === undefined || head.closed || head.draining || !head.helloDone) {
-      this.refuseStripe('stripe_unknown');
+  private onStripeHello(keys: readonly string[], version: string): void {
+    let full = false;
+    for (const key of keys) {
+      const head = this.deps.stripeHead?.(key);
+      if (head === undefined || head.closed || head.draining || !head.helloDone) continue;
+      if (head.agentId !== this.agentId) {
+        this.refuse('agent_mismatch', { stripe_of_agent_id: head.agentId });
+        return;
+      }
+      const outside = head.connectors.filter((c) => !scopeAllows(this.auth.scope, c));
+      if (outside.length > 0) {
+        this.refuse('scope', { connectors: outside, stripe: true });
+        return;
+      }
+      if (head.stripes.size + 1 >= MAX_LINK_STRIPES) {
+        full = true;
+        continue;
+      }
+      this.head = head;
+      this.connectors = head.connectors;
+      head.stripes.add(this);
+      this.completeHello(version, head.epoch);
       return;
     }
-    if (head.agentId !== this.agentId) {
-      this.refuse('agent_mismatch', { stripe_of_agent_id: head.agentId });
-      return;
-    }
-    const outside = head.connectors.filter((c) => !scopeAllows(this.auth.scope, c));
-    if (outside.length > 0) {
-      this.refuse('scope', { connectors: outside, stripe: true });
-      return;
-    }
-    if (head.stripes.size + 1 >= MAX_LINK_STRIPES) {
-      this.refuseStripe('stripe_limit');
-      return;
-    }
-    this.head = head;
-    this.connectors = head.connectors;
-    head.stripes.add(this);
-    this.completeHello(version, head.epoch);
+    this.refuseStripe(full ? 'stripe_limit' : 'stripe_unknown');
   }
 
   private refuseStripe(reason: 'stripe_unknown' | 'stripe_limit'): void {
@@ -236,6 +240,7 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
     this.epoch = epoch;
     const { limits, ha } = this.deps.config;
     if (this.head === undefined && this.deps.stripeHead !== undefined) this.stripeKey = randomBytes(16).toString('hex');
+    const linkKey = this.head === undefined ? this.stripeKey : this.head.stripeKey;
     this.transport.send(
       encodeControl(FrameType.HELLO_ACK, {
         replica_id: ha.replicaId,
@@ -247,7 +252,8 @@ export class HubTunnelSession extends MuxSession implements RoutableAgent {
         ...(epoch === undefined ? {} : { epoch }),
         target_health: TARGET_HEALTH_VERSION,
         replicas: Math.max(1, this.deps.replicas?.() ?? 1),
-        ...(this.stripeKey === undefined ? {} : { stripe_key: this.stripeKey, stripes: MAX_LINK_STRIPES }),
+        // A link: its own key (stripes name it by that). A stripe: the key of the link it joined.
+        ...(linkKey === undefined ? {} : { stripe_key: linkKey, stripes: MAX_LINK_STRIPES }),
       }),
     );
     this.handle(FrameType.OPEN_ACK, (f) => this.onOpenAck(f));

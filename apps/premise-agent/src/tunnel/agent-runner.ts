@@ -6,6 +6,7 @@ import { HealthChecker } from '../targets/health-checker';
 import { TargetPools } from '../targets/target-pool';
 import { HelloGate, LinkSet, RedialCounts } from './link-set';
 import { LinkSlot, TokenError } from './link-slot';
+import { StripeBoard } from './stripe-set';
 
 /**
  * Keeps up to `links` tunnels, each to a distinct hub replica (link-set.ts, link-slot.ts). Each link
@@ -48,6 +49,7 @@ export class AgentRunner implements OnApplicationBootstrap {
       counters: this.counters,
       readToken: () => this.readToken(),
       isStopping: () => this.stopping,
+      stripes: new StripeBoard(),
     };
     this.slots = Array.from({ length: this.links.links }, (_x, i) => new LinkSlot(i, deps));
   }

@@ -41,9 +41,12 @@ export interface AgentSessionOptions {
   readonly readToken: () => Promise<string>;
   /** Replicas this agent already holds links to (HELLO `held_replicas`; omitted when empty). */
   readonly heldReplicas?: readonly string[];
-  /** A stripe of a link (HELLO `stripe_of`): the link's key, and where its dial failures go (the link's health report). */
+  /**
+   * A stripe (HELLO `stripe_of`): the keys of the links it may join (HELLO_ACK names the one it
+   * did), and where its dial failures go (that link's health report).
+   */
   readonly stripe?: {
-    readonly key: string;
+    readonly keys: readonly string[];
     readonly recordTargetFailure: (connector: string, reason: TargetFailureReason) => void;
   };
   /** The other connections of this connection's link (the agent's limits count a link as a whole). */
@@ -120,7 +123,7 @@ export class AgentTunnelSession extends MuxSession {
         connectors: opts.pools.names,
         version: opts.version,
         ...(opts.heldReplicas === undefined || opts.heldReplicas.length === 0 ? {} : { held_replicas: opts.heldReplicas }),
-        ...(opts.stripe === undefined ? {} : { stripe_of: opts.stripe.key }),
+        ...(opts.stripe === undefined ? {} : { stripe_of: opts.stripe.keys }),
       }),
     );
   }

@@ -4,7 +4,7 @@ import { isValidName } from '@nowconnect/frames';
 import { Backoff, CloudConnectError, dialCloud, permanentRefusal, permanentRefusalDelay } from '../cloud';
 import type { TargetPools } from '../targets/target-pool';
 import { AgentTunnelSession, type AgentSessionOptions, type SessionEnd } from './agent-tunnel-session';
-import { StripeSet } from './stripe-set';
+import { StripeSet, type StripeBoard } from './stripe-set';
 import { DuplicateRetry, ProbeDelay, type HelloGate, type LinkSet, type RedialCounts, type RedialReason } from './link-set';
 
 const VERSION = '0.1.0';
@@ -25,6 +25,8 @@ export interface LinkSlotDeps {
   readonly counters: { busy: number; slowConsumer: number };
   readonly readToken: () => Promise<string>;
   readonly isStopping: () => boolean;
+  /** The agent's links that take stripes (a stripe dial may join any of them on the replica it reaches). */
+  readonly stripes: StripeBoard;
 }
 
 /**
@@ -141,6 +143,7 @@ export class LinkSlot {
       if (first.stripe_key !== undefined && count > 1) {
         stripes = new StripeSet(session, first.stripe_key, first.replica_id, url, this.index, count, {
           log,
+          board: this.deps.stripes,
           isStopping: () => this.stopping,
           open: (extra) => this.openSession(url, extra),
           reportFailure: (err) => this.reportFailure(url, err),
