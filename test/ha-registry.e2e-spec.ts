@@ -13,6 +13,7 @@ import {
   metricValue,
   pumpEcho,
   readUntilClose,
+  connectAndReadUntilClose,
   redisCommand,
   startAgent,
   startAgentConnected,
@@ -351,8 +352,7 @@ describe('HA with a real redis-server', () => {
     await expectEcho(hubA.listenPort);
     expect(metricValue(await hubA.metrics(), 'nowconnect_flows_total', { path: 'local' })).toBe(1);
     // On hub B no local agent: refused at once, exactly as with HA off; the would-be route is counted.
-    const s = await connectTcp(hubB.listenPort);
-    const closed = await readUntilClose(s, 10_000);
+    const closed = await connectAndReadUntilClose(hubB.listenPort, 10_000);
     expect(closed.bytes).toBe(0);
     const ev = await hubB.proc.waitForEvent('shadow_cross_replica');
     expect(ev).toMatchObject({ connector: CONNECTOR, agent_id: 'shadow-agent', owner_replica: 'shadow-a' });
@@ -375,8 +375,7 @@ describe('HA with a real redis-server', () => {
     closers.push(() => agent.kill());
     await expectEcho(hubA.listenPort);
     await hubB.proc.waitForEvent('mesh_upgrade_refused', (e) => e.reason === 'untrusted_source');
-    const s = await connectTcp(hubB.listenPort);
-    expect((await readUntilClose(s, 10_000)).bytes).toBe(0);
+    expect((await connectAndReadUntilClose(hubB.listenPort, 10_000)).bytes).toBe(0);
     expect(await hubB.proc.waitForEvent('cross_replica_refused')).toMatchObject({ reason: 'mesh_unavailable', owner_replica: 'active-a' });
     expect(await waitForMetric(hubB.httpUrl, 'nowconnect_cross_replica_refused_total', { connector: CONNECTOR, reason: 'mesh_unavailable' }, (v) => v === 1)).toBe(1);
     // A peer replica's lease is alive but no link is up: degraded (SPEC §6), and says why.
@@ -414,7 +413,7 @@ describe('Redis outage (kill -9 and restart)', () => {
     expect(end).toMatchObject({ error: undefined, bytes: 0, ended: true });
     // New local flows work while Redis is down; cross-replica work is refused at once.
     await expectEcho(hub.listenPort);
-    expect((await readUntilClose(await connectTcp(otherPort), 10_000)).bytes).toBe(0);
+    expect((await connectAndReadUntilClose(otherPort, 10_000)).bytes).toBe(0);
     expect(await hub.proc.waitForEventSince(mark, 'cross_replica_refused')).toMatchObject({ connector: 'elsewhere', reason: 'registry_unavailable' });
     await waitStatus(() => hub.get('/readyz'), 503, { timeoutMs: 10_000 });
     const body = (await hub.get('/readyz')).body as { status: string; impaired: string[]; details: Record<string, { healthy?: boolean }> };

@@ -19,6 +19,7 @@ import {
   parseMetrics,
   pumpEcho,
   readUntilClose,
+  connectAndReadUntilClose,
   startAgentConnected,
   startEchoServer,
   startHub,
@@ -246,8 +247,7 @@ describe('mesh: two active hubs on one Redis', () => {
     await a.kill();
     await b.proc.waitForEventSince(mark, 'mesh_link_down', (e) => e.peer === 'hub-a');
     const started = Date.now();
-    const s = await connectTcp(b.listenPort);
-    const closed = await readUntilClose(s, 5000);
+    const closed = await connectAndReadUntilClose(b.listenPort, 5000);
     expect(closed.bytes).toBe(0);
     expect(Date.now() - started).toBeLessThan(2000);
     const refused = await b.proc.waitForEventSince(mark, 'cross_replica_refused');
@@ -433,8 +433,7 @@ describe('mesh: refusals and drain of the origin hub', () => {
 
   it('a target that refuses the agent: the client on the other hub is closed at once (reset through the mesh)', async () => {
     const started = Date.now();
-    const s = await connectTcp(deadListenPort);
-    const closed = await readUntilClose(s, 10_000);
+    const closed = await connectAndReadUntilClose(deadListenPort, 10_000);
     expect(closed.bytes).toBe(0);
     expect(Date.now() - started).toBeLessThan(5000);
     await g.proc.waitForEvent('open_failed', (e) => e.connector === 'dead');
@@ -568,8 +567,7 @@ describe('mesh partition (a TCP proxy between the hubs, cut and restored)', () =
     await Promise.all([proxies.i.cut(), proxies.j.cut()]);
     await j.proc.waitForEventSince(mark.j, 'mesh_link_down', (e) => e.peer === 'hub-i');
     // Cross-replica: refused at once. Local on the owner: fine.
-    const s = await connectTcp(j.listenPort);
-    expect((await readUntilClose(s, 5000)).bytes).toBe(0);
+    expect((await connectAndReadUntilClose(j.listenPort, 5000)).bytes).toBe(0);
     expect(await j.proc.waitForEventSince(mark.j, 'cross_replica_refused')).toMatchObject({ reason: 'mesh_unavailable', owner_replica: 'hub-i' });
     const local = await pumpEcho(i.listenPort, MiB, { timeoutMs: 20_000 });
     expect(local.recvSha).toBe(local.sentSha);
@@ -656,8 +654,7 @@ describe('mesh by HA mode', () => {
     await waitForMetric(s2.httpUrl, 'nowconnect_mesh_links', { peer: 'hub-s1', state: 'up' }, (v) => v === 1);
     const agent = await startAgentConnected(s1, { agentId: 'agent-shadow', connectors: { [CONNECTOR]: `127.0.0.1:${echo.port}` } });
     closers.push(() => agent.kill());
-    const c = await connectTcp(s2.listenPort);
-    expect((await readUntilClose(c, 5000)).bytes).toBe(0);
+    expect((await connectAndReadUntilClose(s2.listenPort, 5000)).bytes).toBe(0);
     await s2.proc.waitForEvent('no_agent_for_connector');
     await s2.proc.waitForEvent('shadow_cross_replica', (e) => e.owner_replica === 'hub-s1');
     const text = await s2.metrics();

@@ -11,6 +11,7 @@ import {
   listener,
   metricValue,
   readUntilClose,
+  connectAndReadUntilClose,
   spawnHub,
   startAgent,
   startAgentConnected,
@@ -83,8 +84,7 @@ describe('refusals: client connections', () => {
   it('closes a client at once when no agent serves the connector, counts and logs it', async () => {
     const before = await metric('nowconnect_no_agent_total', { connector: 'ghost' });
     const mark = hub.proc.mark();
-    const s = await connectTcp(ports.none);
-    const info = await readUntilClose(s, 5000);
+    const info = await connectAndReadUntilClose(ports.none, 5000);
     expect(info.bytes).toBe(0);
     expect(info.elapsedMs).toBeLessThan(AT_ONCE_MS);
     await waitForMetric(hub.httpUrl, 'nowconnect_no_agent_total', { connector: 'ghost' }, (v) => v === before + 1);
@@ -96,8 +96,7 @@ describe('refusals: client connections', () => {
     const before = await metric('nowconnect_cidr_blocked_total', { listener: 'l_cidr' });
     const echoAccepted = echo.accepted();
     const mark = hub.proc.mark();
-    const s = await connectTcp(ports.cidr);
-    const info = await readUntilClose(s, 5000);
+    const info = await connectAndReadUntilClose(ports.cidr, 5000);
     expect(info.bytes).toBe(0);
     expect(info.elapsedMs).toBeLessThan(AT_ONCE_MS);
     await waitForMetric(hub.httpUrl, 'nowconnect_cidr_blocked_total', { listener: 'l_cidr' }, (v) => v === before + 1);
@@ -114,8 +113,7 @@ describe('refusals: client connections', () => {
     const before = await metric('nowconnect_open_failed_total', labels);
     const hubMark = hub.proc.mark();
     const agentMark = agent.proc.mark();
-    const s = await connectTcp(ports.dead);
-    const info = await readUntilClose(s, 10_000);
+    const info = await connectAndReadUntilClose(ports.dead, 10_000);
     expect(info.bytes).toBe(0);
     expect(info.elapsedMs).toBeLessThan(3000);
     await waitForMetric(hub.httpUrl, 'nowconnect_open_failed_total', labels, (v) => v === before + 1);
@@ -207,8 +205,7 @@ describe('refusals: bad input on an authenticated tunnel', () => {
     // that agent is gone from routing: its connector has no agent now
     await hub.proc.waitForEventSince(hubMark, 'agent_disconnected', (e) => e.agent_id === 'raw-garbage', 5000);
     const noAgentBefore = await metric('nowconnect_no_agent_total', { connector: 'rawc' });
-    const c = await connectTcp(ports.raw);
-    const ci = await readUntilClose(c, 5000);
+    const ci = await connectAndReadUntilClose(ports.raw, 5000);
     expect(ci.bytes).toBe(0);
     await waitForMetric(hub.httpUrl, 'nowconnect_no_agent_total', { connector: 'rawc' }, (v) => v === noAgentBefore + 1);
 

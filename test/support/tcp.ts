@@ -21,6 +21,15 @@ export function connectTcp(port: number, host = '127.0.0.1', timeoutMs = 10_000)
   });
 }
 
+/**
+ * Connects and reads until the peer closes, listening from the first moment. A refusal may reset the
+ * connection before 'connect' is seen on a loaded machine (the error is then ECONNRESET on connect):
+ * that is a close with 0 bytes like any other, not a failed connect.
+ */
+export function connectAndReadUntilClose(port: number, timeoutMs = 10_000, host = '127.0.0.1'): Promise<CloseInfo> {
+  return readUntilClose(net.connect({ port, host, allowHalfOpen: true }), timeoutMs);
+}
+
 export interface CloseInfo {
   /** Bytes read before the close. */
   bytes: number;
