@@ -67,6 +67,8 @@ export class StripeSet {
   private readonly pending = new Set<AgentTunnelSession>();
   private stopped = false;
   private readonly wakers = new Set<() => void>();
+  /** The sleep of each slot's loop, if it sleeps: a slot filled meanwhile (by another dial) wakes it. */
+  private readonly slotSleeps = new Map<number, () => void>();
   /** Resolves once every stripe loop has ended and every stripe session has closed. */
   readonly done: Promise<void>;
 
@@ -123,6 +125,7 @@ export class StripeSet {
     const slot = prefer !== undefined && this.slots[prefer] === undefined ? prefer : this.slots.indexOf(undefined);
     if (slot < 0) return undefined;
     this.slots[slot] = session;
+    this.slotSleeps.get(slot)?.(); // that slot's loop stops waiting to re-dial: it watches this stripe now
     let goaway = false;
     void session.goaway.then(() => (goaway = true));
     void session.ended.then((end) => {
@@ -151,7 +154,7 @@ export class StripeSet {
       if (held !== undefined) {
         const outcome = await Promise.race([held.ended, held.goaway.then(() => 'goaway' as const)]);
         if (outcome === 'goaway') return; // the link or the hub is draining: this stripe closes once its flows are done
-        await this.sleep(backoff.next()); // place() logged agent_stripe_down
+        await this.sleep(backoff.next(), slot); // place() logged agent_stripe_down
         continue;
       }
       let session: AgentTunnelSession | undefined;
@@ -163,7 +166,7 @@ export class StripeSet {
         });
       } catch (err) {
         this.deps.reportFailure(err);
-        await this.sleep(backoff.next());
+        await this.sleep(backoff.next(), slot);
         continue;
       }
       if (session === undefined) return;
@@ -180,7 +183,7 @@ export class StripeSet {
         const refused = first.code === CLOSE_STRIPE_REFUSED;
         const { delayMs, slow } = refused ? refusals.next() : { delayMs: backoff.next(), slow: false };
         log.info('agent_stripe_redial', { replica_id: this.replicaId, url: this.url, link: this.link, stripe, code: first.code, reason: first.reason, retry_in_ms: delayMs, slow });
-        await this.sleep(delayMs);
+        await this.sleep(delayMs, slot);
         continue;
       }
       const joined = first.stripe_key === undefined ? undefined : board.get(first.stripe_key);
@@ -190,7 +193,7 @@ export class StripeSet {
         session.shutdown();
         const { delayMs, slow } = refusals.next();
         log.info('agent_stripe_redial', { replica_id: this.replicaId, url: this.url, link: this.link, stripe, reason: 'not_needed', joined_replica: first.replica_id, retry_in_ms: delayMs, slow });
-        await this.sleep(delayMs);
+        await this.sleep(delayMs, slot);
         continue;
       }
       owner = joined;
@@ -204,16 +207,18 @@ export class StripeSet {
     return [this.head, ...this.sessions.filter((s) => s !== self)];
   }
 
-  private sleep(ms: number): Promise<void> {
+  private sleep(ms: number, slot: number): Promise<void> {
     if (this.halted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         this.wakers.delete(done);
+        if (this.slotSleeps.get(slot) === done) this.slotSleeps.delete(slot);
         resolve();
       };
       const timer = setTimeout(done, ms);
       this.wakers.add(done);
+      this.slotSleeps.set(slot, done);
     });
   }
 }
