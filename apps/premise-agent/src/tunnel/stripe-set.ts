@@ -66,8 +66,7 @@ export class StripeSet {
   /** Dialled connections not yet in a slot (before HELLO_ACK). */
   private readonly pending = new Set<AgentTunnelSession>();
   private stopped = false;
-  private readonly wakers = new Set<() => void>();
-  /** The sleep of each slot's loop, if it sleeps: a slot filled meanwhile (by another dial) wakes it. */
+  /** The sleep of each slot's loop, if it sleeps: stop() wakes them all, a slot filled meanwhile (by another dial) its own. */
   private readonly slotSleeps = new Map<number, () => void>();
   /** Resolves once every stripe loop has ended and every stripe session has closed. */
   readonly done: Promise<void>;
@@ -103,7 +102,7 @@ export class StripeSet {
   stop(): void {
     this.stopped = true;
     this.deps.board.delete(this);
-    for (const wake of [...this.wakers]) wake();
+    for (const wake of [...this.slotSleeps.values()]) wake();
   }
 
   /** Agent stop: stop re-dialling and close every stripe (GOAWAY, then close). */
@@ -212,12 +211,10 @@ export class StripeSet {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        this.wakers.delete(done);
         if (this.slotSleeps.get(slot) === done) this.slotSleeps.delete(slot);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.wakers.add(done);
       this.slotSleeps.set(slot, done);
     });
   }
