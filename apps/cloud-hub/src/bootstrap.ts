@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { reserveGcHeadroom } from '@nowconnect/flow';
 import { type NestApplicationContext, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { readFileSync } from 'node:fs';
@@ -60,6 +61,7 @@ function checkRedisUrl(config: CloudConfig): void {
 }
 
 export async function bootstrap(): Promise<void> {
+  reserveGcHeadroom(); // relay read buffers vs V8's full-GC trigger (libs/flow gc-headroom.ts)
   const config = exitOnConfigError(() => loadCloudConfig(process.env));
   exitOnConfigError(() => checkFilesReadable(cloudConfigFiles(config, process.env)));
   checkRedisUrl(config);

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { reserveGcHeadroom } from '@nowconnect/flow';
 import { NestFactory } from '@nestjs/core';
 import { checkFilesReadable, exitOnConfigError, formatHostPort, loadPremiseConfig, premiseConfigFiles } from '@nowconnect/ha-config';
 import { EventLog, JsonNestLogger } from '@nowconnect/logging';
@@ -7,6 +8,7 @@ import { AgentRunner } from './tunnel/agent-runner';
 
 /** Config first (exit 2 with one line on a bad one), then a Nest application context (no HTTP). */
 export async function bootstrap(): Promise<void> {
+  reserveGcHeadroom(); // relay read buffers vs V8's full-GC trigger (libs/flow gc-headroom.ts)
   const config = exitOnConfigError(() => loadPremiseConfig(process.env));
   exitOnConfigError(() => checkFilesReadable(premiseConfigFiles(config, process.env)));
   const log = new EventLog();

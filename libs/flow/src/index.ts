@@ -22,3 +22,4 @@ export {
 export { ReceiveWindow, RttEstimator, MONOTONIC_CLOCK, RTT_FLOOR_MS, RTT_MAX_AGE_MS, IDLE_AFTER_MS, IDLE_SWEEP_MS } from './receive-window';
 export type { Clock, RttSource } from './receive-window';
 export type { WsTransportOptions } from './ws-transport';
+export { reserveGcHeadroom } from './gc-headroom';
