@@ -28,12 +28,12 @@ describe('growingPercentFor', () => {
 });
 
 describe('growingPercentSetByOperator', () => {
-  it('sees the flag in node arguments or NODE_OPTIONS, in either spelling, and nothing else', () => {
-    expect(growingPercentSetByOperator(['--heap-growing-percent=50'], undefined)).toBe(true);
-    expect(growingPercentSetByOperator([], '--max-old-space-size=512 --heap_growing_percent=20')).toBe(true);
-    expect(growingPercentSetByOperator(['--heap-growing-percent'], '')).toBe(true);
-    expect(growingPercentSetByOperator(['--max-semi-space-size=4'], '--trace-gc')).toBe(false);
-    expect(growingPercentSetByOperator([], undefined)).toBe(false);
+  it("sees the flag among node's arguments, in either spelling, and nothing else", () => {
+    expect(growingPercentSetByOperator(['--heap-growing-percent=50'])).toBe(true);
+    expect(growingPercentSetByOperator(['--max-old-space-size=512', '--heap_growing_percent=20'])).toBe(true);
+    expect(growingPercentSetByOperator(['--heap-growing-percent'])).toBe(true);
+    expect(growingPercentSetByOperator(['--max-semi-space-size=4', '--trace-gc'])).toBe(false);
+    expect(growingPercentSetByOperator([])).toBe(false);
   });
 });
 

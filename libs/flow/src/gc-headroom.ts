@@ -49,20 +49,23 @@ export function growingPercentFor(usedBytes: number, current: number): number {
   return current;
 }
 
-/** True when the operator set V8's growth factor on the command line or in NODE_OPTIONS: theirs stands. */
-export function growingPercentSetByOperator(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
-  const flag = /^--heap[-_]growing[-_]percent(=|$)/;
-  return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((arg) => flag.test(arg));
+/**
+ * True when the operator gave V8's growth factor on node's command line
+ * (`node --heap-growing-percent=N dist/apps/cloud-hub/main.js`): theirs stands. (Node refuses
+ * this flag in NODE_OPTIONS.)
+ */
+export function growingPercentSetByOperator(execArgv: readonly string[]): boolean {
+  return execArgv.some((arg) => /^--heap[-_]growing[-_]percent(=|$)/.test(arg));
 }
 
 /**
  * Applies the small-heap growth factor now and re-checks the heap every HEAP_CHECK_MS (an
- * unref'd timer: it never keeps the process alive), unless the operator set `--heap-growing-percent`
- * themselves (node flag or NODE_OPTIONS). Returns a function that stops the checks
+ * unref'd timer: it never keeps the process alive), unless the operator gave `--heap-growing-percent`
+ * on node's command line. Returns a function that stops the checks
  * and gives the decision back to V8.
  */
 export function reserveGcHeadroom(deps: GcHeadroomDeps = V8_DEPS, checkMs = HEAP_CHECK_MS): () => void {
-  if (deps === V8_DEPS && growingPercentSetByOperator(process.execArgv, process.env.NODE_OPTIONS)) return () => undefined;
+  if (deps === V8_DEPS && growingPercentSetByOperator(process.execArgv)) return () => undefined;
   let current = 0; // V8's own heuristic until the first check
   const check = (): void => {
     const next = growingPercentFor(deps.usedHeapBytes(), current);
