@@ -138,6 +138,59 @@ describe('WsTransport', () => {
     expect(written).toEqual([10 + 12, 65536, 12, 65536, 12, 65536, 12, 65536]);
   });
 
+  it('random sends, flushes and message limits: every flow gets its bytes in order, every message within its limit', async () => {
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    for (let round = 0; round < 5; round++) {
+      pair.atClient.length = 0;
+      const t = new WsTransport(pair.server, pair.serverSocket, 64 << 20);
+      t.maxMessageBytes = 20_000 + rnd(300_000);
+      const sent = new Map<number, Buffer[]>();
+      const controls: number[] = [];
+      for (let op = 0; op < 300; op++) {
+        const k = rnd(10);
+        if (k < 7) {
+          const flow = 1 + rnd(3);
+          const sizes = [1, 100, 4095, 4096, 5000, 65536];
+          const n = Math.min(sizes[rnd(sizes.length)]!, t.maxMessageBytes - 12);
+          const payload = bytes(n, op);
+          sent.set(flow, [...(sent.get(flow) ?? []), payload]);
+          t.sendData(flow, payload);
+        } else if (k < 9) {
+          controls.push(op);
+          t.send(encodeWindowUpdate(100 + op, op + 1));
+        } else {
+          t.flush();
+        }
+      }
+      t.flush();
+      const total = [...sent.values()].flat().reduce((a, b) => a + b.length, 0);
+      // Read until every byte (and every control frame) has arrived.
+      const got: Frame[] = [];
+      let have = 0;
+      let consumed = 0;
+      while (have < total || got.filter((f) => f.type === FrameType.WINDOW_UPDATE).length < controls.length) {
+        if (consumed === pair.atClient.length) await once(pair.client, 'message');
+        while (consumed < pair.atClient.length) {
+          const m = pair.atClient[consumed++]!;
+          expect(m.length).toBeLessThanOrEqual(t.maxMessageBytes);
+          for (const f of frames(m)) {
+            got.push(f);
+            if (f.type === FrameType.DATA) have += f.payload.length;
+          }
+        }
+      }
+      for (const [flow, parts] of sent) {
+        const received = Buffer.concat(got.filter((f) => f.type === FrameType.DATA && f.flowId === flow).map((f) => f.payload));
+        expect(received.equals(Buffer.concat(parts))).toBe(true);
+      }
+      expect(got.filter((f) => f.type === FrameType.WINDOW_UPDATE).map((f) => f.flowId - 100)).toEqual(controls);
+    }
+  });
+
   it('counts the batch not yet written as congestion', () => {
     const t = new WsTransport(pair.server, pair.serverSocket, 100);
     expect(t.congested).toBe(false);
