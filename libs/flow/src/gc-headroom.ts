@@ -10,8 +10,8 @@ import { getHeapStatistics, setFlagsFromString } from 'node:v8';
  * start one. With V8's own growth factor a small heap (the hub's is ~18 MiB) gets an old-generation
  * limit only 20-30 MiB above its live size: less than one young cycle of read buffers. Then every
  * cycle starts a full mark-compact that frees almost nothing (19.3 -> 18.8 MB) and recomputes the
- * same limit: 50-110 full GCs per 4 GiB relayed, in about half of the bench runs, each 3-13 ms on
- * the main thread plus concurrent marking on the other core (docs/flow-control.md, "GC storms").
+ * same limit: 11-92 full GCs per 4 GiB relayed, in a third to a half of the bench runs, each 3-13 ms
+ * on the main thread plus concurrent marking on the other core (docs/flow-control.md, "Full-GC storms").
  *
  * While the heap is small, the old generation is given V8's largest growth factor (4, the top of
  * the range V8 picks from itself): a ~18 MiB heap gets a ~90 MiB limit, and the read buffers no
